@@ -1,0 +1,58 @@
+#include "rankemb/io/file.h"
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "rankemb/util/error.h"
+
+namespace rankemb::io {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(ErrorCode::Input, "{}: cannot open file", path.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) fail(ErrorCode::Input, "{}: read error", path.string());
+  return std::move(ss).str();
+}
+
+nlohmann::json read_json(const std::filesystem::path& path, ErrorCode error_code) {
+  std::string text = read_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // Turn the byte offset into line:column for the user.
+    std::size_t line = 1, col = 1;
+    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
+    }
+    fail(error_code, "{}:{}:{}: invalid JSON ({})", path.string(), line, col, e.what());
+  }
+}
+
+void write_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write) {
+  std::random_device rd;
+  auto tmp = path;
+  tmp += fmt::format(".tmp.{:08x}", rd());
+  try {
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      if (!out) fail(ErrorCode::Input, "{}: cannot create file", tmp.string());
+      write(out);
+      out.flush();
+      if (!out) fail(ErrorCode::Input, "{}: write failed (disk full?)", tmp.string());
+    }
+    std::filesystem::rename(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
+void write_atomic(const std::filesystem::path& path, std::string_view contents) {
+  write_atomic(path, [&](std::ostream& out) { out.write(contents.data(), static_cast<std::streamsize>(contents.size())); });
+}
+
+}  // namespace rankemb::io

@@ -1,0 +1,28 @@
+// Small file helpers shared by every reader and writer: whole-file reads with clear errors,
+// JSON parsing that names the file, and atomic writes (temp file + rename) so that a killed
+// process never leaves a half-written output behind.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "rankemb/util/error.h"
+
+namespace rankemb::io {
+
+// Whole file as bytes; throws Error(Input) naming the path when it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+// Parses a JSON file; throws Error with `code` naming the file, line and column on bad JSON.
+nlohmann::json read_json(const std::filesystem::path& path, ErrorCode error_code = ErrorCode::ModelFormat);
+
+// Writes `path` atomically: `write` fills a temporary sibling file, which is flushed and renamed
+// over `path` only when `write` returns normally. On any exception the temp file is removed.
+void write_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write);
+void write_atomic(const std::filesystem::path& path, std::string_view contents);
+
+}  // namespace rankemb::io

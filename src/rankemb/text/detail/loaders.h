@@ -1,0 +1,26 @@
+// Constructors of the concrete tokenizers, called only by load_tokenizer() in tokenizer.cpp.
+// Each throws Error(ModelFormat) naming `file` and the offending field.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "rankemb/text/tokenizer.h"
+
+namespace rankemb::text::detail {
+
+// tokenizer.json whose "model.type" is "WordPiece".
+std::unique_ptr<Tokenizer> make_wordpiece(const nlohmann::json& tokenizer_json, const std::filesystem::path& file);
+// BERT vocab.txt (one token per line); lowercase also strips accents, as BertTokenizer does.
+std::unique_ptr<Tokenizer> make_wordpiece_vocab_txt(const std::filesystem::path& vocab_txt, bool lowercase);
+// tokenizer.json whose "model.type" is "BPE": byte-level (GPT-2, Llama-3, Qwen) or
+// SentencePiece-style (Metaspace / Prepend+Replace normalizer, byte fallback: Llama-2, Mistral).
+std::unique_ptr<Tokenizer> make_bpe(const nlohmann::json& tokenizer_json, const std::filesystem::path& file);
+// GPT-2 layout: vocab.json (token -> id) + merges.txt (the npm/OpenAI names encoder.json + vocab.bpe too).
+std::unique_ptr<Tokenizer> make_gpt2_bpe_files(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt);
+// Universal Sentence Encoder Lite vocabulary: a JSON array of [piece, score] pairs.
+std::unique_ptr<Tokenizer> make_use_unigram(const std::filesystem::path& vocab_json);
+
+}  // namespace rankemb::text::detail

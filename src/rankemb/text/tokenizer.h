@@ -1,0 +1,94 @@
+// rankemb::text owns turning text into token ids and back: the Tokenizer interface, its
+// implementations (WordPiece, byte-level BPE, SentencePiece-style BPE, USE-Lite unigram), the
+// post-processing template that adds special tokens, and chat templates. No libtorch here.
+//
+// Data flow: encode(text) = validate UTF-8 -> split out added/special tokens -> model-specific
+// encode_tokens() on the remaining spans -> truncate -> wrap with the template's specials.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace rankemb::text {
+
+using TokenId = std::int32_t;
+
+struct EncodeOptions {
+  bool add_special_tokens = true;  // wrap with the template's prefix/suffix ([CLS] .. [SEP], BOS)
+  std::size_t max_length = 0;      // 0 = no limit; otherwise total length including specials
+};
+
+// The special tokens a model defines; -1 where it has none.
+struct SpecialTokens {
+  TokenId pad = -1, unk = -1, bos = -1, eos = -1, cls = -1, sep = -1, mask = -1;
+};
+
+// Tokens added around a single sequence by the post-processor (HF TemplateProcessing for one
+// sequence, BertProcessing, RobertaProcessing), e.g. prefix = {[CLS]}, suffix = {[SEP]}.
+struct PostTemplate {
+  std::vector<TokenId> prefix, suffix;
+};
+
+// A token that is matched verbatim in the input before the model runs (HF "added_tokens").
+struct AddedToken {
+  std::string content;
+  TokenId id = -1;
+  bool special = false;      // skipped by decode(skip_special_tokens = true)
+  bool single_word = false;  // only matches when not inside a word
+  bool lstrip = false;       // swallows white space on its left
+  bool rstrip = false;       // swallows white space on its right
+  bool normalized = false;   // matched against normalized text (we match raw text when false)
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // Ids for one text. Throws Error(Input) on invalid UTF-8.
+  std::vector<TokenId> encode(std::string_view text, const EncodeOptions& options = {}) const;
+  // Text for ids; unknown ids throw Error(Input).
+  virtual std::string decode(std::span<const TokenId> ids, bool skip_special_tokens = true) const = 0;
+
+  virtual std::size_t vocab_size() const = 0;
+  virtual std::optional<TokenId> token_to_id(std::string_view token) const = 0;
+  virtual std::string id_to_token(TokenId id) const = 0;
+
+  const SpecialTokens& special_tokens() const { return specials_; }
+  const PostTemplate& post_template() const { return template_; }
+  const std::vector<AddedToken>& added_tokens() const { return added_; }
+  bool is_special(TokenId id) const;
+  // A short name of the algorithm ("wordpiece", "byte-bpe", "sp-bpe", "use-unigram").
+  virtual std::string_view kind() const = 0;
+
+ protected:
+  // Ids for a span of text that contains no added token; no specials, no truncation.
+  virtual void encode_tokens(std::string_view text, std::vector<TokenId>& out) const = 0;
+
+  // Reads what every Hugging Face tokenizer.json shares: "added_tokens" (into added_) and
+  // "post_processor" (into template_; TemplateProcessing single, BertProcessing,
+  // RobertaProcessing, ByteLevel, Sequence). `file` names the file in error messages.
+  void load_hf_common(const nlohmann::json& tokenizer_json, const std::string& file);
+  // Splits `text` around added tokens (longest match first, honouring lstrip/rstrip/single_word)
+  // and calls encode_tokens() on the pieces between them.
+  void encode_with_added(std::string_view text, std::vector<TokenId>& out) const;
+
+  SpecialTokens specials_;
+  PostTemplate template_;
+  std::vector<AddedToken> added_;  // split out of the input before encode_tokens()
+};
+
+// Loads a tokenizer from a model directory or a file. A directory is searched for tokenizer.json
+// (WordPiece, BPE or Unigram by its "model.type"), then vocab.txt (BERT WordPiece, with
+// do_lower_case from tokenizer_config.json), then vocab.json + merges.txt (GPT-2 byte-level
+// BPE). Throws Error(ModelFormat) naming the file and field for anything malformed.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
+
+}  // namespace rankemb::text
