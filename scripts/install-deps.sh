@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libtorch-dev libopenblas0-openmp libgloo-dev
-  nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libutf8proc-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libutf8proc-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-venv python3-numpy
