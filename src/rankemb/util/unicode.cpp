@@ -158,4 +158,49 @@ std::string normalize(std::string_view s, NormalForm form) {
   return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
 }
 
+std::size_t decompose_canonical(char32_t cp, char32_t* out, std::size_t capacity) {
+  utf8proc_int32_t buf[kMaxCanonicalDecomposition];
+  int boundclass = UTF8PROC_BOUNDCLASS_START;
+  auto n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), buf, kMaxCanonicalDecomposition,
+                                   UTF8PROC_DECOMPOSE, &boundclass);
+  if (n < 0) {  // not a valid code point: leave it alone
+    if (capacity > 0) out[0] = cp;
+    return 1;
+  }
+  auto count = static_cast<std::size_t>(n);
+  if (count > capacity || count > kMaxCanonicalDecomposition) return count;
+  for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<char32_t>(buf[i]);
+  return count;
+}
+
+std::string utf8_lossy(std::string_view bytes) {
+  if (!find_invalid_utf8(bytes)) return std::string(bytes);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const std::size_t n = bytes.size();
+  std::string out;
+  out.reserve(n + 8);
+  std::size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) { out += static_cast<char>(c); ++i; continue; }
+    // Valid range of the second byte depends on the lead (Unicode Table 3-7).
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    std::size_t k = 1;
+    if (len > 0) {
+      for (; k < len && i + k < n; ++k) {
+        unsigned char b = p[i + k];
+        if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
+      }
+    }
+    if (len > 0 && k == len) out.append(bytes.substr(i, len));
+    else out += "\xEF\xBF\xBD";
+    i += k;
+  }
+  return out;
+}
+
 }  // namespace rankemb::unicode

@@ -49,4 +49,15 @@ enum class NormalForm { NFC, NFD, NFKC, NFKD };
 // Normalizes valid UTF-8 text.
 std::string normalize(std::string_view s, NormalForm form);
 
+// Full canonical decomposition (NFD, without canonical reordering) of one code point into `out`;
+// returns the number of code points, which is `cp` itself when it does not decompose. When the
+// result exceeds `capacity` nothing useful is written and the needed size is returned
+// (kMaxCanonicalDecomposition is always enough).
+inline constexpr std::size_t kMaxCanonicalDecomposition = 8;
+std::size_t decompose_canonical(char32_t cp, char32_t* out, std::size_t capacity);
+
+// Bytes to valid UTF-8, each maximal invalid subsequence replaced by U+FFFD (what Rust's
+// String::from_utf8_lossy and Python's errors="replace" do), e.g. for decoded byte-level tokens.
+std::string utf8_lossy(std::string_view bytes);
+
 }  // namespace rankemb::unicode

@@ -1,0 +1,50 @@
+// The CLI's shared pieces: each verb lives in cli/cmd_<verb>.cpp and registers one CLI11
+// subcommand through a register_* function listed in main.cpp's command table. A command's
+// callback validates its arguments, calls the library and writes results; all real work is in
+// librankemb so tests and the server reuse it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <string>
+
+namespace rankemb::cli {
+
+// Sets the exit status of the command that ran.
+using ExitCode = int;
+
+void register_tokenize(CLI::App& root, ExitCode& rc);
+void register_encode(CLI::App& root, ExitCode& rc);
+void register_eval(CLI::App& root, ExitCode& rc);
+void register_train(CLI::App& root, ExitCode& rc);
+void register_generate(CLI::App& root, ExitCode& rc);
+void register_chains(CLI::App& root, ExitCode& rc);
+void register_convert(CLI::App& root, ExitCode& rc);
+void register_demo(CLI::App& root, ExitCode& rc);
+void register_info(CLI::App& root, ExitCode& rc);
+
+// Input lines from a file or, for "-" or an empty path, stdin. Throws Error(Input) naming the
+// path when it cannot be opened.
+class LineReader {
+ public:
+  explicit LineReader(const std::string& path);
+  // Next line without its trailing "\n" / "\r\n"; false at end of input.
+  bool next(std::string& line);
+  std::size_t line_number() const { return line_no_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::unique_ptr<std::istream> owned_;
+  std::istream* in_;
+  std::string name_;
+  std::size_t line_no_ = 0;
+};
+
+// Marks a verb whose work lands in a later issue: --help already documents it.
+[[noreturn]] void not_implemented_yet(const std::string& verb, int issue);
+
+}  // namespace rankemb::cli

@@ -1,0 +1,66 @@
+// rankemb: the command table. Each verb is one file (cli/cmd_<verb>.cpp); this file only wires
+// them up, applies the shared flags and maps errors to exit statuses (2 usage, 3 input data,
+// 4 model format, 1 anything else). It is the only catch-all in the program.
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "cli.h"
+#include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
+
+namespace rankemb {
+const char* version();
+}
+
+int main(int argc, char** argv) {
+  using namespace rankemb;
+  CLI::App app{
+      "rankemb: refine sentence embedding models with LLM-generated ranking sentences.\n"
+      "Generate ranking chains, post-train an encoder on them, evaluate, encode, search.",
+      "rankemb"};
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default(true);  // --help shows every default
+  app.fallthrough();
+  app.set_version_flag("--version", std::string("rankemb ") + version());
+  app.footer("Run 'rankemb <command> --help' for the options of a command.");
+
+  int threads = 0;
+  bool quiet = false;
+  int verbose = 0;
+  app.add_option("--threads", threads, "Intra-op threads for tensor work (0 = all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("-q,--quiet", quiet, "Only print errors");
+  app.add_flag("-v,--verbose", verbose, "More logging (-v info, -vv debug)");
+
+  cli::ExitCode rc = 0;
+  using Register = void (*)(CLI::App&, cli::ExitCode&);
+  const Register commands[] = {
+      cli::register_tokenize, cli::register_encode, cli::register_eval,  cli::register_train,
+      cli::register_generate, cli::register_chains, cli::register_convert, cli::register_demo,
+      cli::register_info,
+  };
+  for (Register r : commands) r(app, rc);
+
+  app.parse_complete_callback([&] {
+    if (quiet) log::set_level(log::Level::Error);
+    if (verbose >= 2) log::set_level(log::Level::Debug);
+    else if (verbose == 1) log::set_level(log::Level::Info);
+    if (threads > 0) {
+      torch::set_num_threads(threads);
+    }
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int status = app.exit(e);
+    return status == 0 ? 0 : 2;
+  } catch (const Error& e) {
+    log::error("{}", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    log::error("{}", e.what());
+    return 1;
+  }
+  return rc;
+}

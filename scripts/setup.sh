@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian 12 machine needs: Debian packages, pinned model assets, the build.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$REPO/scripts/install-deps.sh"
+bash "$REPO/scripts/fetch-assets.sh"
+bash "$REPO/scripts/build.sh"
