@@ -17,24 +17,12 @@
 const fs = require("fs");
 const path = require("path");
 const crypto = require("crypto");
-const Module = require("module");
 const { execFileSync } = require("child_process");
 
 const REPO = path.resolve(__dirname, "..", "..");
-const CACHE = process.env.RANKEMB_CACHE_DIR || path.join(REPO, ".cache");
-const ASSETS = path.join(CACHE, "assets");
-const EMBEDDINGS_JS = path.join(ASSETS, "use-embeddings", "dist", "index.js");
-const CORE_JS = path.join(ASSETS, "use-core", "dist", "index.js");
-const VOCAB = path.join(ASSETS, "use-lite", "dist", "vocab.json");
+const { ASSETS, VOCAB, core, embeddings } = require("./use_runtime.js");
+const { EmbeddingsModel } = embeddings;
 const OUT = path.join(REPO, "tests", "fixtures", "text", "use_unigram.expected.jsonl");
-
-const resolveOrig = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) {
-  if (request === "@energetic-ai/core") return CORE_JS;
-  return resolveOrig.call(this, request, ...rest);
-};
-const core = require(CORE_JS);
-const { EmbeddingsModel } = require(EMBEDDINGS_JS);
 
 function version(dir) {
   return JSON.parse(fs.readFileSync(path.join(ASSETS, dir, "package.json"), "utf8")).version;

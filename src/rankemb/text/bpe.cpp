@@ -157,8 +157,8 @@ class BpeTokenizer final : public Tokenizer {
     bool skippable;    // removed by skip_special_tokens
   };
   std::unordered_map<TokenId, AddedDecode> added_decode_;
-  std::vector<std::string> normalized_texts_;  // storage for normalized_patterns_
-  std::vector<AddedPattern> normalized_patterns_;
+  std::vector<std::string> normalized_texts_;  // storage for normalized_matcher_
+  AddedMatcher normalized_matcher_;
   WordCache cache_;
 };
 
@@ -264,9 +264,9 @@ void BpeTokenizer::finish() {
     added_decode_[a.id] = {text, a.special && text == a.content};
     normalized_texts_.push_back(std::move(text));
   }
-  normalized_patterns_.clear();
+  normalized_matcher_ = {};
   for (std::size_t k = 0; k < added_.size(); ++k) {
-    if (added_[k].normalized && !normalized_texts_[k].empty()) normalized_patterns_.push_back({normalized_texts_[k], &added_[k]});
+    if (added_[k].normalized) normalized_matcher_.add(normalized_texts_[k], &added_[k]);
   }
 }
 
@@ -313,12 +313,12 @@ void BpeTokenizer::encode_tokens(std::string_view text, std::vector<TokenId>& ou
     text = normalized;
   }
   if (text.empty()) return;
-  if (normalized_patterns_.empty()) {
+  if (normalized_matcher_.patterns.empty()) {
     encode_normalized(text, at_start, out);
     return;
   }
   split_added(
-      text, normalized_patterns_,
+      text, normalized_matcher_,
       [&](std::string_view piece) { encode_normalized(piece, at_start && piece.data() == text.data(), out); }, out);
 }
 
@@ -467,6 +467,8 @@ void BpeTokenizer::merge_long(std::vector<TokenId>& syms) const {
 
 void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out) const {
   if (word.empty()) return;
+  // The cache holds what the rest of this function produces, so it may answer first.
+  if (word.size() < WordCache::kMaxWordBytes && cache_.get(word, out)) return;
   if (ignore_merges_) {
     // A word that is itself a token is emitted whole (Llama-3), without running the merges.
     if (pre_.byte_level()) {
@@ -475,14 +477,15 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out)
       for (char c : word) unicode::append_utf8(mapped, byte_to_unicode()[static_cast<unsigned char>(c)]);
       if (auto it = vocab_.find(mapped); it != vocab_.end()) {
         out.push_back(it->second);
+        cache_.put(word, &it->second, 1);
         return;
       }
     } else if (auto it = vocab_.find(word); it != vocab_.end()) {
       out.push_back(it->second);
+      cache_.put(word, &it->second, 1);
       return;
     }
   }
-  if (word.size() < WordCache::kMaxWordBytes && cache_.get(word, out)) return;
   thread_local std::vector<TokenId> syms;
   initial_symbols(word, syms);
   if (syms.size() > 64) merge_long(syms);

@@ -72,23 +72,28 @@ void Tokenizer::encode_with_added(std::string_view text, std::vector<TokenId>& o
     if (!text.empty()) on_text(text);
     return;
   }
-  thread_local std::vector<AddedPattern> patterns;
-  patterns.clear();
-  for (const auto& a : added_) {
-    if (!a.content.empty() && (raw_match_normalized_added_ || !a.normalized)) patterns.push_back({a.content, &a});
-  }
-  split_added(text, patterns, on_text, out);
+  std::call_once(raw_matcher_once_, [this] {
+    for (const auto& a : added_) {
+      if (!a.content.empty() && (raw_match_normalized_added_ || !a.normalized)) raw_matcher_.add(a.content, &a);
+    }
+  });
+  split_added(text, raw_matcher_, on_text, out);
 }
 
-void Tokenizer::split_added(std::string_view text, std::span<const AddedPattern> patterns,
+void Tokenizer::AddedMatcher::add(std::string_view text, const AddedToken* token) {
+  if (text.empty()) return;
+  patterns.push_back({text, token});
+  first_byte[static_cast<unsigned char>(text[0])] = true;
+}
+
+void Tokenizer::split_added(std::string_view text, const AddedMatcher& matcher,
                             const std::function<void(std::string_view)>& on_text, std::vector<TokenId>& out) {
+  const auto& patterns = matcher.patterns;
+  const auto& first_byte = matcher.first_byte;  // only these bytes can start a match
   if (patterns.empty()) {
     if (!text.empty()) on_text(text);
     return;
   }
-  // Only bytes that start some pattern can start a match; skip the rest without comparing.
-  bool first_byte[256] = {};
-  for (const auto& p : patterns) first_byte[static_cast<unsigned char>(p.text[0])] = true;
   std::size_t seg_start = 0;  // start of the pending span that is not an added token
   std::size_t i = 0;
   while (i < text.size()) {

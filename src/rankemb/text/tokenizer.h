@@ -6,10 +6,12 @@
 // encode_tokens() on the remaining spans -> truncate -> wrap with the template's specials.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -87,10 +89,16 @@ class Tokenizer {
     std::string_view text;
     const AddedToken* token = nullptr;
   };
-  // The splitter behind encode_with_added(): leftmost-longest matches of `patterns` in `text`
+  // The patterns one split looks for, with the bytes that can start one (to skip the rest fast).
+  struct AddedMatcher {
+    std::vector<AddedPattern> patterns;
+    std::array<bool, 256> first_byte{};
+    void add(std::string_view text, const AddedToken* token);  // `text` must outlive the matcher
+  };
+  // The splitter behind encode_with_added(): leftmost-longest matches of the patterns in `text`
   // (a match failing its single_word test is skipped), matched ids appended to `out`, the text
   // between matches passed to `on_text` (never empty).
-  static void split_added(std::string_view text, std::span<const AddedPattern> patterns,
+  static void split_added(std::string_view text, const AddedMatcher& matcher,
                           const std::function<void(std::string_view)>& on_text, std::vector<TokenId>& out);
   // Whether `span` (a piece handed to encode_tokens()) starts the text given to encode(); for
   // pre-tokenizers that treat the start of the input specially (Metaspace prepend_scheme "first").
@@ -103,12 +111,18 @@ class Tokenizer {
   SpecialTokens specials_;
   PostTemplate template_;
   std::vector<AddedToken> added_;  // split out of the input before encode_tokens()
+
+ private:
+  // What encode_with_added() matches, built from added_ on first use (added_ is final by then).
+  mutable std::once_flag raw_matcher_once_;
+  mutable AddedMatcher raw_matcher_;
 };
 
 // Loads a tokenizer from a model directory or a file. A directory is searched for tokenizer.json
 // (WordPiece, BPE or Unigram by its "model.type"), then vocab.txt (BERT WordPiece, with
 // do_lower_case from tokenizer_config.json), then vocab.json + merges.txt (GPT-2 byte-level
-// BPE). Throws Error(ModelFormat) naming the file and field for anything malformed.
+// BPE; also under the OpenAI names encoder.json + vocab.bpe). Throws Error(ModelFormat) naming
+// the file and field for anything malformed.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
 
 }  // namespace rankemb::text

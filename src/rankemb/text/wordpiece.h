@@ -64,10 +64,11 @@ namespace detail {
 // Rust's char::is_whitespace plus the explicit \t \n \r of the BERT helpers (already included).
 inline bool bert_is_whitespace(char32_t cp) { return unicode::is_white_space(cp); }
 
-// tokenizers' is_control: \t \n \r are not control; otherwise any C* category (Cc, Cf, Co, Cn, Cs).
+// tokenizers' is_control: \t \n \r are not control; otherwise Cc, Cf, Co (and Cs). Unassigned
+// code points (Cn) are kept: the Hugging Face tables do not count them as "other".
 inline bool bert_is_control(char32_t cp) {
   if (cp == U'\t' || cp == U'\n' || cp == U'\r') return false;
-  return unicode::category(cp) == unicode::Category::Other;
+  return unicode::category(cp) == unicode::Category::Other && unicode::category_code(cp) != "Cn";
 }
 
 }  // namespace detail

@@ -1,6 +1,8 @@
 // USE-Lite unigram tokenizer: corpus parity with the @energetic-ai/embeddings JS tokenizer
 // (tests/fixtures/text/use_unigram.expected.jsonl, scripts/regen/use_tokenizer.js), its quirks on
 // a tiny vocabulary (expectations checked against the same JS code), and loader errors.
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <string>

@@ -10,6 +10,7 @@
 
 #include "common/corpus.h"
 #include "common/test_paths.h"
+#include "rankemb/text/detail/loaders.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/text/wordpiece.h"
 #include "rankemb/util/error.h"
@@ -167,6 +168,9 @@ TEST(WordPiece, UnknownIdInDecodeIsAnInputError) {
 TEST(WordPiece, MissingVocabTxtIsAModelFormatError) {
   fs::path dir = temp_dir("missing");
   expect_error([&] { rankemb::text::load_tokenizer(dir / "vocab.txt"); }, ErrorCode::ModelFormat, "vocab.txt");
+  // The loader itself, as load_tokenizer() calls it for a directory holding vocab.txt.
+  expect_error([&] { rankemb::text::detail::make_wordpiece_vocab_txt(dir / "vocab.txt", true); }, ErrorCode::ModelFormat,
+               (dir / "vocab.txt").string());
 }
 
 TEST(WordPiece, VocabTxtWithoutUnkIsAModelFormatError) {
