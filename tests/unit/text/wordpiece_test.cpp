@@ -57,7 +57,9 @@ void expect_parity(const Tokenizer& tok, const std::string& fixture, std::size_t
   EXPECT_EQ(id_mismatches, 0u) << "of " << n << " entries in " << fixture;
   EXPECT_EQ(text_mismatches, 0u) << "decode mismatches of " << n << " entries in " << fixture;
   // The truncation fixture is only a test of truncation if some entries hit the limit.
-  if (max_length > 0) EXPECT_GT(truncated, 50u) << fixture;
+  if (max_length > 0) {
+    EXPECT_GT(truncated, 50u) << fixture;
+  }
 }
 
 const Tokenizer& minilm() {
