@@ -1,13 +1,75 @@
-// rankemb info: what a model directory holds (architecture, config, tokenizer, tensors).
+// rankemb info: what a model directory (or one .safetensors file) holds: architecture and key
+// config fields, tokenizer, tensor count, parameters by dtype. Output is JSON on stdout.
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
 #include "cli.h"
+#include "rankemb/io/safetensors.h"
+#include "rankemb/models/config.h"
+#include "rankemb/text/tokenizer.h"
+#include "rankemb/util/error.h"
 
 namespace rankemb::cli {
 
+namespace {
+
+namespace fs = std::filesystem;
+
+nlohmann::json describe_weights(const fs::path& file) {
+  auto st = io::SafetensorsFile::open(file);
+  std::map<std::string, std::int64_t> params_by_dtype;
+  std::int64_t total = 0;
+  for (const auto& t : st.tensors()) {
+    params_by_dtype[std::string(io::dtype_name(t.dtype))] += t.numel();
+    total += t.numel();
+  }
+  nlohmann::json j;
+  j["file"] = file.string();
+  j["tensors"] = st.tensors().size();
+  j["parameters"] = total;
+  j["parameters_by_dtype"] = params_by_dtype;
+  j["metadata"] = st.metadata();
+  return j;
+}
+
+int run_info(const std::string& path_str) {
+  fs::path path(path_str);
+  nlohmann::json out;
+  if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
+    out["weights"] = describe_weights(path);
+  } else {
+    if (!fs::is_directory(path)) fail(ErrorCode::ModelFormat, "{}: not a model directory or .safetensors file", path_str);
+    auto cfg = models::load_hf_config(path);
+    out["model_type"] = cfg.model_type;
+    out["config"] = {{"vocab_size", cfg.vocab_size},
+                     {"hidden_size", cfg.hidden_size},
+                     {"num_hidden_layers", cfg.num_hidden_layers},
+                     {"num_attention_heads", cfg.num_attention_heads},
+                     {"intermediate_size", cfg.intermediate_size}};
+    if (cfg.is_decoder()) out["config"]["num_key_value_heads"] = cfg.num_key_value_heads;
+    try {
+      auto tok = text::load_tokenizer(path);
+      out["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}};
+    } catch (const Error& e) {
+      out["tokenizer"] = {{"error", e.what()}};
+    }
+    if (fs::exists(path / "model.safetensors")) out["weights"] = describe_weights(path / "model.safetensors");
+    else if (fs::exists(path / "model.safetensors.index.json")) out["weights"] = {{"index", (path / "model.safetensors.index.json").string()}};
+  }
+  std::cout << out.dump(2) << '\n';
+  return 0;
+}
+
+}  // namespace
+
 void register_info(CLI::App& root, ExitCode& rc) {
   auto model = std::make_shared<std::string>();
-  auto* cmd = root.add_subcommand("info", "Describe a model directory: config, tokenizer, tensors");
+  auto* cmd = root.add_subcommand("info", "Describe a model directory or .safetensors file (JSON on stdout)");
   cmd->add_option("model", *model, "Model directory or .safetensors file")->required();
-  cmd->callback([&rc] { not_implemented_yet("info", 2); });
+  cmd->callback([model, &rc] { rc = run_info(*model); });
 }
 
 }  // namespace rankemb::cli
