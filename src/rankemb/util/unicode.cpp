@@ -139,6 +139,18 @@ bool is_white_space(char32_t cp) {
   }
 }
 
+bool is_python_space(char32_t cp) { return is_white_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
+
+bool is_python_line_break(char32_t cp) {
+  switch (cp) {
+    case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x1C: case 0x1D: case 0x1E: case 0x85:
+    case 0x2028: case 0x2029:
+      return true;
+    default:
+      return false;
+  }
+}
+
 char32_t simple_lower(char32_t cp) { return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))); }
 char32_t simple_upper(char32_t cp) { return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))); }
 

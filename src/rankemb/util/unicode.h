@@ -41,6 +41,12 @@ bool is_punctuation(char32_t cp);  // P* only
 bool is_symbol(char32_t cp);       // S*
 // White space as Rust's char::is_whitespace / Unicode White_Space defines it.
 bool is_white_space(char32_t cp);
+// Python's str.isspace(), what str.split() with no argument splits on: White_Space plus
+// U+001C..U+001F. Readers that must split text exactly as a Python reference does use this.
+bool is_python_space(char32_t cp);
+// Python's str.splitlines() boundaries: \n \r \v \f U+001C..U+001E U+0085 U+2028 U+2029
+// (a \r\n pair is one boundary; the caller handles that).
+bool is_python_line_break(char32_t cp);
 
 char32_t simple_lower(char32_t cp);
 char32_t simple_upper(char32_t cp);
