@@ -70,9 +70,10 @@ struct HfConfig {
   bool qk_norm = false;         // per-head RMSNorm on q and k (Qwen3)
   std::optional<std::int64_t> sliding_window;  // parsed for completeness; not used by our kernels
 
-  // USE-Lite ("use-lite", our own converted config). Provisional names, finalized by the encoder
-  // port: token embeddings are embedding_size wide, the first layer projects them to hidden_size,
-  // and a tanh layer maps the pooled state to output_dim.
+  // USE-Lite ("use-lite", written by `rankemb convert use-lite`; see models/arch/use_lite.cpp):
+  // token embeddings are embedding_size wide (256), layer 0 attends at that width and projects the
+  // stream to hidden_size (512), and a tanh layer maps the mean-pooled state to output_dim (512).
+  // max_position_embeddings is the graph's clip length (128); there is no position table.
   std::int64_t embedding_size = 0;
   std::int64_t output_dim = 0;
 

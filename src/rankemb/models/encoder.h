@@ -1,0 +1,148 @@
+// rankemb::models sentence encoders: text in, one vector per text out.
+//
+//   SentenceEncoder = Tokenizer + EncoderNetwork (a torch::nn::Module) + Pooler + optional L2 Normalize
+//
+// - EncoderNetwork is what an architecture file (models/arch/<name>.cpp) implements: token ids and
+//   an attention mask in, hidden states out (EncoderOutput). Its parameters carry Hugging Face
+//   names (register_module/register_parameter with the HF spelling, without a "bert."-style
+//   prefix), so load_weights() in weights.h fills them and save() writes them back unchanged.
+//   An arch whose sentence vector is not one of the generic poolers (USE-Lite: mean + tanh
+//   projection to 512) overrides pool() and embedding_dim().
+// - An arch is built by a function `std::shared_ptr<EncoderNetwork> build(const HfConfig&,
+//   WeightStore&)` listed with one line in models/arch/all.cpp (see registry.h).
+// - SentenceEncoder::embed() is differentiable (training); encode() is batched no-grad inference.
+// - load_encoder() reads a Hugging Face or sentence-transformers directory and dispatches on
+//   config.json's model_type through the registry.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "rankemb/models/config.h"
+#include "rankemb/text/tokenizer.h"
+#include "rankemb/util/progress.h"
+
+namespace rankemb::models {
+
+// How token states become one sentence vector (names as in SimCSE's --pooler_type).
+enum class Pooler {
+  Cls,              // the network's pooler output (BERT dense+tanh) when it has one, else [CLS] state
+  ClsBeforePooler,  // last-layer state of the first token
+  Avg,              // mean of last-layer states over non-pad tokens
+  AvgFirstLast,     // mean over tokens of (hidden_states[1] + hidden_states[-1]) / 2, as SimCSE's models.py
+  AvgTop2,          // mean over tokens of (hidden_states[-2] + hidden_states[-1]) / 2
+  Max,              // element-wise max over non-pad tokens (sentence-transformers max pooling)
+};
+// "cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2", "max".
+std::string_view pooler_name(Pooler p);
+// Throws Error(Usage) listing the valid names for an unknown one.
+Pooler parse_pooler(std::string_view name);
+
+// What a network returns for one batch.
+struct EncoderOutput {
+  torch::Tensor last_hidden_state;           // [batch, seq, hidden]
+  std::vector<torch::Tensor> hidden_states;  // embeddings output then each layer's output (n_layers + 1
+                                             // tensors); filled only when output_hidden_states
+  torch::Tensor pooler_output;               // [batch, hidden]; undefined when the network has no pooler
+};
+
+// One padded batch of token ids.
+struct TokenBatch {
+  torch::Tensor input_ids;       // [batch, seq] int64, padded with the pad id on the right
+  torch::Tensor attention_mask;  // [batch, seq] int64, 1 for tokens, 0 for padding
+};
+
+class EncoderNetwork : public torch::nn::Module {
+ public:
+  // `input_ids` and `attention_mask` as in TokenBatch; token types are all 0 (single sentences).
+  virtual EncoderOutput forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                bool output_hidden_states = false) = 0;
+  virtual std::int64_t hidden_size() const = 0;  // width of last_hidden_state
+  // Longest input (in tokens, specials included) the position table allows.
+  virtual std::int64_t max_tokens() const = 0;
+  // The id batches are padded with when the network cares (RoBERTa derives positions from it);
+  // nullopt = the tokenizer's pad token (or 0).
+  virtual std::optional<std::int64_t> pad_token_id() const { return std::nullopt; }
+  // The pooler used when neither the model directory nor the caller names one.
+  virtual Pooler default_pooler() const { return Pooler::Cls; }
+  // Whether `pooler` needs EncoderOutput::hidden_states.
+  virtual bool pooler_needs_hidden_states(Pooler pooler) const;
+  // One vector per row, [batch, embedding_dim(pooler)]; float32 when the hidden states are 16-bit
+  // (averaging in bfloat16 loses digits). The default implements every Pooler over `out`; archs
+  // with a pooling of their own override it.
+  virtual torch::Tensor pool(const EncoderOutput& out, const torch::Tensor& attention_mask, Pooler pooler);
+  virtual std::int64_t embedding_dim(Pooler pooler) const { return hidden_size(); }
+};
+
+struct LoadOptions {
+  std::optional<Pooler> pooler;                   // overrides the directory's pooling (modules.json) / the arch default
+  torch::ScalarType dtype = torch::kFloat32;      // parameter and compute dtype (kFloat32 or kBFloat16)
+};
+
+struct EncodeOptions {
+  std::int64_t batch = 64;        // texts per forward pass (texts are sorted by length first)
+  std::int64_t max_length = 0;    // tokens per text incl. specials; 0 = the model's default
+  bool normalize = false;         // L2-normalize (on top of a Normalize module the model may have)
+  // Compute dtype; must match the loaded network's (LoadOptions::dtype). nullopt = the network's.
+  std::optional<torch::ScalarType> dtype;
+};
+
+class SentenceEncoder {
+ public:
+  // `source_dir` is the directory the model came from (save() copies tokenizer and
+  // sentence-transformers files from it); empty when built in memory.
+  SentenceEncoder(std::shared_ptr<text::Tokenizer> tokenizer, std::shared_ptr<EncoderNetwork> network, Pooler pooler,
+                  bool normalize, std::int64_t default_max_length, std::filesystem::path source_dir = {});
+
+  // Tokenizes and pads (max_length 0 = default_max_length()). Throws Error(Input) for invalid UTF-8.
+  TokenBatch tokenize(const std::vector<std::string>& texts, std::int64_t max_length = 0) const;
+  // Differentiable forward: [texts, dim()] float tensor in the network's dtype, normalized when
+  // the model has a Normalize module. Respects the network's train()/eval() mode.
+  torch::Tensor embed(const std::vector<std::string>& texts, std::int64_t max_length = 0);
+  // The same from ids (bypassing the tokenizer).
+  torch::Tensor embed_batch(const TokenBatch& batch);
+  // No-grad inference in eval mode (the mode is restored afterwards): [texts, dim()] float32 on
+  // CPU, rows in input order. Reports progress in texts.
+  torch::Tensor encode(const std::vector<std::string>& texts, const EncodeOptions& options, Progress& progress);
+
+  std::int64_t dim() const { return network_->embedding_dim(pooler_); }
+  Pooler pooler() const { return pooler_; }
+  void set_pooler(Pooler pooler) { pooler_ = pooler; }
+  bool normalizes() const { return normalize_; }  // has a Normalize module
+  std::int64_t default_max_length() const { return default_max_length_; }
+  torch::ScalarType dtype() const;
+
+  EncoderNetwork& network() { return *network_; }
+  const std::shared_ptr<EncoderNetwork>& network_ptr() const { return network_; }
+  const text::Tokenizer& tokenizer() const { return *tokenizer_; }
+
+  // Writes a directory that Hugging Face / sentence-transformers load: config.json,
+  // model.safetensors (float32 unless the network is bfloat16), the tokenizer files, and for
+  // sentence-transformers sources modules.json, sentence_bert_config.json, 1_Pooling/config.json
+  // (with the current pooler) and 2_Normalize. Atomic per file; creates `dir`.
+  void save(const std::filesystem::path& dir) const;
+
+ private:
+  std::shared_ptr<text::Tokenizer> tokenizer_;
+  std::shared_ptr<EncoderNetwork> network_;
+  Pooler pooler_;
+  bool normalize_;
+  std::int64_t default_max_length_;
+  std::filesystem::path source_dir_;
+  text::TokenId pad_id_;
+};
+
+// Loads a model directory: Hugging Face (config.json + model.safetensors + tokenizer files) or
+// sentence-transformers (adds modules.json, 1_Pooling/config.json, 2_Normalize). Throws
+// Error(ModelFormat) naming the file for anything missing, malformed or unsupported.
+std::unique_ptr<SentenceEncoder> load_encoder(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+}  // namespace rankemb::models

@@ -1,0 +1,49 @@
+// rankemb::models architecture registry: one ArchSpec per architecture, matched against
+// config.json's "model_type". Registration is explicit: register_builtin_archs() in
+// models/arch/all.cpp has one line per arch, and arch_registry() calls it once (no
+// self-registering statics, which vanish from static libraries).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rankemb::models {
+
+struct HfConfig;
+class WeightStore;
+class EncoderNetwork;
+
+enum class ModelKind { Encoder, Decoder };
+
+struct ArchSpec {
+  std::string_view name;                         // "bert", "roberta", "use-lite"
+  std::vector<std::string_view> hf_model_types;  // matched against config.json "model_type"
+  ModelKind kind = ModelKind::Encoder;
+  // Encoders: builds the network with its weights taken from the store (the caller runs
+  // store.finish() afterwards).
+  std::shared_ptr<EncoderNetwork> (*build_encoder)(const HfConfig&, WeightStore&) = nullptr;
+};
+
+class ArchRegistry {
+ public:
+  void add(ArchSpec spec);
+  // nullptr when no arch claims the model type.
+  const ArchSpec* find(std::string_view model_type) const;
+  const std::vector<ArchSpec>& all() const { return specs_; }
+
+ private:
+  std::vector<ArchSpec> specs_;
+};
+
+// The builtin architectures (built on first use).
+const ArchRegistry& arch_registry();
+// models/arch/all.cpp: one registry.add() line per architecture.
+void register_builtin_archs(ArchRegistry& r);
+
+// Build functions, one per arch file.
+std::shared_ptr<EncoderNetwork> build_bert(const HfConfig& config, WeightStore& weights);  // arch/bert.cpp (also RoBERTa)
+std::shared_ptr<EncoderNetwork> build_use_lite(const HfConfig& config, WeightStore& weights);  // arch/use_lite.cpp
+
+}  // namespace rankemb::models

@@ -1,0 +1,360 @@
+// BERT/RoBERTa encoders against Hugging Face transformers on seeded random tiny models
+// (tests/fixtures/models/tiny-*, written by scripts/regen/encoders.py): every hidden state, the
+// pooler output and the SimCSE poolers within 1e-5; plus SentenceEncoder behaviour (batched
+// encode order, save/load round trip, gradients) and error paths.
+#include "rankemb/models/encoder.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "common/corpus.h"
+#include "common/test_paths.h"
+#include "rankemb/io/file.h"
+#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/registry.h"
+#include "rankemb/models/weights.h"
+#include "rankemb/util/error.h"
+
+namespace fs = std::filesystem;
+using namespace rankemb::models;
+using rankemb::ErrorCode;
+using torch::Tensor;
+
+namespace {
+
+constexpr double kAtol = 1e-5;
+
+fs::path models_dir() { return rankemb::test::fixtures_dir() / "models"; }
+
+const std::vector<nlohmann::json>& cases() {
+  static const auto c = rankemb::test::read_jsonl_fixture(models_dir() / "tiny_encoders.expected.jsonl");
+  return c;
+}
+
+// Nested JSON lists of numbers -> tensor of `dtype`.
+Tensor to_tensor(const nlohmann::json& j, torch::ScalarType dtype = torch::kFloat) {
+  std::vector<std::int64_t> shape;
+  for (const nlohmann::json* p = &j; p->is_array(); p = &(*p)[0]) {
+    shape.push_back(static_cast<std::int64_t>(p->size()));
+    if (p->empty()) break;
+  }
+  std::vector<double> flat;
+  std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& v) {
+    if (v.is_array()) {
+      for (const auto& x : v) walk(x);
+    } else {
+      flat.push_back(v.get<double>());
+    }
+  };
+  walk(j);
+  return torch::tensor(flat, torch::kDouble).reshape(shape).to(dtype);
+}
+
+double g_worst = 0;  // largest difference any parity comparison saw, printed by the parity test
+
+// Max |a - b| and where, for failure messages.
+std::string compare(const Tensor& got, const Tensor& want, double atol, bool* ok) {
+  if (got.sizes() != want.sizes()) {
+    *ok = false;
+    return fmt::format("shape {} vs expected {}", c10::str(got.sizes()), c10::str(want.sizes()));
+  }
+  Tensor diff = (got.to(torch::kDouble) - want.to(torch::kDouble)).abs().flatten();
+  auto worst = diff.argmax().item<std::int64_t>();
+  double d = diff[worst].item<double>();
+  g_worst = std::max(g_worst, d);
+  *ok = d <= atol;
+  return fmt::format("max abs diff {:.3g} at flat index {} (got {}, expected {})", d, worst,
+                     got.flatten()[worst].item<double>(), want.flatten()[worst].item<double>());
+}
+
+#define EXPECT_CLOSE(got, want, atol, what)              \
+  do {                                                   \
+    bool ok_ = false;                                    \
+    std::string msg_ = compare((got), (want), (atol), &ok_); \
+    EXPECT_TRUE(ok_) << (what) << ": " << msg_;          \
+  } while (0)
+
+std::shared_ptr<EncoderNetwork> build_network(const fs::path& dir) {
+  HfConfig config = load_hf_config(dir / "config.json");
+  const ArchSpec* spec = arch_registry().find(config.model_type);
+  EXPECT_NE(spec, nullptr) << config.model_type;
+  WeightStore weights = WeightStore::load(dir);
+  auto net = spec->build_encoder(config, weights);
+  weights.finish();
+  net->eval();
+  return net;
+}
+
+void expect_error(const std::function<void()>& f, ErrorCode code, std::vector<std::string> needles) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error containing " << needles.front();
+  } catch (const rankemb::Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+  }
+}
+
+fs::path temp_dir(const std::string& tag) {
+  std::random_device rd;
+  fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_enc_{}_{:08x}", tag, rd());
+  fs::create_directories(dir);
+  return dir;
+}
+
+void copy_dir(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to);
+  for (const auto& e : fs::directory_iterator(from)) fs::copy_file(e.path(), to / e.path().filename());
+}
+
+}  // namespace
+
+TEST(TinyEncoders, FixtureCoversAllModels) {
+  ASSERT_EQ(cases().size(), 3u);
+}
+
+TEST(TinyEncoders, HiddenStatesMatchTransformers) {
+  for (const auto& c : cases()) {
+    std::string name = c["model"];
+    SCOPED_TRACE(name);
+    auto net = build_network(models_dir() / name);
+    Tensor ids = to_tensor(c["input_ids"], torch::kLong);
+    Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
+    torch::NoGradGuard no_grad;
+    EncoderOutput out = net->forward(ids, mask, true);
+    EXPECT_CLOSE(out.last_hidden_state, to_tensor(c["last_hidden_state"]), kAtol, name + " last_hidden_state");
+    ASSERT_EQ(out.hidden_states.size(), c["hidden_states"].size());
+    for (std::size_t i = 0; i < out.hidden_states.size(); ++i) {
+      EXPECT_CLOSE(out.hidden_states[i], to_tensor(c["hidden_states"][i]), kAtol,
+                   fmt::format("{} hidden_states[{}]", name, i));
+    }
+    if (c["pooler_output"].is_null()) {
+      EXPECT_FALSE(out.pooler_output.defined());
+    } else {
+      ASSERT_TRUE(out.pooler_output.defined());
+      EXPECT_CLOSE(out.pooler_output, to_tensor(c["pooler_output"]), kAtol, name + " pooler_output");
+    }
+    // Without hidden states requested the last layer is the same.
+    EncoderOutput plain = net->forward(ids, mask, false);
+    EXPECT_TRUE(plain.hidden_states.empty());
+    EXPECT_TRUE(torch::equal(plain.last_hidden_state, out.last_hidden_state));
+  }
+  std::cerr << "[ tiny ] worst abs diff to transformers: " << g_worst << "\n";
+}
+
+TEST(TinyEncoders, PoolersMatchSimCSE) {
+  for (const auto& c : cases()) {
+    std::string name = c["model"];
+    auto net = build_network(models_dir() / name);
+    Tensor ids = to_tensor(c["input_ids"], torch::kLong);
+    Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
+    torch::NoGradGuard no_grad;
+    EncoderOutput out = net->forward(ids, mask, true);
+    for (const auto& [pname, expected] : c["pooled"].items()) {
+      Pooler p = parse_pooler(pname);
+      EXPECT_EQ(pooler_name(p), pname);
+      EXPECT_CLOSE(net->pool(out, mask, p), to_tensor(expected), kAtol, name + " pooler " + pname);
+    }
+  }
+}
+
+TEST(TinyEncoders, SentenceEncoderMatchesFromIds) {
+  // The BERT fixtures carry a vocab.txt, so the whole load path runs (tiny-bert-b has "bert."-prefixed weights).
+  for (const auto& c : cases()) {
+    std::string name = c["model"];
+    if (name.find("roberta") != std::string::npos) continue;
+    SCOPED_TRACE(name);
+    auto enc = load_encoder(models_dir() / name, {.pooler = Pooler::AvgFirstLast});
+    EXPECT_EQ(enc->pooler(), Pooler::AvgFirstLast);
+    EXPECT_FALSE(enc->normalizes());
+    TokenBatch batch{to_tensor(c["input_ids"], torch::kLong), to_tensor(c["attention_mask"], torch::kLong)};
+    torch::NoGradGuard no_grad;
+    EXPECT_CLOSE(enc->embed_batch(batch), to_tensor(c["pooled"]["avg_first_last"]), kAtol, name);
+    EXPECT_EQ(enc->dim(), to_tensor(c["pooled"]["avg"]).size(1));
+  }
+}
+
+TEST(TinyEncoders, DefaultPoolerIsClsWithPooler) {
+  auto enc = load_encoder(models_dir() / "tiny-bert-a");
+  EXPECT_EQ(enc->pooler(), Pooler::Cls);
+  EXPECT_EQ(enc->default_max_length(), 64);
+  const auto& c = cases()[0];
+  TokenBatch batch{to_tensor(c["input_ids"], torch::kLong), to_tensor(c["attention_mask"], torch::kLong)};
+  torch::NoGradGuard no_grad;
+  EXPECT_CLOSE(enc->embed_batch(batch), to_tensor(c["pooler_output"]), kAtol, "cls");
+}
+
+TEST(TinyEncoders, RobertaMaxTokensExcludesPaddingOffset) {
+  auto net = build_network(models_dir() / "tiny-roberta");
+  EXPECT_EQ(net->max_tokens(), 40 - 2);
+  EXPECT_EQ(net->pad_token_id(), 1);
+}
+
+TEST(SentenceEncoder, EncodeKeepsInputOrderAndMatchesEmbed) {
+  auto enc = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg});
+  std::vector<std::string> texts;
+  for (int i = 0; i < 23; ++i) {
+    std::string t;
+    for (int k = 0; k <= (i * 7) % 11; ++k) t += fmt::format("w{} ", 5 + (i * 13 + k * 5) % 90);
+    texts.push_back(t);
+  }
+  rankemb::NullProgress progress;
+  Tensor batched = enc->encode(texts, {.batch = 4}, progress);
+  ASSERT_EQ(batched.size(0), 23);
+  ASSERT_EQ(batched.scalar_type(), torch::kFloat);
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    Tensor single = enc->embed({texts[i]});
+    EXPECT_CLOSE(batched[static_cast<std::int64_t>(i)], single[0], 1e-5, fmt::format("text {}", i));
+  }
+  Tensor normalized = enc->encode(texts, {.batch = 5, .normalize = true}, progress);
+  EXPECT_CLOSE(normalized.norm(2, 1), torch::ones({23}), 1e-5, "norms");
+  EXPECT_EQ(enc->encode({}, {}, progress).size(0), 0);
+}
+
+TEST(SentenceEncoder, TokenizeTruncatesAndPads) {
+  auto enc = load_encoder(models_dir() / "tiny-bert-a");
+  TokenBatch b = enc->tokenize({"w5 w6 w7 w8 w9", "w10"}, 4);
+  EXPECT_EQ(b.input_ids.sizes(), (std::vector<std::int64_t>{2, 4}));
+  EXPECT_EQ(b.input_ids[0][0].item<std::int64_t>(), 2);   // [CLS]
+  EXPECT_EQ(b.input_ids[0][3].item<std::int64_t>(), 3);   // [SEP] after truncation
+  EXPECT_EQ(b.attention_mask[1].sum().item<std::int64_t>(), 3);
+  EXPECT_EQ(b.input_ids[1][3].item<std::int64_t>(), 0);   // [PAD]
+  expect_error([&] { enc->tokenize({"w5"}, 65); }, ErrorCode::Usage, {"65", "64"});
+  expect_error([&] { enc->tokenize({std::string("bad \xff utf8")}); }, ErrorCode::Input, {"UTF-8"});
+}
+
+TEST(SentenceEncoder, TrainModeBackpropagates) {
+  auto enc = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Cls});
+  enc->network().train();
+  Tensor a = enc->embed({"w5 w6 w7", "w8"});
+  a.pow(2).sum().backward();
+  auto params = enc->network().named_parameters();
+  ASSERT_TRUE(params["embeddings.word_embeddings.weight"].grad().defined());
+  EXPECT_GT(params["pooler.dense.weight"].grad().abs().sum().item<double>(), 0.0);
+  // Dropout (0.1 in the config) is active in train mode and off in eval mode.
+  Tensor b = enc->embed({"w5 w6 w7", "w8"});
+  EXPECT_FALSE(torch::allclose(a, b));
+  enc->network().eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(enc->embed({"w5 w6 w7"}), enc->embed({"w5 w6 w7"})));
+}
+
+TEST(SentenceEncoder, EncodeRestoresTrainMode) {
+  auto enc = load_encoder(models_dir() / "tiny-bert-a");
+  enc->network().train();
+  rankemb::NullProgress progress;
+  Tensor x = enc->encode({"w5 w6", "w7"}, {}, progress);
+  Tensor y = enc->encode({"w5 w6", "w7"}, {}, progress);
+  EXPECT_TRUE(torch::equal(x, y));  // eval mode inside encode
+  EXPECT_TRUE(enc->network().is_training());
+  expect_error([&] { enc->encode({"w5"}, {.dtype = torch::kBFloat16}, progress); }, ErrorCode::Usage, {"bfloat16"});
+}
+
+TEST(SentenceEncoder, Bfloat16StaysClose) {
+  auto f32 = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg});
+  auto bf16 = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg, .dtype = torch::kBFloat16});
+  EXPECT_EQ(bf16->dtype(), torch::kBFloat16);
+  rankemb::NullProgress progress;
+  std::vector<std::string> texts{"w5 w6 w7 w8", "w9 w10", "w11"};
+  Tensor a = f32->encode(texts, {}, progress);
+  Tensor b = bf16->encode(texts, {.dtype = torch::kBFloat16}, progress);
+  EXPECT_EQ(b.scalar_type(), torch::kFloat);
+  Tensor cos = torch::cosine_similarity(a, b, 1);
+  EXPECT_GT(cos.min().item<double>(), 0.99);
+}
+
+TEST(SentenceEncoder, SaveRoundTripsWithoutPrefix) {
+  fs::path out = temp_dir("save");
+  auto enc = load_encoder(models_dir() / "tiny-bert-b", {.pooler = Pooler::AvgTop2});
+  enc->save(out);
+  for (const char* f : {"config.json", "model.safetensors", "vocab.txt"}) EXPECT_TRUE(fs::exists(out / f)) << f;
+  auto tensors = rankemb::io::load_safetensors(out / "model.safetensors");
+  EXPECT_TRUE(tensors.count("embeddings.word_embeddings.weight"));
+  for (const auto& [name, t] : tensors) EXPECT_FALSE(name.starts_with("bert.")) << name;
+  auto again = load_encoder(out, {.pooler = Pooler::AvgTop2});
+  rankemb::NullProgress progress;
+  std::vector<std::string> texts{"w5 w6 w7", "w50"};
+  EXPECT_TRUE(torch::equal(enc->encode(texts, {}, progress), again->encode(texts, {}, progress)));
+  fs::remove_all(out);
+}
+
+TEST(SentenceEncoder, SentenceTransformersLayout) {
+  // tiny-bert-a dressed as a sentence-transformers directory: mean pooling + Normalize.
+  fs::path dir = temp_dir("st");
+  copy_dir(models_dir() / "tiny-bert-a", dir);
+  rankemb::io::write_atomic(dir / "modules.json", R"([
+    {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}])");
+  fs::create_directories(dir / "1_Pooling");
+  rankemb::io::write_atomic(dir / "1_Pooling" / "config.json",
+                            R"({"word_embedding_dimension": 32, "pooling_mode_cls_token": false,
+                                "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false})");
+  rankemb::io::write_atomic(dir / "sentence_bert_config.json", R"({"max_seq_length": 16, "do_lower_case": false})");
+  auto st = load_encoder(dir);
+  EXPECT_EQ(st->pooler(), Pooler::Avg);
+  EXPECT_TRUE(st->normalizes());
+  EXPECT_EQ(st->default_max_length(), 16);
+  auto plain = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg});
+  rankemb::NullProgress progress;
+  std::vector<std::string> texts{"w5 w6 w7", "w9"};
+  Tensor want = plain->encode(texts, {.normalize = true}, progress);
+  EXPECT_CLOSE(st->encode(texts, {}, progress), want, 1e-6, "st layout");
+
+  // Saving keeps the layout, with the pooler written back.
+  fs::path out = temp_dir("st_save");
+  st->set_pooler(Pooler::Max);
+  st->save(out);
+  auto pooling = rankemb::io::read_json(out / "1_Pooling" / "config.json");
+  EXPECT_TRUE(pooling["pooling_mode_max_tokens"].get<bool>());
+  EXPECT_FALSE(pooling["pooling_mode_mean_tokens"].get<bool>());
+  auto reloaded = load_encoder(out);
+  EXPECT_EQ(reloaded->pooler(), Pooler::Max);
+  EXPECT_TRUE(reloaded->normalizes());
+  st->set_pooler(Pooler::AvgTop2);
+  expect_error([&] { st->save(out); }, ErrorCode::Usage, {"avg_top2"});
+
+  // Unsupported modules and pooling modes are model-format errors naming the file.
+  rankemb::io::write_atomic(dir / "1_Pooling" / "config.json",
+                            R"({"pooling_mode_mean_sqrt_len_tokens": true})");
+  expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"1_Pooling", "pooling_mode_mean_sqrt_len_tokens"});
+  rankemb::io::write_atomic(dir / "modules.json",
+                            R"([{"idx": 0, "name": "0", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}])");
+  expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"modules.json", "Dense"});
+  fs::remove_all(dir);
+  fs::remove_all(out);
+}
+
+TEST(LoadEncoder, Errors) {
+  expect_error([] { load_encoder("/nonexistent/model"); }, ErrorCode::ModelFormat, {"/nonexistent/model"});
+  fs::path dir = temp_dir("err");
+  copy_dir(models_dir() / "tiny-bert-a", dir);
+
+  // A decoder config is not a sentence encoder.
+  fs::copy_file(models_dir() / "configs" / "llama3.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"llama", "not a sentence encoder"});
+
+  // Shapes that disagree with the config name the tensor.
+  auto cfg = rankemb::io::read_json(models_dir() / "tiny-bert-a" / "config.json");
+  cfg["intermediate_size"] = 65;
+  rankemb::io::write_atomic(dir / "config.json", cfg.dump());
+  expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"intermediate.dense.weight", "[64, 32]"});
+
+  // Extra tensors are not silently dropped.
+  rankemb::io::write_atomic(dir / "config.json", rankemb::io::read_file(models_dir() / "tiny-bert-a" / "config.json"));
+  auto tensors = rankemb::io::load_safetensors(models_dir() / "tiny-bert-a" / "model.safetensors", {.copy = true});
+  tensors["surprise.weight"] = torch::zeros({2});
+  rankemb::io::save_safetensors(dir / "model.safetensors", tensors);
+  expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"surprise.weight", "not used"});
+
+  fs::remove(dir / "model.safetensors");
+  expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"model.safetensors"});
+  fs::remove_all(dir);
+
+  expect_error([] { parse_pooler("mean"); }, ErrorCode::Usage, {"mean", "avg_first_last"});
+}
