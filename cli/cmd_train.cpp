@@ -1,16 +1,73 @@
 // rankemb train: post-train an encoder on ranking chains with the ranking distillation loss
 // (frozen teacher + chain-order refinement + ListMLE), keeping the best checkpoint by dev STS. (issue 5)
+#include <memory>
+
 #include "cli.h"
+#include "rankemb/train/chains.h"
+#include "rankemb/train/trainer.h"
+#include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
+#include "rankemb/util/progress.h"
 
 namespace rankemb::cli {
 
 namespace {
 struct TrainArgs {
-  std::string student, teacher, chains, output, refine = "paper", dtype = "float32";
+  std::string student, teacher, chains, output, refine = "paper", dtype = "float32", data_dir, text = "senteval";
   double lr = 3e-6, temp = 0.05, tau2 = 0.05, omega = 0.5, weight_decay = 0.0, clip = 1.0;
-  int batch = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024;
-  bool resume = false;
+  int batch = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024, warmup = 0, checkpoint_steps = 0;
+  long max_steps = 0;
+  bool resume = false, no_eval = false;
 };
+
+int run_train(const TrainArgs& a) {
+  train::ChainFile file = train::read_chains(a.chains);
+  if (!file.malformed.empty()) {
+    log::warn("{}: skipped {} malformed record(s), first: {}", a.chains, file.malformed.size(), file.malformed.front());
+  }
+  if (file.n_dropped > 0) log::info("{}: {} chain(s) marked kept=false were left out", a.chains, file.n_dropped);
+
+  train::TrainOptions o;
+  o.student = a.student;
+  o.teacher = a.teacher;
+  o.output_dir = a.output;
+  o.loss.temp = a.temp;
+  o.loss.tau2 = a.tau2;
+  o.loss.omega = a.omega;
+  o.loss.mode = train::parse_refine_mode(a.refine);
+  o.lr = a.lr;
+  o.weight_decay = a.weight_decay;
+  o.warmup_steps = a.warmup;
+  o.clip = a.clip;
+  o.seed = static_cast<std::uint64_t>(a.seed);
+  o.batch = a.batch;
+  o.epochs = a.epochs;
+  o.max_length = a.max_length;
+  o.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  if (a.max_steps > 0) o.max_steps = a.max_steps;
+  o.eval_steps = a.eval_steps;
+  o.evaluate = !a.no_eval;
+  o.data_dir = a.data_dir;
+  o.text = eval::parse_text_variant(a.text);
+  o.checkpoint_steps = a.checkpoint_steps;
+  o.resume = a.resume;
+
+  log::info("training {} on {} chains from {} (teacher {}, {}, lr {}, batch {}, {} epoch(s))", a.student,
+            file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, a.dtype, a.lr,
+            a.batch, a.epochs);
+  train::Trainer trainer(std::move(file.chains), o);
+  std::unique_ptr<Progress> progress;
+  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
+  else progress = std::make_unique<NullProgress>();
+  train::TrainResult r = trainer.run(*progress);
+  if (r.best_score) {
+    log::info("done: {} steps in {:.1f}s; best dev score {:.4f} at step {} -> {}", r.steps_done, r.seconds, *r.best_score,
+              r.best_step, (o.output_dir / "best").string());
+  } else {
+    log::info("done: {} steps in {:.1f}s -> {}", r.steps_done, r.seconds, (o.output_dir / "best").string());
+  }
+  return 0;
+}
 }  // namespace
 
 void register_train(CLI::App& root, ExitCode& rc) {
@@ -19,20 +76,30 @@ void register_train(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--student", a->student, "Model directory of the encoder to refine")->required();
   cmd->add_option("--teacher", a->teacher, "Frozen teacher model directory (default: a frozen copy of the student)");
   cmd->add_option("--chains", a->chains, "Chains: rankemb JSONL or the authors' CSV (list_sent column)")->required();
-  cmd->add_option("-o,--output", a->output, "Output run directory (best model, logs, curve)")->required();
-  cmd->add_option("--lr", a->lr, "AdamW learning rate (linear decay, no warm-up)");
-  cmd->add_option("--temp", a->temp, "Student temperature");
-  cmd->add_option("--tau2", a->tau2, "Teacher temperature");
+  cmd->add_option("-o,--output", a->output,
+                  "Output run directory: best/ (best model, HF layout), checkpoint/, metrics.jsonl, curve.svg")
+      ->required();
+  cmd->add_option("--lr", a->lr, "AdamW learning rate (linear decay to 0 at the last step)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup", a->warmup, "Linear warm-up steps (0 = none)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--clip", a->clip, "Max gradient L2 norm (0 = no clipping)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temp", a->temp, "Student temperature")->check(CLI::PositiveNumber);
+  cmd->add_option("--tau2", a->tau2, "Teacher temperature")->check(CLI::PositiveNumber);
   cmd->add_option("--omega", a->omega, "Weight of the chain-order refinement (0 = teacher order only)");
   cmd->add_option("--refine", a->refine, "Refinement: paper (authors' code) or relative (paper's prose)")->check(CLI::IsMember({"paper", "relative"}));
-  cmd->add_option("--batch", a->batch, "Chains per step");
-  cmd->add_option("--epochs", a->epochs, "Passes over the chains");
-  cmd->add_option("--max-length", a->max_length, "Max tokens per sentence");
-  cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many steps");
-  cmd->add_option("--seed", a->seed, "Random seed");
-  cmd->add_option("--dtype", a->dtype, "float32, or bfloat16 autocast")->check(CLI::IsMember({"float32", "bfloat16"}));
-  cmd->add_flag("--resume", a->resume, "Resume from the run directory's last checkpoint");
-  cmd->callback([a, &rc] { not_implemented_yet("train", 5); });
+  cmd->add_option("--batch", a->batch, "Chains per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", a->epochs, "Passes over the chains")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-steps", a->max_steps, "Run exactly this many steps (overrides --epochs; 0 = by epochs)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-length", a->max_length, "Max tokens per sentence (student and teacher)")->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many steps (and at the end)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-eval", a->no_eval, "Skip dev evaluation; best/ is then the final model");
+  cmd->add_option("--data-dir", a->data_dir, "Data directory with STS-B dev and SICK-R dev (default: $RANKEMB_DATA_DIR or ../shared/data)");
+  cmd->add_option("--text", a->text, "Dev text variant: senteval or raw")->check(CLI::IsMember({"senteval", "raw"}));
+  cmd->add_option("--checkpoint-steps", a->checkpoint_steps, "Write the resumable checkpoint every this many steps (0 = every --eval-steps)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", a->seed, "Random seed (chain order, dropout, ListMLE tie-breaking)");
+  cmd->add_option("--dtype", a->dtype, "float32, or bfloat16 autocast (float32 weights)")->check(CLI::IsMember({"float32", "bfloat16"}));
+  cmd->add_flag("--resume", a->resume, "Resume from the run directory's last checkpoint (same options required)");
+  cmd->callback([a, &rc] { rc = run_train(*a); });
 }
 
 }  // namespace rankemb::cli

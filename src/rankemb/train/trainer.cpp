@@ -1,0 +1,508 @@
+#include "rankemb/train/trainer.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rankemb/eval/sts.h"
+#include "rankemb/io/file.h"
+#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/train/curve_svg.h"
+#include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
+
+namespace rankemb::train {
+
+namespace fs = std::filesystem;
+using torch::Tensor;
+using Json = nlohmann::json;
+
+double linear_schedule_lr(double base_lr, std::int64_t step, std::int64_t total, std::int64_t warmup) {
+  if (step < warmup) return base_lr * static_cast<double>(step) / static_cast<double>(std::max<std::int64_t>(1, warmup));
+  double remaining = static_cast<double>(total - step) / static_cast<double>(std::max<std::int64_t>(1, total - warmup));
+  return base_lr * std::max(0.0, remaining);
+}
+
+namespace {
+
+constexpr int kCheckpointVersion = 1;
+
+// CPU autocast to bfloat16 for the scope of the guard (the student's forward pass). The API moved
+// to device-type arguments in libtorch 2.4; older ones have the *_cpu_* spellings.
+class CpuAutocast {
+ public:
+  explicit CpuAutocast(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCPU);
+    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+#else
+    prev_enabled_ = at::autocast::is_cpu_enabled();
+    prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~CpuAutocast() {
+    if (!on_) return;
+    // The cast-weight cache lives for the outermost autocast region, as in Python.
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCPU, prev_enabled_);
+    at::autocast::set_autocast_dtype(at::kCPU, prev_dtype_);
+#else
+    at::autocast::set_cpu_enabled(prev_enabled_);
+    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+#endif
+  }
+  CpuAutocast(const CpuAutocast&) = delete;
+  CpuAutocast& operator=(const CpuAutocast&) = delete;
+
+ private:
+  bool on_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+// The chain order of one epoch: a Fisher-Yates shuffle driven by mt19937_64 seeded from (seed,
+// epoch). Written out (not std::shuffle / uniform_int_distribution, whose algorithms the standard
+// leaves to the library) so the order is the same with every compiler.
+std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int64_t epoch) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(epoch), 0x72616e6bu};
+  std::mt19937_64 rng(seq);
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  for (std::size_t i = n; i > 1; --i) {
+    std::size_t j = static_cast<std::size_t>(rng() % i);
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+// Replaces `dst` by the fully written directory `tmp`; the previous `dst` survives as `dst.old`
+// until the swap is done, so a kill leaves either the old or the new directory complete.
+void replace_dir(const fs::path& tmp, const fs::path& dst) {
+  fs::path old = dst;
+  old += ".old";
+  fs::remove_all(old);
+  if (fs::exists(dst)) fs::rename(dst, old);
+  fs::rename(tmp, dst);
+  fs::remove_all(old);
+}
+
+fs::path fresh_tmp_dir(const fs::path& dst) {
+  fs::path tmp = dst;
+  tmp += ".tmp";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  return tmp;
+}
+
+std::string shape_string(const Tensor& t) {
+  std::string s = "[";
+  for (std::int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+std::string dtype_option_name(torch::ScalarType t) { return t == torch::kBFloat16 ? "bfloat16" : "float32"; }
+
+void append_jsonl(const fs::path& path, const Json& record) {
+  std::ofstream out(path, std::ios::app | std::ios::binary);
+  RANKEMB_CHECK(out.good(), ErrorCode::Other, "cannot append to {}", path.string());
+  out << record.dump() << '\n';
+  out.flush();
+}
+
+// metrics.jsonl records, skipping lines that do not parse (a kill mid-line).
+std::vector<Json> read_jsonl(const fs::path& path) {
+  std::vector<Json> records;
+  if (!fs::exists(path)) return records;
+  std::istringstream in(io::read_file(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    Json j = Json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object()) records.push_back(std::move(j));
+  }
+  return records;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  std::vector<Chain> chains;
+  TrainOptions opt;
+  std::unique_ptr<models::SentenceEncoder> student, teacher;
+  std::vector<Tensor> targets;  // teacher target Y per chain, computed on first use
+  std::vector<eval::StsDataset> dev;
+  std::int64_t steps_per_epoch = 0, total_steps = 0;
+
+  // Run state (what the checkpoint holds besides weights and optimizer).
+  std::int64_t step = 0;  // steps done
+  std::optional<double> best_score;
+  std::int64_t best_step = 0;
+
+  fs::path out(const char* name) const { return opt.output_dir / name; }
+
+  Json fingerprint() const {
+    return Json{{"seed", opt.seed},
+                {"lr", opt.lr},
+                {"weight_decay", opt.weight_decay},
+                {"warmup_steps", opt.warmup_steps},
+                {"clip", opt.clip},
+                {"batch", opt.batch},
+                {"total_steps", total_steps},
+                {"max_length", opt.max_length},
+                {"dtype", dtype_option_name(opt.dtype)},
+                {"temp", opt.loss.temp},
+                {"tau2", opt.loss.tau2},
+                {"omega", opt.loss.omega},
+                {"refine", std::string(refine_mode_name(opt.loss.mode))},
+                {"chains", chains.size()}};
+  }
+
+  const Tensor& target(std::size_t i) {
+    if (!targets[i].defined()) {
+      NullProgress quiet;
+      models::EncodeOptions eo{.batch = 64, .max_length = opt.max_length};
+      Tensor emb = teacher->encode(chains[i].sentences, eo, quiet);
+      targets[i] = teacher_target(emb, opt.loss);
+    }
+    return targets[i];
+  }
+
+  EvalRecord evaluate() {
+    NullProgress quiet;
+    eval::EmbedFn embed = [&](const std::vector<std::string>& texts) {
+      models::EncodeOptions eo{.batch = opt.eval_batch};
+      Tensor e = student->encode(texts, eo, quiet).contiguous();
+      auto n = e.size(0), d = e.size(1);
+      std::vector<std::vector<float>> rows(static_cast<std::size_t>(n));
+      const float* p = e.data_ptr<float>();
+      for (std::int64_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)].assign(p + i * d, p + (i + 1) * d);
+      return rows;
+    };
+    auto results = eval::evaluate_sts(dev, embed, eval::StsOptions{}, quiet);
+    EvalRecord rec;
+    rec.step = step;
+    rec.score = eval::mean_spearman(results);
+    for (const auto& r : results) rec.tasks.emplace_back(r.name + "_" + r.split, r.all.spearman);
+    return rec;
+  }
+
+  void save_best() {
+    fs::path dst = out("best");
+    fs::path tmp = fresh_tmp_dir(dst);
+    student->save(tmp);
+    replace_dir(tmp, dst);
+  }
+
+  io::NamedTensors student_tensors() {
+    io::NamedTensors tensors;
+    for (const auto& p : student->network().named_parameters(true)) tensors.emplace(p.key(), p.value().detach());
+    for (const auto& b : student->network().named_buffers(true)) tensors.emplace(b.key(), b.value().detach());
+    return tensors;
+  }
+
+  void save_checkpoint(torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
+    fs::path dst = out("checkpoint");
+    fs::path tmp = fresh_tmp_dir(dst);
+    io::save_safetensors(tmp / "model.safetensors", student_tensors(), {{"format", "pt"}});
+    torch::save(optimizer, (tmp / "optimizer.pt").string());
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();
+    io::NamedTensors rng;
+    {
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      rng.emplace("default_cpu", cpu.get_state());
+    }
+    {
+      std::lock_guard<std::mutex> lock(loss_gen.mutex());
+      rng.emplace("list_mle", loss_gen.get_state());
+    }
+    io::save_safetensors(tmp / "rng.safetensors", rng);
+    Json state{{"version", kCheckpointVersion},
+               {"step", step},
+               {"total_steps", total_steps},
+               {"best_score", best_score ? Json(*best_score) : Json(nullptr)},
+               {"best_step", best_step},
+               {"options", fingerprint()}};
+    io::write_atomic(tmp / "state.json", state.dump(2));
+    replace_dir(tmp, dst);
+  }
+
+  void load_checkpoint(torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
+    fs::path dir = out("checkpoint");
+    fs::path old = dir;
+    old += ".old";
+    // A kill between the two renames of replace_dir leaves only checkpoint.old.
+    if (!fs::exists(dir / "state.json") && fs::exists(old / "state.json")) dir = old;
+    RANKEMB_CHECK(fs::exists(dir / "state.json"), ErrorCode::Usage, "--resume: no checkpoint in {}",
+                  opt.output_dir.string());
+    try {
+      Json state = io::read_json(dir / "state.json", ErrorCode::Input);
+      RANKEMB_CHECK(state.value("version", 0) == kCheckpointVersion, ErrorCode::Input,
+                    "checkpoint version {} is not {}", state.value("version", 0), kCheckpointVersion);
+      Json want = fingerprint();
+      const Json& got = state.at("options");
+      for (const auto& [key, value] : want.items()) {
+        RANKEMB_CHECK(got.contains(key) && got.at(key) == value, ErrorCode::Usage,
+                      "the checkpoint was made with {} = {}, this run has {}; resume with the same options", key,
+                      got.contains(key) ? got.at(key).dump() : "nothing", value.dump());
+      }
+      step = state.at("step").get<std::int64_t>();
+      best_step = state.value("best_step", std::int64_t{0});
+      if (state.contains("best_score") && state.at("best_score").is_number()) best_score = state.at("best_score").get<double>();
+
+      io::NamedTensors weights = io::load_safetensors(dir / "model.safetensors", {.copy = true});
+      torch::NoGradGuard no_grad;
+      auto restore = [&](const std::string& name, Tensor& t) {
+        auto it = weights.find(name);
+        RANKEMB_CHECK(it != weights.end(), ErrorCode::Input, "model.safetensors lacks tensor \"{}\"", name);
+        RANKEMB_CHECK(it->second.sizes() == t.sizes(), ErrorCode::Input, "tensor \"{}\" has shape {}, expected {}", name,
+                      shape_string(it->second), shape_string(t));
+        t.copy_(it->second);
+      };
+      for (auto& p : student->network().named_parameters(true)) restore(p.key(), p.value());
+      for (auto& b : student->network().named_buffers(true)) restore(b.key(), b.value());
+
+      torch::load(optimizer, (dir / "optimizer.pt").string());
+
+      io::NamedTensors rng = io::load_safetensors(dir / "rng.safetensors", {.copy = true});
+      RANKEMB_CHECK(rng.count("default_cpu") && rng.count("list_mle"), ErrorCode::Input,
+                    "rng.safetensors needs tensors default_cpu and list_mle");
+      at::Generator cpu = at::detail::getDefaultCPUGenerator();
+      {
+        std::lock_guard<std::mutex> lock(cpu.mutex());
+        cpu.set_state(rng.at("default_cpu"));
+      }
+      {
+        std::lock_guard<std::mutex> lock(loss_gen.mutex());
+        loss_gen.set_state(rng.at("list_mle"));
+      }
+    } catch (Error& e) {
+      throw e.with_context("resuming from " + dir.string());
+    }
+    // Records the killed process wrote after its last checkpoint are redone by this one.
+    std::string kept;
+    for (const auto& r : read_jsonl(out("metrics.jsonl")))
+      if (r.value("step", std::int64_t{0}) <= step) kept += r.dump() + "\n";
+    io::write_atomic(out("metrics.jsonl"), kept);
+  }
+
+  void write_curve() {
+    CurveSeries loss{"training loss", {}, "#1f77b4", false};
+    CurveSeries score{"dev mean Spearman (STS-B dev, SICK-R dev)", {}, "#d62728", true};
+    for (const auto& r : read_jsonl(out("metrics.jsonl"))) {
+      std::string type = r.value("type", "");
+      auto s = static_cast<double>(r.value("step", std::int64_t{0}));
+      if (type == "step" && r.contains("loss") && r.at("loss").is_number()) loss.points.emplace_back(s, r.at("loss").get<double>());
+      if (type == "eval" && r.contains("score") && r.at("score").is_number()) score.points.emplace_back(s, r.at("score").get<double>());
+    }
+    std::vector<CurveSeries> panels{loss};
+    if (!score.points.empty()) panels.push_back(score);
+    write_curve_svg(out("curve.svg"), panels, "rankemb train: " + opt.output_dir.filename().string());
+  }
+};
+
+Trainer::Trainer(std::vector<Chain> chains, TrainOptions options) : impl_(std::make_unique<Impl>()) {
+  auto& m = *impl_;
+  m.chains = std::move(chains);
+  m.opt = std::move(options);
+  const auto& o = m.opt;
+  RANKEMB_CHECK(!m.chains.empty(), ErrorCode::Input, "no chains to train on");
+  for (const auto& c : m.chains)
+    RANKEMB_CHECK(c.sentences.size() >= 2, ErrorCode::Input, "{}: chain {} has {} sentence(s); a ranking needs 2", c.where,
+                  c.id, c.sentences.size());
+  RANKEMB_CHECK(!o.output_dir.empty(), ErrorCode::Usage, "an output directory is required");
+  RANKEMB_CHECK(o.lr >= 0 && std::isfinite(o.lr), ErrorCode::Usage, "learning rate must be >= 0, got {}", o.lr);
+  RANKEMB_CHECK(o.weight_decay >= 0, ErrorCode::Usage, "weight decay must be >= 0, got {}", o.weight_decay);
+  RANKEMB_CHECK(o.warmup_steps >= 0, ErrorCode::Usage, "warm-up steps must be >= 0, got {}", o.warmup_steps);
+  RANKEMB_CHECK(o.batch >= 1, ErrorCode::Usage, "batch must be >= 1 chain, got {}", o.batch);
+  RANKEMB_CHECK(o.epochs >= 1, ErrorCode::Usage, "epochs must be >= 1, got {}", o.epochs);
+  RANKEMB_CHECK(o.max_length >= 2, ErrorCode::Usage, "max length must be >= 2 tokens, got {}", o.max_length);
+  RANKEMB_CHECK(o.eval_steps >= 1, ErrorCode::Usage, "eval steps must be >= 1, got {}", o.eval_steps);
+  RANKEMB_CHECK(o.checkpoint_steps >= 0, ErrorCode::Usage, "checkpoint steps must be >= 0, got {}", o.checkpoint_steps);
+  RANKEMB_CHECK(!o.max_steps || *o.max_steps >= 1, ErrorCode::Usage, "max steps must be >= 1, got {}", o.max_steps.value_or(0));
+  RANKEMB_CHECK(o.dtype == torch::kFloat32 || o.dtype == torch::kBFloat16, ErrorCode::Usage,
+                "dtype must be float32 or bfloat16");
+  RANKEMB_CHECK(o.eval_batch >= 1, ErrorCode::Usage, "eval batch must be >= 1, got {}", o.eval_batch);
+
+  auto n = static_cast<std::int64_t>(m.chains.size());
+  m.steps_per_epoch = (n + o.batch - 1) / o.batch;
+  m.total_steps = o.max_steps ? *o.max_steps : o.epochs * m.steps_per_epoch;
+  m.targets.resize(m.chains.size());
+
+  // Weights stay float32 even for bfloat16 training: autocast computes in bfloat16, AdamW updates
+  // float32 masters (what the authors' fp16 mixed precision does).
+  m.student = models::load_encoder(o.student);
+  m.teacher = models::load_encoder(o.teacher.empty() ? o.student : o.teacher);
+  m.teacher->network().eval();
+  for (auto& p : m.teacher->network().parameters()) p.requires_grad_(false);
+  if (o.evaluate) {
+    m.dev = eval::load_dev_tasks(o.data_dir.empty() ? eval::default_data_dir() : o.data_dir, o.text);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+models::SentenceEncoder& Trainer::student() { return *impl_->student; }
+models::SentenceEncoder& Trainer::teacher() { return *impl_->teacher; }
+const TrainOptions& Trainer::options() const { return impl_->opt; }
+
+TrainResult Trainer::run(Progress& progress) {
+  auto& m = *impl_;
+  const auto& o = m.opt;
+  using Clock = std::chrono::steady_clock;
+  auto t_start = Clock::now();
+
+  fs::create_directories(o.output_dir);
+  fs::path metrics = m.out("metrics.jsonl");
+  if (!o.resume) {
+    RANKEMB_CHECK(!fs::exists(m.out("checkpoint")), ErrorCode::Usage,
+                  "{} already holds a run; pass --resume to continue it or choose another output directory",
+                  o.output_dir.string());
+    io::write_atomic(metrics, "");
+  }
+
+  std::vector<Tensor> params = m.student->network().parameters();
+  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  // Seeded after both models are built: building a network draws initial weights from the
+  // default generator, and that must not depend on whether this is a resumed run.
+  torch::manual_seed(o.seed);
+  torch::Generator loss_gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+  m.step = 0;
+  m.best_score.reset();
+  m.best_step = 0;
+  if (o.resume) m.load_checkpoint(optimizer, loss_gen);
+
+  TrainResult result;
+  result.total_steps = m.total_steps;
+  result.start_step = m.step;
+  if (m.step > 0) log::info("resuming at step {} of {}", m.step, m.total_steps);
+
+  std::int64_t ckpt_every = o.checkpoint_steps > 0 ? o.checkpoint_steps : o.eval_steps;
+  std::int64_t cached_epoch = -1;
+  std::vector<std::size_t> order;
+  progress.start("training", static_cast<std::uint64_t>(m.total_steps - m.step), "steps");
+
+  while (m.step < m.total_steps) {
+    auto t0 = Clock::now();
+    std::int64_t s = m.step;
+    std::int64_t epoch = s / m.steps_per_epoch, pos = s % m.steps_per_epoch;
+    if (epoch != cached_epoch) order = epoch_order(m.chains.size(), o.seed, epoch), cached_epoch = epoch;
+    auto first = static_cast<std::size_t>(pos * o.batch);
+    auto last = std::min(m.chains.size(), first + static_cast<std::size_t>(o.batch));
+
+    double lr = linear_schedule_lr(o.lr, s, m.total_steps, o.warmup_steps);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+
+    std::vector<std::string> texts;
+    std::vector<std::size_t> ids;
+    for (std::size_t k = first; k < last; ++k) {
+      ids.push_back(order[k]);
+      const auto& c = m.chains[order[k]].sentences;
+      texts.insert(texts.end(), c.begin(), c.end());
+    }
+    optimizer.zero_grad();
+    m.student->network().train();
+    Tensor emb;
+    {
+      CpuAutocast autocast(o.dtype == torch::kBFloat16);
+      emb = m.student->embed(texts, o.max_length);
+    }
+    // One forward pass for the batch, then each chain is its own k x k block; the permutations
+    // are drawn in chain order, as ranking_distillation_loss_batched does.
+    Tensor loss;
+    std::int64_t offset = 0;
+    for (std::size_t id : ids) {
+      auto k = static_cast<std::int64_t>(m.chains[id].sentences.size());
+      Tensor l = ranking_distillation_loss_from_target(emb.narrow(0, offset, k), m.target(id), o.loss, loss_gen);
+      loss = loss.defined() ? loss + l : l;
+      offset += k;
+    }
+    loss = loss / static_cast<double>(ids.size());
+    double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      fail(ErrorCode::Other, "loss is {} at step {} ({}, chain {})", loss_value, s + 1, m.chains[ids.front()].where,
+           m.chains[ids.front()].id);
+    }
+    loss.backward();
+    double max_norm = o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity();
+    double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+    optimizer.step();
+    m.step = s + 1;
+
+    StepRecord rec{m.step, epoch + 1, loss_value, lr, grad_norm,
+                   std::chrono::duration<double>(Clock::now() - t0).count()};
+    result.steps.push_back(rec);
+    append_jsonl(metrics, Json{{"type", "step"},
+                               {"step", rec.step},
+                               {"epoch", rec.epoch},
+                               {"loss", rec.loss},
+                               {"lr", rec.lr},
+                               {"grad_norm", rec.grad_norm},
+                               {"seconds", rec.seconds}});
+    progress.set_detail(fmt::format("loss {:.4f} lr {:.2e}{}", loss_value, lr,
+                                    m.best_score ? fmt::format(" best {:.4f}", *m.best_score) : std::string()));
+    progress.advance(1);
+
+    bool last_step = m.step == m.total_steps;
+    if (o.evaluate && (m.step % o.eval_steps == 0 || last_step)) {
+      auto t_eval = Clock::now();
+      EvalRecord ev = m.evaluate();
+      ev.best = !m.best_score || ev.score > *m.best_score;
+      if (ev.best) {
+        m.best_score = ev.score;
+        m.best_step = m.step;
+        m.save_best();
+      }
+      Json tasks = Json::object();
+      for (const auto& [name, v] : ev.tasks) tasks[name] = v;
+      append_jsonl(metrics, Json{{"type", "eval"},
+                                 {"step", ev.step},
+                                 {"score", ev.score},
+                                 {"tasks", tasks},
+                                 {"best", ev.best},
+                                 {"seconds", std::chrono::duration<double>(Clock::now() - t_eval).count()}});
+      log::info("step={} epoch={} loss={:.4f} lr={:.3e} val_spearman={:.4f} best={}", m.step, epoch + 1, loss_value, lr,
+                ev.score, ev.best ? "yes" : "no");
+      progress.set_detail(fmt::format("loss {:.4f} lr {:.2e} best {:.4f}", loss_value, lr, *m.best_score));
+      result.evals.push_back(std::move(ev));
+    } else if (!o.evaluate && last_step) {
+      m.best_step = m.step;
+      m.save_best();
+    }
+
+    bool stop = o.stop_after && m.step >= *o.stop_after && !last_step;
+    if (m.step % ckpt_every == 0 || last_step || stop) m.save_checkpoint(optimizer, loss_gen);
+    if (stop) break;
+  }
+  progress.finish();
+
+  result.steps_done = m.step;
+  result.finished = m.step == m.total_steps;
+  result.best_score = m.best_score;
+  result.best_step = m.best_step;
+  if (result.finished && o.write_curve) m.write_curve();
+  result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return result;
+}
+
+}  // namespace rankemb::train

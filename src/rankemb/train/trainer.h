@@ -1,0 +1,122 @@
+// The stage-2 training loop (../shared/docs/METHOD.md, "Stage 2"; issue 5): refines a sentence
+// encoder (the student) on ranking chains with the ranking distillation loss of ranking_loss.h
+// against a frozen teacher, with AdamW, a linear learning-rate schedule, grad-norm clipping,
+// periodic dev-STS evaluation keeping the best model, per-step JSONL metrics, a training-curve
+// SVG, and a resumable checkpoint.
+//
+// Run directory layout (TrainOptions::output_dir):
+//   best/             the best model by dev score, a Hugging Face / sentence-transformers directory
+//   checkpoint/       resumable state: model.safetensors (student weights), optimizer.pt (AdamW
+//                     state, libtorch's serialization), rng.safetensors (generator states),
+//                     state.json (step, best score, options fingerprint)
+//   metrics.jsonl     {"type":"step",...} per step and {"type":"eval",...} per evaluation
+//   curve.svg         loss and dev score against step, written at the end
+//
+// Determinism: the chain order of epoch e is a permutation drawn from (seed, e); dropout uses
+// libtorch's default CPU generator, ListMLE tie-breaking its own generator, both seeded with
+// `seed` after the models are built and both saved in the checkpoint. Evaluation consumes no
+// random numbers, so a run resumed from step s ends with the same weights as an uninterrupted one.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "rankemb/eval/datasets.h"
+#include "rankemb/models/encoder.h"
+#include "rankemb/train/chains.h"
+#include "rankemb/train/ranking_loss.h"
+#include "rankemb/util/progress.h"
+
+namespace rankemb::train {
+
+struct TrainOptions {
+  std::filesystem::path student;     // model directory of the encoder to refine
+  std::filesystem::path teacher;     // frozen teacher directory; empty = a frozen copy of the student
+  std::filesystem::path output_dir;  // the run directory (layout above)
+  LossOptions loss;                  // temp, tau2, omega, refine mode
+
+  double lr = 3e-6;
+  double weight_decay = 0.0;
+  std::int64_t warmup_steps = 0;     // linear warm-up from 0, then linear decay to 0 at the last step
+  double clip = 1.0;                 // max global grad L2 norm; <= 0 disables clipping (the norm is still logged)
+  std::uint64_t seed = 2024;
+  std::int64_t batch = 1;            // chains per step (each chain its own k x k block)
+  std::int64_t epochs = 1;
+  std::int64_t max_length = 32;      // tokens per sentence for student and teacher, specials included
+  // kFloat32, or kBFloat16: the forward pass of the student runs under CPU autocast to bfloat16
+  // (weights and optimizer stay float32); the loss is computed in float32.
+  torch::ScalarType dtype = torch::kFloat32;
+  std::optional<std::int64_t> max_steps;  // caps the run; the schedule then decays over max_steps
+
+  std::int64_t eval_steps = 25;      // evaluate the dev set every this many steps and at the last step
+  bool evaluate = true;              // false: no dev evaluation; best/ is the final model
+  std::filesystem::path data_dir;    // holds STS-B dev and SICK-R dev; empty = eval::default_data_dir()
+  eval::TextVariant text = eval::TextVariant::SentEval;
+  std::int64_t eval_batch = 64;
+
+  std::int64_t checkpoint_steps = 0;  // write checkpoint/ every this many steps (0 = eval_steps) and at the end
+  bool resume = false;                // continue from output_dir/checkpoint (error when there is none)
+  // Ends this invocation after this global step, leaving a checkpoint, as if the process had been
+  // killed right after checkpointing (for tests of --resume). nullopt = run to the end.
+  std::optional<std::int64_t> stop_after;
+  bool write_curve = true;
+};
+
+// One optimizer step as logged to metrics.jsonl.
+struct StepRecord {
+  std::int64_t step = 0;  // 1-based global step
+  std::int64_t epoch = 0; // 1-based
+  double loss = 0, lr = 0, grad_norm = 0, seconds = 0;
+};
+
+struct EvalRecord {
+  std::int64_t step = 0;
+  double score = 0;                                   // mean dev Spearman (the selection score)
+  std::vector<std::pair<std::string, double>> tasks;  // per dev task: name -> Spearman
+  bool best = false;
+};
+
+struct TrainResult {
+  std::int64_t total_steps = 0;     // steps of the whole run
+  std::int64_t steps_done = 0;      // global step reached when this invocation returned
+  std::int64_t start_step = 0;      // 0, or the checkpoint's step when resumed
+  bool finished = false;            // false when stop_after ended the invocation early
+  std::optional<double> best_score; // nullopt when nothing was evaluated
+  std::int64_t best_step = 0;
+  std::vector<StepRecord> steps;    // the steps run by this invocation
+  std::vector<EvalRecord> evals;    // the evaluations run by this invocation
+  double seconds = 0;               // wall time of this invocation's loop
+};
+
+class Trainer {
+ public:
+  // Loads student and teacher and checks the options (Error(Usage) for bad values). `chains`
+  // must be non-empty; chains shorter than 2 sentences are an Error(Input).
+  Trainer(std::vector<Chain> chains, TrainOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Runs (or, with options.resume, continues) the loop. `progress` sees one unit per step.
+  TrainResult run(Progress& progress);
+
+  models::SentenceEncoder& student();
+  models::SentenceEncoder& teacher();
+  const TrainOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The learning rate of (0-based) step `step` of `total`: a linear ramp over `warmup`, then a
+// linear decay to 0 (transformers' get_linear_schedule_with_warmup).
+double linear_schedule_lr(double base_lr, std::int64_t step, std::int64_t total, std::int64_t warmup);
+
+}  // namespace rankemb::train
