@@ -1,6 +1,16 @@
-// rankemb eval: STS12-16 / STS-B / SICK-R, transfer tasks and reranking with the paper's
-// protocol; a table on stderr-free stdout and full results as JSON. (issue 4)
+// rankemb eval: STS12-16 / STS-B / SICK-R, the dev set and reranking with the paper's protocol
+// (issue 4); an aligned table on stdout, a progress bar on stderr, full results as JSON. The work
+// is eval::run_eval (src/rankemb/eval/report.h); this file loads the models and prints.
+#include <iostream>
+
 #include "cli.h"
+#include "rankemb/eval/encoder_embed.h"
+#include "rankemb/eval/report.h"
+#include "rankemb/io/file.h"
+#include "rankemb/models/encoder.h"
+#include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
+#include "rankemb/util/progress.h"
 
 namespace rankemb::cli {
 
@@ -9,21 +19,64 @@ struct EvalArgs {
   std::string model, compare, tasks = "sts", pooler, dtype = "float32", data_dir, output, text = "senteval";
   int batch = 64;
 };
+
+eval::EvalReport evaluate_model(const std::string& dir, const EvalArgs& a, const eval::TaskSelection& tasks) {
+  models::LoadOptions load{.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
+  if (!a.pooler.empty()) load.pooler = models::parse_pooler(a.pooler);
+  auto encoder = models::load_encoder(dir, load);
+  log::info("evaluating {} (pooler {}, dim {}, {})", dir, models::pooler_name(encoder->pooler()), encoder->dim(), a.dtype);
+
+  std::unique_ptr<Progress> progress;
+  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
+  else progress = std::make_unique<NullProgress>();
+  NullProgress table_progress;  // the encoder reports progress itself (one call per task group)
+  const auto embed = eval::encoder_embed_fn(*encoder, {.batch = a.batch}, *progress);
+  eval::EvalOptions options{.data_dir = a.data_dir.empty() ? eval::default_data_dir() : std::filesystem::path(a.data_dir),
+                            .text = eval::parse_text_variant(a.text)};
+  eval::EvalReport report = eval::run_eval(tasks, options, embed, table_progress);
+  report.model = dir;
+  for (const auto& r : report.sts)
+    for (const auto& s : r.skipped) log::warn("{}: {}: row left out: {}", r.name, s.where, s.reason);
+  for (const auto& r : report.dev)
+    for (const auto& s : r.skipped) log::warn("{}: {}: row left out: {}", r.name, s.where, s.reason);
+  return report;
+}
+
+int run_eval(const EvalArgs& a) {
+  const auto tasks = eval::parse_tasks(a.tasks);
+  const auto report = evaluate_model(a.model, a, tasks);
+  if (a.compare.empty()) {
+    std::cout << eval::format_table(report);
+    if (!a.output.empty()) io::write_atomic(a.output, eval::report_json(report).dump(2) + "\n");
+    std::cout.flush();
+    return 0;
+  }
+  const auto other = evaluate_model(a.compare, a, tasks);
+  std::cout << eval::format_table(report) << '\n' << eval::format_table(other) << '\n' << eval::format_comparison(report, other);
+  if (!a.output.empty()) {
+    nlohmann::json j = {{"a", eval::report_json(report)}, {"b", eval::report_json(other)}};
+    io::write_atomic(a.output, j.dump(2) + "\n");
+  }
+  std::cout.flush();
+  return 0;
+}
 }  // namespace
 
 void register_eval(CLI::App& root, ExitCode& rc) {
   auto a = std::make_shared<EvalArgs>();
-  auto* cmd = root.add_subcommand("eval", "Evaluate an encoder on STS, transfer and reranking tasks");
+  auto* cmd = root.add_subcommand("eval", "Evaluate an encoder on STS, the dev set and reranking tasks");
   cmd->add_option("-m,--model", a->model, "Model directory")->required();
   cmd->add_option("--compare", a->compare, "Second model directory: print both side by side with deltas");
-  cmd->add_option("--tasks", a->tasks, "Comma-separated: sts, transfer, rerank, dev, or single task names (sts12, stsb, mr, ...)");
+  cmd->add_option("--tasks", a->tasks,
+                  "Comma-separated: sts, dev, rerank, or single task names (sts12 ... sts16, stsb, sickr, trecqa, "
+                  "or a reranking file *.jsonl with query/positive/negative)");
   cmd->add_option("--text", a->text, "STS text variant: senteval (paper-comparable) or raw")->check(CLI::IsMember({"senteval", "raw"}));
-  cmd->add_option("--pooler", a->pooler, "Pooling override (cls, cls_before_pooler, avg, avg_first_last, avg_top2)");
+  cmd->add_option("--pooler", a->pooler, "Pooling override (cls, cls_before_pooler, avg, avg_first_last, avg_top2, max)");
   cmd->add_option("--batch", a->batch, "Sentences per batch")->check(CLI::PositiveNumber);
   cmd->add_option("--dtype", a->dtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
   cmd->add_option("--data-dir", a->data_dir, "Benchmark data directory (default: $RANKEMB_DATA_DIR or ../shared/data)");
-  cmd->add_option("--json", a->output, "Write the full results as JSON to this file");
-  cmd->callback([a, &rc] { not_implemented_yet("eval", 4); });
+  cmd->add_option("--json", a->output, "Write the full results as JSON to this file (with --compare: {\"a\": ..., \"b\": ...})");
+  cmd->callback([a, &rc] { rc = run_eval(*a); });
 }
 
 }  // namespace rankemb::cli
