@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rankemb/eval/encoder_embed.h"
 #include "rankemb/eval/sts.h"
 #include "rankemb/io/file.h"
 #include "rankemb/io/safetensors_torch.h"
@@ -190,15 +191,7 @@ struct Trainer::Impl {
 
   EvalRecord evaluate() {
     NullProgress quiet;
-    eval::EmbedFn embed = [&](const std::vector<std::string>& texts) {
-      models::EncodeOptions eo{.batch = opt.eval_batch};
-      Tensor e = student->encode(texts, eo, quiet).contiguous();
-      auto n = e.size(0), d = e.size(1);
-      std::vector<std::vector<float>> rows(static_cast<std::size_t>(n));
-      const float* p = e.data_ptr<float>();
-      for (std::int64_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(i)].assign(p + i * d, p + (i + 1) * d);
-      return rows;
-    };
+    eval::EmbedFn embed = eval::encoder_embed_fn(*student, models::EncodeOptions{.batch = opt.eval_batch}, quiet);
     auto results = eval::evaluate_sts(dev, embed, eval::StsOptions{}, quiet);
     EvalRecord rec;
     rec.step = step;
