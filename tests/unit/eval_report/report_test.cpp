@@ -1,3 +1,4 @@
+#include <unistd.h>
 // `rankemb eval`'s library half (eval/report.h) end to end with a real encoder (all-MiniLM-L6-v2
 // from the asset cache) on the small fixture data dir tests/fixtures/eval/data: every number in
 // the JSON equals a recomputation through evaluate_sts / rank_metrics on the same embeddings
@@ -79,7 +80,8 @@ void expect_same(const json& got, double want, const std::string& what) {
 }
 
 fs::path write_rerank_fixture() {
-  const fs::path p = fs::temp_directory_path() / "rankemb_report_test_rerank.jsonl";
+  // One file per process: ctest runs the parameterized cases in parallel processes.
+  const fs::path p = fs::temp_directory_path() / ("rankemb_report_test_rerank." + std::to_string(::getpid()) + ".jsonl");
   std::ofstream out(p);
   out << R"({"query": "A girl is styling her hair.", "positive": ["A girl is brushing her hair."], "negative": ["A group of men play soccer on the beach.", "A man is playing a flute."]})" << "\n"
       << R"({"query": "Men play soccer.", "positive": ["A group of men play soccer on the beach.", "Boys are playing football."], "negative": ["A girl is brushing her hair."]})" << "\n"
