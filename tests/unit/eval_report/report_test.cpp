@@ -1,9 +1,10 @@
-#include <unistd.h>
 // `rankemb eval`'s library half (eval/report.h) end to end with a real encoder (all-MiniLM-L6-v2
 // from the asset cache) on the small fixture data dir tests/fixtures/eval/data: every number in
 // the JSON equals a recomputation through evaluate_sts / rank_metrics on the same embeddings
 // (loaded independently), every sentence is embedded exactly once per run, the table shows those
 // numbers x 100 with two decimals in aligned columns, and task parsing / missing data fail clearly.
+#include <unistd.h>
+
 #include "rankemb/eval/report.h"
 
 #include <gtest/gtest.h>
