@@ -2,6 +2,7 @@
 // (tests/fixtures/models/tiny-*, written by scripts/regen/encoders.py): every hidden state, the
 // pooler output and the SimCSE poolers within 1e-5; plus SentenceEncoder behaviour (batched
 // encode order, save/load round trip, gradients) and error paths.
+#include "common/expect_error.h"
 #include "rankemb/models/encoder.h"
 
 #include <gtest/gtest.h>
@@ -25,6 +26,8 @@ using rankemb::ErrorCode;
 using torch::Tensor;
 
 namespace {
+
+using rankemb::test::expect_error;
 
 constexpr double kAtol = 1e-5;
 
@@ -87,16 +90,6 @@ std::shared_ptr<EncoderNetwork> build_network(const fs::path& dir) {
   weights.finish();
   net->eval();
   return net;
-}
-
-void expect_error(const std::function<void()>& f, ErrorCode code, std::vector<std::string> needles) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing " << needles.front();
-  } catch (const rankemb::Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
-  }
 }
 
 fs::path temp_dir(const std::string& tag) {

@@ -1,3 +1,4 @@
+#include "common/expect_error.h"
 #include "rankemb/io/safetensors_torch.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,8 @@ using rankemb::ErrorCode;
 
 namespace {
 
+using rankemb::test::expect_error;
+
 fs::path fixture() { return rankemb::test::fixtures_dir() / "io" / "mixed.safetensors"; }
 
 fs::path temp_dir() {
@@ -24,16 +27,6 @@ fs::path temp_dir() {
   fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_st_torch_{:08x}", rd());
   fs::create_directories(dir);
   return dir;
-}
-
-void expect_error(const std::function<void()>& f, ErrorCode code, std::vector<std::string> needles) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing " << needles.front();
-  } catch (const rankemb::Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
-  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/expect_error.h"
 #include "common/corpus.h"
 #include "common/test_paths.h"
 #include "rankemb/text/chat_template.h"
@@ -19,6 +20,8 @@ using rankemb::ErrorCode;
 using rankemb::test::asset;
 
 namespace {
+
+using rankemb::test::expect_error;
 
 constexpr const char* kLlamaBos = "<|begin_of_text|>";
 
@@ -48,18 +51,6 @@ struct TempDir {
     return path / name;
   }
 };
-
-// Runs `f`, expects an Error with `code` whose message contains `needle`.
-template <typename F>
-void expect_error(F&& f, ErrorCode code, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing " << needle;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 }  // namespace
 

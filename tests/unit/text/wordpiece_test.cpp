@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/expect_error.h"
 #include "common/corpus.h"
 #include "common/test_paths.h"
 #include "rankemb/text/detail/loaders.h"
@@ -22,6 +23,8 @@ using rankemb::text::TokenId;
 using rankemb::text::Tokenizer;
 
 namespace {
+
+using rankemb::test::expect_error;
 
 std::string show(const std::vector<TokenId>& ids) {
   std::string s = "[";
@@ -76,18 +79,6 @@ fs::path temp_dir(const std::string& name) {
 
 void write_text(const fs::path& p, const std::string& s) {
   std::ofstream(p, std::ios::binary) << s;
-}
-
-// Runs `f`, expecting a rankemb::Error with `code` whose message mentions `needle`.
-template <typename F>
-void expect_error(F&& f, ErrorCode code, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error mentioning " << needle;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 }  // namespace
