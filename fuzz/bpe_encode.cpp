@@ -10,6 +10,7 @@
 #include <memory>
 #include <string_view>
 
+#include "fuzz_assets.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/unicode.h"
@@ -25,8 +26,7 @@ struct Loaded {
 
 const std::array<Loaded, 4>& tokenizers() {
   static const std::array<Loaded, 4> all = [] {
-    const char* env = std::getenv("RANKEMB_CACHE_DIR");
-    fs::path assets = fs::path(env && *env ? env : RANKEMB_SOURCE_DIR "/.cache") / "assets";
+    fs::path assets = fuzz_assets_dir();
     fs::path shared = fs::path(RANKEMB_SOURCE_DIR).parent_path() / "shared" / "models";
     return std::array<Loaded, 4>{
         Loaded{rankemb::text::load_tokenizer(assets / "gpt2-bpe"), true},

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string_view>
 
+#include "fuzz_assets.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/util/error.h"
 
@@ -16,9 +17,7 @@ namespace {
 
 const rankemb::text::Tokenizer& tokenizer() {
   static const std::unique_ptr<rankemb::text::Tokenizer> tok = [] {
-    const char* cache = std::getenv("RANKEMB_CACHE_DIR");
-    std::filesystem::path dir = cache && *cache ? std::filesystem::path(cache) : std::filesystem::path(RANKEMB_SOURCE_DIR) / ".cache";
-    return rankemb::text::load_tokenizer(dir / "assets" / "use-lite" / "dist" / "vocab.json");
+    return rankemb::text::load_tokenizer(fuzz_assets_dir() / "use-lite" / "dist" / "vocab.json");
   }();
   return *tok;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string_view>
 
+#include "fuzz_assets.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/util/error.h"
 
@@ -15,9 +16,7 @@ namespace {
 
 const rankemb::text::Tokenizer& tokenizer() {
   static const std::unique_ptr<rankemb::text::Tokenizer> tok = [] {
-    const char* env = std::getenv("RANKEMB_CACHE_DIR");
-    std::filesystem::path cache = env && *env ? env : RANKEMB_SOURCE_DIR "/.cache";
-    return rankemb::text::load_tokenizer(cache / "assets" / "all-MiniLM-L6-v2" / "tokenizer.json");
+    return rankemb::text::load_tokenizer(fuzz_assets_dir() / "all-MiniLM-L6-v2" / "tokenizer.json");
   }();
   return *tok;
 }
