@@ -10,7 +10,7 @@ PKGS=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libutf8proc-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-venv python3-numpy
+  python3 python3-pip python3-venv python3-numpy
   nodejs
 )
 missing=()
