@@ -1,0 +1,442 @@
+// The Llama-family decoder behind CausalLm (see causal_lm.h): weights by Hugging Face name, a KV
+// cache pool shaped [n_slots, kv_heads, max_tokens, head_dim] per layer, and one batched forward
+// pass for any mix of prefill and decode slots.
+//
+// Batching: the new tokens of the B slots in a call are right-padded to T = max new length. Each
+// row's positions continue its slot's own cache (length + t), its keys/values are scattered into
+// the slot's cache rows (padding rows are never written), and the attention of row b reads the
+// first L = max(length + new) cache rows of its slot under a mask allowing key j for query t iff
+// j <= length_b + t. So every slot sees exactly the keys it would see running alone.
+#include "rankemb/models/causal_lm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "rankemb/io/file.h"
+#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/weights.h"
+#include "rankemb/util/error.h"
+
+namespace rankemb::models {
+
+namespace {
+
+using torch::Tensor;
+using torch::indexing::Slice;
+
+// HF's LlamaRMSNorm (and Qwen's): normalize in float32, cast back, then scale in the input type.
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
+  if (x.scalar_type() == torch::kFloat) {
+    return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true).add_(eps)) * weight;
+  }
+  Tensor xf = x.to(torch::kFloat);
+  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true).add_(eps));
+  return weight * xf.to(x.scalar_type());
+}
+
+// [2, max_tokens, head_dim] (cos, sin) as HF builds them: inverse frequencies and their products
+// with the positions in float32 (the rounding matches transformers'), duplicated halves. The sin
+// table's first half is negated so apply_rope needs no separate negation (see there).
+Tensor rope_tables(const HfConfig& c, std::int64_t max_tokens, torch::Dtype dtype) {
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+  const std::int64_t dim = c.head_dim;
+  Tensor exponent = torch::arange(0, dim, 2, torch::TensorOptions().dtype(torch::kLong)).to(torch::kFloat) / static_cast<double>(dim);
+  Tensor inv_freq = 1.0 / torch::pow(torch::full({}, c.rope_theta, f32), exponent);
+  const RopeScaling& rs = c.rope_scaling;
+  if (rs.type == RopeType::Linear) {
+    inv_freq = inv_freq / rs.factor;
+  } else if (rs.type == RopeType::Llama3) {
+    const double old_len = static_cast<double>(rs.original_max_position_embeddings);
+    const double low_wavelen = old_len / rs.low_freq_factor;
+    const double high_wavelen = old_len / rs.high_freq_factor;
+    Tensor wavelen = 2 * std::numbers::pi / inv_freq;
+    Tensor scaled = torch::where(wavelen > low_wavelen, inv_freq / rs.factor, inv_freq);
+    Tensor smooth = (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    Tensor smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
+    Tensor medium = wavelen.ge(high_wavelen).logical_and(wavelen.le(low_wavelen));
+    inv_freq = torch::where(medium, smoothed, scaled);
+  }
+  Tensor pos = torch::arange(max_tokens, torch::TensorOptions().dtype(torch::kLong)).to(torch::kFloat);
+  Tensor freqs = pos.unsqueeze(1) * inv_freq.unsqueeze(0);  // [max_tokens, dim/2]
+  Tensor emb = torch::cat({freqs, freqs}, -1);
+  Tensor sin = emb.sin();
+  sin.narrow(-1, 0, dim / 2).neg_();
+  return torch::stack({emb.cos(), sin}).to(dtype);
+}
+
+// HF's x * cos + rotate_half(x) * sin with rotate_half(x) = cat(-x2, x1); here as
+// x * cos + cat(x2, x1) * signed_sin, signed_sin = cat(-sin, sin) (the same products, exactly).
+Tensor apply_rope(const Tensor& x, const Tensor& cos, const Tensor& signed_sin) {
+  const std::int64_t half = x.size(-1) / 2;
+  Tensor swapped = torch::cat({x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return (x * cos).add_(swapped.mul_(signed_sin));
+}
+
+struct Layer {
+  Tensor input_norm, post_norm;
+  Tensor qkv_w, qkv_b;  // q, k, v projections stacked along the output dim; bias undefined when absent
+  Tensor o_w, o_b;
+  Tensor qk_norm;  // Qwen3: [heads + kv_heads, head_dim], q_norm's row per query head then k_norm's
+  Tensor gate_up_w, gate_up_b;
+  Tensor down_w, down_b;
+};
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return b.defined() ? torch::linear(x, w, b) : torch::linear(x, w);
+}
+
+class LlamaDecoder final : public CausalLm {
+ public:
+  LlamaDecoder(HfConfig config, std::unique_ptr<text::Tokenizer> tokenizer, std::vector<std::int64_t> stops,
+               const CausalLmOptions& options)
+      : config_(std::move(config)), tokenizer_(std::move(tokenizer)), stops_(std::move(stops)), options_(options) {}
+
+  void load(WeightStore& w);
+
+  const HfConfig& config() const override { return config_; }
+  const text::Tokenizer* tokenizer() const override { return tokenizer_.get(); }
+  std::int64_t vocab_size() const override { return config_.vocab_size; }
+  const std::vector<std::int64_t>& stop_token_ids() const override { return stops_; }
+
+  void reserve(std::size_t n_slots, std::size_t max_tokens) override;
+  std::size_t n_slots() const override { return lengths_.size(); }
+  void clear(std::size_t slot) override {
+    check_slot(slot);
+    lengths_[slot] = 0;
+  }
+  std::size_t length(std::size_t slot) const override {
+    check_slot(slot);
+    return lengths_[slot];
+  }
+  torch::Tensor forward(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens,
+                        bool all_positions) override;
+
+ private:
+  void check_slot(std::size_t slot) const {
+    if (slot >= lengths_.size()) fail(ErrorCode::Usage, "causal LM: slot {} out of range ({} slots reserved)", slot, lengths_.size());
+  }
+  Tensor attention(const Layer& l, std::size_t li, const Tensor& x, const Tensor& cos, const Tensor& sin,
+                   const Tensor& slot_rows, const Tensor& write_slot, const Tensor& write_pos, const Tensor& valid,
+                   const Tensor& mask, std::int64_t key_len, std::optional<std::int64_t> first_slot);
+
+  HfConfig config_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+  std::vector<std::int64_t> stops_;
+  CausalLmOptions options_;
+
+  Tensor embed_, final_norm_, lm_head_;
+  std::vector<Layer> layers_;
+  std::int64_t n_heads_ = 0, n_kv_ = 0, head_dim_ = 0;
+
+  std::size_t max_tokens_ = 0;
+  std::vector<std::size_t> lengths_;
+  std::vector<Tensor> k_cache_, v_cache_;  // per layer [n_slots, n_kv, max_tokens, head_dim]
+  Tensor rope_;                            // [2, max_tokens, head_dim]
+};
+
+void LlamaDecoder::load(WeightStore& w) {
+  torch::NoGradGuard no_grad;
+  const HfConfig& c = config_;
+  n_heads_ = c.num_attention_heads;
+  n_kv_ = c.num_key_value_heads;
+  head_dim_ = c.head_dim;
+  const std::int64_t h = c.hidden_size, inter = c.intermediate_size;
+  const std::int64_t q_dim = n_heads_ * head_dim_, kv_dim = n_kv_ * head_dim_;
+  // Every weight owns its memory (not a view of the file mapping), copied exactly once: a
+  // conversion already copies, only a tensor that needed none is cloned.
+  auto dev = [&](const Tensor& t) {
+    Tensor out = t.to(options_.device, options_.dtype).contiguous();
+    return out.is_alias_of(t) ? out.clone() : out;
+  };
+  // Concatenation copies, so fused weights own their memory even when the store maps the file.
+  auto cat = [&](std::vector<Tensor> parts) { return torch::cat(parts, 0).to(options_.device, options_.dtype); };
+
+  w.strip_prefix("model.");
+  final_norm_ = dev(w.take("norm.weight", {h}));
+  if (c.tie_word_embeddings) {
+    // Tied checkpoints store the matrix under either name or both (TinyStories: lm_head only).
+    const char* name = w.has("embed_tokens.weight") || !w.has("lm_head.weight") ? "embed_tokens.weight" : "lm_head.weight";
+    embed_ = dev(w.take(name, {c.vocab_size, h}));
+    w.ignore_prefix("lm_head.");
+    lm_head_ = embed_;
+  } else {
+    embed_ = dev(w.take("embed_tokens.weight", {c.vocab_size, h}));
+    lm_head_ = dev(w.take("lm_head.weight", {c.vocab_size, h}));
+  }
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("layers.{}.", i);
+    Layer l;
+    l.input_norm = dev(w.take(p + "input_layernorm.weight", {h}));
+    l.post_norm = dev(w.take(p + "post_attention_layernorm.weight", {h}));
+    const std::string a = p + "self_attn.";
+    l.qkv_w = cat({w.take(a + "q_proj.weight", {q_dim, h}), w.take(a + "k_proj.weight", {kv_dim, h}),
+                   w.take(a + "v_proj.weight", {kv_dim, h})});
+    if (c.qkv_bias) {
+      l.qkv_b = cat({w.take(a + "q_proj.bias", {q_dim}), w.take(a + "k_proj.bias", {kv_dim}), w.take(a + "v_proj.bias", {kv_dim})});
+    }
+    l.o_w = dev(w.take(a + "o_proj.weight", {h, q_dim}));
+    if (c.o_proj_bias) l.o_b = dev(w.take(a + "o_proj.bias", {h}));
+    if (c.qk_norm) {
+      // q and k are adjacent in the fused projection, so one norm (and one RoPE) covers both.
+      Tensor qn = w.take(a + "q_norm.weight", {head_dim_}), kn = w.take(a + "k_norm.weight", {head_dim_});
+      l.qk_norm = cat({qn.unsqueeze(0).expand({n_heads_, head_dim_}), kn.unsqueeze(0).expand({n_kv_, head_dim_})});
+    }
+    w.ignore_prefix(a + "rotary_emb.");  // inv_freq buffers of old checkpoints; recomputed from config
+    const std::string m = p + "mlp.";
+    l.gate_up_w = cat({w.take(m + "gate_proj.weight", {inter, h}), w.take(m + "up_proj.weight", {inter, h})});
+    if (c.mlp_bias) l.gate_up_b = cat({w.take(m + "gate_proj.bias", {inter}), w.take(m + "up_proj.bias", {inter})});
+    l.down_w = dev(w.take(m + "down_proj.weight", {h, inter}));
+    if (c.mlp_bias) l.down_b = dev(w.take(m + "down_proj.bias", {h}));
+    layers_.push_back(std::move(l));
+  }
+  w.finish();
+}
+
+void LlamaDecoder::reserve(std::size_t n_slots, std::size_t max_tokens) {
+  if (n_slots == 0 || max_tokens == 0) fail(ErrorCode::Usage, "causal LM: reserve needs at least one slot and one token");
+  torch::NoGradGuard no_grad;
+  // Free the old pool first so peak memory is one pool, not two.
+  k_cache_.clear();
+  v_cache_.clear();
+  auto opts = torch::TensorOptions().dtype(options_.dtype).device(options_.device);
+  const auto s = static_cast<std::int64_t>(n_slots), t = static_cast<std::int64_t>(max_tokens);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    // Zeros, not empty: masked-out keys still enter the products, and must not be NaN/Inf.
+    k_cache_.push_back(torch::zeros({s, n_kv_, t, head_dim_}, opts));
+    v_cache_.push_back(torch::zeros({s, n_kv_, t, head_dim_}, opts));
+  }
+  if (max_tokens != max_tokens_ || !rope_.defined()) rope_ = rope_tables(config_, t, options_.dtype).to(options_.device);
+  max_tokens_ = max_tokens;
+  lengths_.assign(n_slots, 0);
+}
+
+Tensor LlamaDecoder::attention(const Layer& l, std::size_t li, const Tensor& x, const Tensor& cos, const Tensor& sin,
+                               const Tensor& slot_rows, const Tensor& write_slot, const Tensor& write_pos,
+                               const Tensor& valid, const Tensor& mask, std::int64_t key_len,
+                               std::optional<std::int64_t> first_slot) {
+  const std::int64_t b = x.size(0), t = x.size(1), g = n_heads_ / n_kv_;
+  Tensor qkv = linear(x, l.qkv_w, l.qkv_b);  // [B, T, (H + 2 KV) * D]
+  Tensor qk = qkv.narrow(-1, 0, (n_heads_ + n_kv_) * head_dim_).view({b, t, n_heads_ + n_kv_, head_dim_});
+  Tensor v = qkv.narrow(-1, (n_heads_ + n_kv_) * head_dim_, n_kv_ * head_dim_).view({b, t, n_kv_, head_dim_});
+  if (l.qk_norm.defined()) qk = rms_norm(qk, l.qk_norm, config_.rms_norm_eps);
+  qk = apply_rope(qk, cos, sin);  // cos/sin [B, T, 1, D]
+  Tensor q = qk.narrow(2, 0, n_heads_), k = qk.narrow(2, n_heads_, n_kv_);
+
+  // Scatter the real (non-padding) rows into their slots' caches: cache[slot, :, pos, :] = k.
+  Tensor& kc = k_cache_[li];
+  Tensor& vc = v_cache_[li];
+  Tensor k_rows = k.reshape({b * t, n_kv_, head_dim_});
+  Tensor v_rows = v.reshape({b * t, n_kv_, head_dim_});
+  if (valid.defined()) {
+    k_rows = k_rows.index_select(0, valid);
+    v_rows = v_rows.index_select(0, valid);
+  }
+  kc.index_put_({write_slot, Slice(), write_pos}, k_rows);
+  vc.index_put_({write_slot, Slice(), write_pos}, v_rows);
+
+  // This call's slots' keys [B, KV, L, D]: a view when they are consecutive, else a gather.
+  Tensor keys, values;
+  if (first_slot) {
+    keys = kc.narrow(0, *first_slot, b).narrow(2, 0, key_len);
+    values = vc.narrow(0, *first_slot, b).narrow(2, 0, key_len);
+  } else {
+    keys = kc.narrow(2, 0, key_len).index_select(0, slot_rows);
+    values = vc.narrow(2, 0, key_len).index_select(0, slot_rows);
+  }
+
+  // Grouped-query attention without repeating keys: the g query heads sharing a KV head are
+  // stacked along the query axis, [B, KV, g*T, D] (HF's head h reads KV head h / g).
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+  Tensor qg = (q.transpose(1, 2) * scale).reshape({b, n_kv_, g * t, head_dim_});
+  Tensor scores = torch::matmul(qg, keys.transpose(2, 3)).view({b, n_kv_, g, t, key_len});
+  scores.add_(mask);
+  Tensor probs = x.scalar_type() == torch::kFloat ? torch::softmax(scores, -1)
+                                                   : torch::softmax(scores, -1, torch::kFloat).to(x.scalar_type());
+  Tensor ctx = torch::matmul(probs.view({b, n_kv_, g * t, key_len}), values);  // [B, KV, g*T, D]
+  ctx = ctx.view({b, n_heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, n_heads_ * head_dim_});
+  return linear(ctx, l.o_w, l.o_b);
+}
+
+torch::Tensor LlamaDecoder::forward(const std::vector<std::size_t>& slots,
+                                    const std::vector<std::vector<std::int64_t>>& tokens, bool all_positions) {
+  if (lengths_.empty()) fail(ErrorCode::Usage, "causal LM: forward() before reserve()");
+  if (slots.size() != tokens.size())
+    fail(ErrorCode::Usage, "causal LM: {} slots but {} token lists", slots.size(), tokens.size());
+  if (slots.empty()) fail(ErrorCode::Usage, "causal LM: forward() with no slots");
+  std::vector<bool> seen(lengths_.size(), false);
+  std::size_t t_max = 0, key_len = 0;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    check_slot(slots[i]);
+    if (seen[slots[i]]) fail(ErrorCode::Usage, "causal LM: slot {} appears twice in one forward()", slots[i]);
+    seen[slots[i]] = true;
+    if (tokens[i].empty()) fail(ErrorCode::Usage, "causal LM: no tokens for slot {}", slots[i]);
+    if (lengths_[slots[i]] + tokens[i].size() > max_tokens_)
+      fail(ErrorCode::Usage, "causal LM: slot {} would hold {} + {} tokens, more than the {} reserved", slots[i],
+           lengths_[slots[i]], tokens[i].size(), max_tokens_);
+    for (std::int64_t id : tokens[i]) {
+      if (id < 0 || id >= config_.vocab_size)
+        fail(ErrorCode::Usage, "causal LM: token id {} for slot {} is outside the vocabulary [0, {})", id, slots[i], config_.vocab_size);
+    }
+    t_max = std::max(t_max, tokens[i].size());
+    key_len = std::max(key_len, lengths_[slots[i]] + tokens[i].size());
+  }
+  torch::NoGradGuard no_grad;
+  const auto b = static_cast<std::int64_t>(slots.size()), t = static_cast<std::int64_t>(t_max);
+  const auto l_keys = static_cast<std::int64_t>(key_len);
+
+  // Host-side index tensors: ids and positions [B, T] (padding: id 0, position clamped in range),
+  // the flat rows/slots/positions of real tokens, the last real row of each slot.
+  auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  Tensor ids = torch::zeros({b, t}, i64), pos = torch::empty({b, t}, i64), lens = torch::empty({b}, i64);
+  Tensor slot_rows = torch::empty({b}, i64), last_row = torch::empty({b}, i64), n_new = torch::empty({b}, i64);
+  std::vector<std::int64_t> valid_v, wslot_v, wpos_v;
+  auto* ids_p = ids.data_ptr<std::int64_t>();
+  auto* pos_p = pos.data_ptr<std::int64_t>();
+  auto* lens_p = lens.data_ptr<std::int64_t>();
+  auto* slot_p = slot_rows.data_ptr<std::int64_t>();
+  auto* last_p = last_row.data_ptr<std::int64_t>();
+  auto* n_p = n_new.data_ptr<std::int64_t>();
+  bool consecutive = true, padded = false;
+  for (std::int64_t i = 0; i < b; ++i) {
+    const auto& tok = tokens[i];
+    const auto n = static_cast<std::int64_t>(tok.size()), len = static_cast<std::int64_t>(lengths_[slots[i]]);
+    padded = padded || n != t;
+    consecutive = consecutive && slots[i] == slots[0] + static_cast<std::size_t>(i);
+    lens_p[i] = len;
+    slot_p[i] = static_cast<std::int64_t>(slots[i]);
+    last_p[i] = i * t + n - 1;
+    n_p[i] = n;
+    for (std::int64_t j = 0; j < t; ++j) {
+      ids_p[i * t + j] = j < n ? tok[j] : 0;
+      pos_p[i * t + j] = std::min(len + j, static_cast<std::int64_t>(max_tokens_) - 1);
+      if (j < n) {
+        valid_v.push_back(i * t + j);
+        wslot_v.push_back(static_cast<std::int64_t>(slots[i]));
+        wpos_v.push_back(len + j);
+      }
+    }
+  }
+  const torch::Device dev = options_.device;
+  auto to_dev = [&](const std::vector<std::int64_t>& v) { return torch::tensor(v, i64).to(dev); };
+  Tensor valid = padded ? to_dev(valid_v) : Tensor();
+  Tensor write_slot = to_dev(wslot_v), write_pos = to_dev(wpos_v);
+  ids = ids.to(dev);
+  pos = pos.to(dev);
+  slot_rows = slot_rows.to(dev);
+  // mask[b, 0, 0, t, j] (additive, 0 or -inf): key j is in row b's past (j <= length_b + t);
+  // Mistral also limits it to the sliding window (j > position - window), as transformers does.
+  Tensor key_idx = torch::arange(l_keys, i64.device(dev)).view({1, 1, l_keys});
+  Tensor qpos = (lens.to(dev).view({b, 1}) + torch::arange(t, i64.device(dev)).view({1, t})).unsqueeze(-1);  // [B, T, 1]
+  Tensor allowed = key_idx.le(qpos);
+  if (config_.model_type == "mistral" && config_.sliding_window)
+    allowed = allowed.logical_and(key_idx.gt(qpos - *config_.sliding_window));
+  Tensor mask = torch::zeros({b, 1, 1, t, l_keys}, torch::TensorOptions().dtype(options_.dtype).device(dev))
+                    .masked_fill_(allowed.logical_not().view({b, 1, 1, t, l_keys}), -std::numeric_limits<double>::infinity());
+
+  Tensor cos = rope_[0].index_select(0, pos.view(-1)).view({b, t, 1, head_dim_});
+  Tensor sin = rope_[1].index_select(0, pos.view(-1)).view({b, t, 1, head_dim_});
+  std::optional<std::int64_t> first_slot;
+  if (consecutive) first_slot = static_cast<std::int64_t>(slots[0]);
+
+  Tensor x = embed_.index_select(0, ids.view(-1)).view({b, t, config_.hidden_size});
+  const double eps = config_.rms_norm_eps;
+  const std::int64_t inter = config_.intermediate_size;
+  for (std::size_t li = 0; li < layers_.size(); ++li) {
+    const Layer& l = layers_[li];
+    x.add_(attention(l, li, rms_norm(x, l.input_norm, eps), cos, sin, slot_rows, write_slot, write_pos, valid, mask,
+                     l_keys, first_slot));
+    Tensor gu = linear(rms_norm(x, l.post_norm, eps), l.gate_up_w, l.gate_up_b);
+    Tensor act = torch::silu(gu.narrow(-1, 0, inter)).mul_(gu.narrow(-1, inter, inter));
+    x.add_(linear(act, l.down_w, l.down_b));
+  }
+  for (std::int64_t i = 0; i < b; ++i) lengths_[slots[i]] += tokens[i].size();
+
+  Tensor logits;
+  if (!all_positions) {
+    Tensor last = x.view({b * t, config_.hidden_size}).index_select(0, last_row.to(dev));
+    logits = torch::linear(rms_norm(last, final_norm_, eps), lm_head_);
+  } else {
+    logits = torch::linear(rms_norm(x, final_norm_, eps), lm_head_);
+    if (padded) {
+      Tensor pad = torch::arange(t, i64).view({1, t}).ge(n_new.view({b, 1}));  // [B, T]
+      logits = logits.masked_fill(pad.unsqueeze(-1).to(dev), 0);
+    }
+  }
+  return logits.to(torch::kCPU, torch::kFloat).contiguous();
+}
+
+// eos_token_id of generation_config.json (an int, a list or absent/null).
+std::vector<std::int64_t> generation_eos(const std::filesystem::path& dir) {
+  std::filesystem::path path = dir / "generation_config.json";
+  if (!std::filesystem::exists(path)) return {};
+  nlohmann::json j = io::read_json(path);
+  std::vector<std::int64_t> out;
+  if (!j.is_object() || !j.contains("eos_token_id") || j["eos_token_id"].is_null()) return out;
+  const nlohmann::json& e = j["eos_token_id"];
+  auto bad = [&] { fail(ErrorCode::ModelFormat, "{}: eos_token_id must be an integer or a list of integers", path.string()); };
+  if (e.is_number_integer()) {
+    out.push_back(e.get<std::int64_t>());
+  } else if (e.is_array()) {
+    for (const auto& v : e) {
+      if (!v.is_number_integer()) bad();
+      out.push_back(v.get<std::int64_t>());
+    }
+  } else {
+    bad();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<CausalLm> load_causal_lm(const std::filesystem::path& model_dir, const CausalLmOptions& options) {
+  try {
+    if (options.dtype != torch::kFloat32 && options.dtype != torch::kBFloat16)
+      fail(ErrorCode::Usage, "causal LM: dtype must be float32 or bfloat16");
+    HfConfig config = load_hf_config(model_dir);
+    const std::string config_path = (model_dir / "config.json").string();
+    if (!config.is_decoder())
+      fail(ErrorCode::ModelFormat, "{}: model_type \"{}\" is not a causal LM (llama, mistral, qwen2, qwen3)", config_path,
+           config.model_type);
+    if (config.hidden_act != "silu" && config.hidden_act != "swish")
+      fail(ErrorCode::ModelFormat, "{}: hidden_act \"{}\" is not supported (silu)", config_path, config.hidden_act);
+    if (config.head_dim % 2 != 0) fail(ErrorCode::ModelFormat, "{}: head_dim {} must be even for RoPE", config_path, config.head_dim);
+
+    std::unique_ptr<text::Tokenizer> tokenizer;
+    if (std::filesystem::exists(model_dir / "tokenizer.json")) tokenizer = text::load_tokenizer(model_dir / "tokenizer.json");
+
+    std::vector<std::int64_t> stops = config.eos_token_ids;
+    for (std::int64_t id : generation_eos(model_dir)) stops.push_back(id);
+    if (tokenizer) {
+      for (const char* name : {"<|eot_id|>", "<|im_end|>", "<|end_of_text|>"}) {
+        if (auto id = tokenizer->token_to_id(name)) stops.push_back(static_cast<std::int64_t>(*id));
+      }
+    }
+    std::set<std::int64_t> seen;
+    std::erase_if(stops, [&](std::int64_t id) { return !seen.insert(id).second; });
+
+    std::filesystem::path origin = model_dir / "model.safetensors";
+    if (!std::filesystem::exists(origin)) {
+      origin = model_dir / "model.safetensors.index.json";
+      if (!std::filesystem::exists(origin))
+        fail(ErrorCode::ModelFormat, "{}: missing model.safetensors (or model.safetensors.index.json)", model_dir.string());
+    }
+    // Keep the file's dtype here; load() converts each tensor once, to the compute dtype.
+    WeightStore store(io::load_model_weights(model_dir, {.dtype = std::nullopt, .copy = false}), origin.string());
+    auto model = std::make_unique<LlamaDecoder>(std::move(config), std::move(tokenizer), std::move(stops), options);
+    model->load(store);
+    return model;
+  } catch (Error& e) {
+    throw e.with_context(fmt::format("loading causal LM {}", model_dir.string()));
+  }
+}
+
+}  // namespace rankemb::models
