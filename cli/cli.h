@@ -44,6 +44,12 @@ class LineReader {
   std::size_t line_no_ = 0;
 };
 
+// The checkout this binary was built in (<repo>/build*/bin/rankemb), where scripts/ and the asset
+// cache live; empty when the binary was moved elsewhere.
+std::filesystem::path source_checkout();
+// The asset cache: $RANKEMB_CACHE_DIR, else <checkout>/.cache, else ./.cache.
+std::filesystem::path default_cache_dir();
+
 // Marks a verb whose work lands in a later issue: --help already documents it.
 [[noreturn]] void not_implemented_yet(const std::string& verb, int issue);
 

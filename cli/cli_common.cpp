@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -27,6 +28,22 @@ bool LineReader::next(std::string& line) {
   ++line_no_;
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return true;
+}
+
+std::filesystem::path source_checkout() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+    if (std::filesystem::exists(dir / "scripts" / "fetch-assets.sh") && std::filesystem::exists(dir / "CMakeLists.txt")) return dir;
+  }
+  return {};
+}
+
+std::filesystem::path default_cache_dir() {
+  if (const char* env = std::getenv("RANKEMB_CACHE_DIR"); env && *env) return env;
+  if (auto repo = source_checkout(); !repo.empty()) return repo / ".cache";
+  return ".cache";
 }
 
 void not_implemented_yet(const std::string& verb, int issue) {

@@ -1,23 +1,82 @@
-// rankemb chains: inspect and combine chain files: stats (drift quality report), merge (shards). (issues 6, 7)
+// rankemb chains: inspect and combine chain files: stats (counts, lengths and drift monotonicity
+// under a judge encoder) and merge (shards of 'rankemb generate --shard'). The work is in
+// generate/chain_stats and generate/chain_merge; this file loads the judge and prints.
+#include <iostream>
+
 #include "cli.h"
+#include "rankemb/eval/encoder_embed.h"
+#include "rankemb/generate/chain_merge.h"
+#include "rankemb/generate/chain_stats.h"
+#include "rankemb/io/file.h"
+#include "rankemb/models/encoder.h"
+#include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
+#include "rankemb/util/progress.h"
 
 namespace rankemb::cli {
+
+namespace {
+struct StatsArgs {
+  std::string file, judge, json, dtype = "float32";
+  int batch = 64;
+};
+
+int run_stats(const StatsArgs& a) {
+  bool partial = false;
+  const auto records = generate::read_chain_records(a.file, &partial);
+  std::unique_ptr<Progress> progress;
+  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
+  else progress = std::make_unique<NullProgress>();
+  generate::ChainStats stats;
+  if (a.judge.empty()) {
+    stats = generate::chain_stats(records, nullptr, {}, *progress);
+  } else {
+    models::LoadOptions load{.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
+    auto encoder = models::load_encoder(a.judge, load);
+    log::info("judge {} (pooler {}, dim {}, {})", a.judge, models::pooler_name(encoder->pooler()), encoder->dim(), a.dtype);
+    const auto embed = eval::encoder_embed_fn(*encoder, {.batch = a.batch}, *progress);
+    NullProgress table_progress;  // the encoder reports progress itself
+    stats = generate::chain_stats(records, &embed, {.batch_size = 0}, table_progress);
+  }
+  stats.partial_last_line = partial;
+  std::cout << a.file << '\n' << generate::format_chain_stats(stats);
+  if (!a.json.empty()) {
+    nlohmann::json j = generate::chain_stats_json(stats);
+    j["file"] = a.file;
+    j["judge"] = a.judge.empty() ? nlohmann::json() : nlohmann::json(a.judge);
+    io::write_atomic(a.json, j.dump(2) + "\n");
+  }
+  std::cout.flush();
+  return 0;
+}
+
+int run_merge(const std::vector<std::string>& shards, const std::string& out) {
+  const std::vector<std::filesystem::path> inputs(shards.begin(), shards.end());
+  const auto s = generate::merge_chain_shards(inputs, out);
+  std::cout << out << ": " << s.chains << " chains from " << s.files << " files (kept " << s.kept << ", dropped "
+            << s.dropped << ")\n";
+  std::cout.flush();
+  return 0;
+}
+}  // namespace
 
 void register_chains(CLI::App& root, ExitCode& rc) {
   auto* cmd = root.add_subcommand("chains", "Inspect and merge chain files");
   cmd->require_subcommand(1);
-  auto file = std::make_shared<std::string>();
-  auto judge = std::make_shared<std::string>();
+  auto a = std::make_shared<StatsArgs>();
   auto* stats = cmd->add_subcommand("stats", "Kept/dropped counts, lengths and drift monotonicity under a judge encoder");
-  stats->add_option("file", *file, "Chains JSONL")->required();
-  stats->add_option("--judge", *judge, "Encoder used to measure similarity to the seed")->required();
-  stats->callback([&rc] { not_implemented_yet("chains stats", 7); });
+  stats->add_option("file", a->file, "Chains JSONL")->required();
+  stats->add_option("--judge", a->judge, "Encoder used to measure similarity to the seed (without it: counts and lengths only)");
+  stats->add_option("--json", a->json, "Also write the report as JSON to this file");
+  stats->add_option("--batch", a->batch, "Sentences per judge batch")->check(CLI::PositiveNumber);
+  stats->add_option("--dtype", a->dtype, "float32 or bfloat16 (the judge)")->check(CLI::IsMember({"float32", "bfloat16"}));
+  stats->callback([a, &rc] { rc = run_stats(*a); });
   auto shards = std::make_shared<std::vector<std::string>>();
   auto out = std::make_shared<std::string>();
   auto* merge = cmd->add_subcommand("merge", "Join shard outputs of 'rankemb generate --shard' into one file");
   merge->add_option("shards", *shards, "Shard JSONL files")->required();
   merge->add_option("-o,--output", *out, "Merged JSONL")->required();
-  merge->callback([&rc] { not_implemented_yet("chains merge", 6); });
+  merge->callback([shards, out, &rc] { rc = run_merge(*shards, *out); });
 }
 
 }  // namespace rankemb::cli

@@ -1,6 +1,7 @@
-// rankemb eval: STS12-16 / STS-B / SICK-R, the dev set and reranking with the paper's protocol
-// (issue 4); an aligned table on stdout, a progress bar on stderr, full results as JSON. The work
-// is eval::run_eval (src/rankemb/eval/report.h); this file loads the models and prints.
+// rankemb eval: STS12-16 / STS-B / SICK-R, the dev set, reranking and the transfer tasks with the
+// paper's protocol (issue 4); an aligned table on stdout, a progress bar on stderr, full results
+// as JSON. The work is eval::run_eval (src/rankemb/eval/report.h); this file loads the models and
+// prints.
 #include <iostream>
 
 #include "cli.h"
@@ -64,12 +65,12 @@ int run_eval(const EvalArgs& a) {
 
 void register_eval(CLI::App& root, ExitCode& rc) {
   auto a = std::make_shared<EvalArgs>();
-  auto* cmd = root.add_subcommand("eval", "Evaluate an encoder on STS, the dev set and reranking tasks");
+  auto* cmd = root.add_subcommand("eval", "Evaluate an encoder on STS, the dev set, reranking and transfer tasks");
   cmd->add_option("-m,--model", a->model, "Model directory")->required();
   cmd->add_option("--compare", a->compare, "Second model directory: print both side by side with deltas");
   cmd->add_option("--tasks", a->tasks,
-                  "Comma-separated: sts, dev, rerank, or single task names (sts12 ... sts16, stsb, sickr, trecqa, "
-                  "or a reranking file *.jsonl with query/positive/negative)");
+                  "Comma-separated: sts, dev, rerank, transfer, or single task names (sts12 ... sts16, stsb, sickr, trecqa, "
+                  "mr, cr, subj, mpqa, sst2, trec, mrpc, or a reranking file *.jsonl with query/positive/negative)");
   cmd->add_option("--text", a->text, "STS text variant: senteval (paper-comparable) or raw")->check(CLI::IsMember({"senteval", "raw"}));
   cmd->add_option("--pooler", a->pooler, "Pooling override (cls, cls_before_pooler, avg, avg_first_last, avg_top2, max)");
   cmd->add_option("--batch", a->batch, "Sentences per batch")->check(CLI::PositiveNumber);

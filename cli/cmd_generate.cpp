@@ -1,16 +1,111 @@
 // rankemb generate: ranking chains from seed sentences, with an in-process LLM and
-// classifier-free guidance (issue 6) or the offline lexical backend (issue 7).
+// classifier-free guidance (issue 6) or the offline lexical backend (issue 7). The chain loop,
+// filters, ordered output, --resume and sharding are generate::run_chains; this file parses the
+// options, builds the backend (make_backend, the one place that knows the backends) and prints
+// the summary.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
 #include "cli.h"
+#include "rankemb/generate/chain_runner.h"
+#include "rankemb/generate/lexical_generator.h"
+#include "rankemb/generate/llm_generator.h"
+#include "rankemb/generate/seeds.h"
+#include "rankemb/generate/sentence_generator.h"
+#include "rankemb/io/file.h"
+#include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
+#include "rankemb/util/progress.h"
 
 namespace rankemb::cli {
 
 namespace {
 struct GenerateArgs {
-  std::string model, seeds, output, backend = "llm", prompt, chat_template = "auto", shard;
+  std::string model, seeds, output, backend = "llm", prompt, chat_template = "auto", shard, dtype = "float32";
   int steps = 32, max_new_tokens = 100, batch = 16, seed = 0;
+  long long limit = -1;  // -1 = every seed
   double guidance = 1.5, temperature = 0.0, top_p = 1.0;
-  bool resume = false;
+  std::string vectors, wordnet = "/usr/share/wordnet";
+  bool resume = false, overwrite = false;
 };
+
+// Where scripts/convert-assets.sh puts the GloVe vectors: $RANKEMB_CACHE_DIR/models/glove-100d,
+// else .cache/models/glove-100d of the checkout this binary was built in, else of the cwd.
+std::filesystem::path default_vectors_dir() { return default_cache_dir() / "models" / "glove-100d"; }
+
+// The only place that constructs a backend.
+std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a) {
+  if (a.backend == "lexical") {
+    generate::LexicalGeneratorOptions o;
+    o.vectors_dir = a.vectors.empty() ? default_vectors_dir() : std::filesystem::path(a.vectors);
+    o.wordnet_dir = a.wordnet;
+    o.guidance = a.guidance;
+    o.seed = static_cast<std::uint64_t>(a.seed);
+    o.batch = static_cast<std::size_t>(a.batch);
+    return generate::make_lexical_generator(o);
+  }
+  generate::LlmGeneratorOptions o;
+  o.model_dir = a.model;
+  o.batch = static_cast<std::size_t>(a.batch);
+  o.guidance = a.guidance;
+  o.max_new_tokens = a.max_new_tokens;
+  if (!a.prompt.empty()) o.prompt_template = io::read_file(a.prompt);
+  o.chat_template = a.chat_template;
+  o.temperature = a.temperature;
+  o.top_p = a.top_p;
+  o.seed = static_cast<std::uint64_t>(a.seed);
+  o.dtype = a.dtype;
+  return generate::make_llm_generator(o);
+}
+
+// Options that change the generated text are recorded in the run's meta and checked by --resume
+// (--batch is not: a backend's output must not depend on its batch).
+nlohmann::json backend_settings(const GenerateArgs& a) {
+  nlohmann::json s = {{"backend", a.backend},         {"max_new_tokens", a.max_new_tokens},
+                      {"chat_template", a.chat_template}, {"temperature", a.temperature},
+                      {"top_p", a.top_p},             {"seed", a.seed},
+                      {"dtype", a.dtype}};
+  s["prompt"] = a.prompt.empty() ? nlohmann::json() : nlohmann::json(generate::fnv1a64_hex(io::read_file(a.prompt)));
+  return s;
+}
+
+int run_generate(const GenerateArgs& a) {
+  if (a.steps < 1) fail(ErrorCode::Usage, "--steps must be at least 1 (got {})", a.steps);
+  if (a.resume && a.overwrite) fail(ErrorCode::Usage, "--resume and --overwrite exclude each other");
+  if (a.backend == "llm" && a.model.empty()) fail(ErrorCode::Usage, "--backend llm needs -m/--model");
+  const generate::Shard shard = generate::parse_shard(a.shard);
+  // Checked before a model is loaded, so a forgotten flag costs nothing.
+  if (std::filesystem::exists(a.output) && !a.resume && !a.overwrite)
+    fail(ErrorCode::Usage, "{} exists; pass --resume to continue it or --overwrite to replace it", a.output);
+  const generate::SeedFile seed_file = generate::read_seeds(a.seeds);
+  std::optional<std::size_t> limit;
+  if (a.limit >= 0) limit = static_cast<std::size_t>(a.limit);
+  const auto seeds = generate::select_seeds(seed_file.seeds, limit, shard);
+  log::info("{}: {} seeds, {} selected (shard {}{})", a.seeds, seed_file.seeds.size(), seeds.size(),
+            generate::format_shard(shard), limit ? fmt::format(", limit {}", *limit) : "");
+
+  generate::RunOptions options;
+  options.steps = a.steps;
+  options.output = a.output;
+  options.resume = a.resume;
+  options.overwrite = a.overwrite;
+  options.seed_file_name = seed_file.name;
+  options.seed_file_size = seed_file.size;
+  options.seed_file_hash = seed_file.hash;
+  options.shard = shard;
+  options.limit = limit;
+  options.settings = backend_settings(a);
+
+  const auto backend = make_backend(a);
+  std::unique_ptr<Progress> progress;
+  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
+  else progress = std::make_unique<NullProgress>();
+  const generate::RunSummary summary = generate::run_chains(*backend, seeds, options, *progress);
+  std::cout << a.output << ": " << generate::format_run_summary(summary) << '\n';
+  std::cout.flush();
+  return 0;
+}
 }  // namespace
 
 void register_generate(CLI::App& root, ExitCode& rc) {
@@ -29,9 +124,14 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--temperature", a->temperature, "0 = greedy");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling threshold");
   cmd->add_option("--seed", a->seed, "Random seed");
-  cmd->add_option("--shard", a->shard, "i/N: process only the i-th of N seed shards");
+  cmd->add_option("--shard", a->shard, "i/N: process only the seeds with id % N == i (merge with 'rankemb chains merge')");
+  cmd->add_option("--limit", a->limit, "Use only the first N seeds of the file (-1 = all)")->check(CLI::Range(-1LL, static_cast<long long>(1) << 62));
+  cmd->add_option("--vectors", a->vectors, "lexical: GloVe directory from 'rankemb convert glove' (default: <cache>/models/glove-100d)");
+  cmd->add_option("--wordnet", a->wordnet, "lexical: WordNet 3.0 dict directory (Debian wordnet-base)");
+  cmd->add_option("--dtype", a->dtype, "float32 or bfloat16 (LLM weights and compute)")->check(CLI::IsMember({"float32", "bfloat16"}));
   cmd->add_flag("--resume", a->resume, "Continue an interrupted run without losing or duplicating chains");
-  cmd->callback([a, &rc] { not_implemented_yet("generate", 6); });
+  cmd->add_flag("--overwrite", a->overwrite, "Replace an existing output");
+  cmd->callback([a, &rc] { rc = run_generate(*a); });
 }
 
 }  // namespace rankemb::cli

@@ -13,11 +13,11 @@ namespace rankemb::cli {
 
 namespace {
 struct TrainArgs {
-  std::string student, teacher, chains, output, refine = "paper", dtype = "float32", data_dir, text = "senteval";
+  std::string student, teacher, chains, output, refine = "paper", dtype = "float32", data_dir, text = "senteval", pooler;
   double lr = 3e-6, temp = 0.05, tau2 = 0.05, omega = 0.5, weight_decay = 0.0, clip = 1.0;
-  int batch = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024, warmup = 0, checkpoint_steps = 0;
+  int batch = 1, length_buckets = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024, warmup = 0, checkpoint_steps = 0;
   long max_steps = 0;
-  bool resume = false, no_eval = false;
+  bool resume = false, no_eval = false, mlp_only_train = false;
 };
 
 int run_train(const TrainArgs& a) {
@@ -51,6 +51,9 @@ int run_train(const TrainArgs& a) {
   o.text = eval::parse_text_variant(a.text);
   o.checkpoint_steps = a.checkpoint_steps;
   o.resume = a.resume;
+  if (!a.pooler.empty()) o.pooler = models::parse_pooler(a.pooler);
+  o.mlp_only_train = a.mlp_only_train;
+  o.length_buckets = a.length_buckets;
 
   log::info("training {} on {} chains from {} (teacher {}, {}, lr {}, batch {}, {} epoch(s))", a.student,
             file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, a.dtype, a.lr,
@@ -88,6 +91,10 @@ void register_train(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--omega", a->omega, "Weight of the chain-order refinement (0 = teacher order only)");
   cmd->add_option("--refine", a->refine, "Refinement: paper (authors' code) or relative (paper's prose)")->check(CLI::IsMember({"paper", "relative"}));
   cmd->add_option("--batch", a->batch, "Chains per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--length-buckets", a->length_buckets,
+                  "Run each step's student forward in this many length-sorted groups, each padded to its own "
+                  "longest (faster; 1 = pad the batch to its longest, as the authors do)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--epochs", a->epochs, "Passes over the chains")->check(CLI::PositiveNumber);
   cmd->add_option("--max-steps", a->max_steps, "Run exactly this many steps (overrides --epochs; 0 = by epochs)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-length", a->max_length, "Max tokens per sentence (student and teacher)")->check(CLI::Range(2, 1 << 20));
@@ -98,6 +105,12 @@ void register_train(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--checkpoint-steps", a->checkpoint_steps, "Write the resumable checkpoint every this many steps (0 = every --eval-steps)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", a->seed, "Random seed (chain order, dropout, ListMLE tie-breaking)");
   cmd->add_option("--dtype", a->dtype, "float32, or bfloat16 autocast (float32 weights)")->check(CLI::IsMember({"float32", "bfloat16"}));
+  cmd->add_option("--pooler", a->pooler,
+                  "Student pooling: cls, cls_before_pooler, avg, avg_first_last, avg_top2, max (default: the model's own)")
+      ->check(CLI::IsMember({"cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2", "max"}));
+  cmd->add_flag("--mlp-only-train", a->mlp_only_train,
+                "SimCSE's mlp_only_train for [CLS] students: a fresh dense+tanh head over [CLS] in training only; "
+                "evaluation and the exported model use the raw [CLS] vector");
   cmd->add_flag("--resume", a->resume, "Resume from the run directory's last checkpoint (same options required)");
   cmd->callback([a, &rc] { rc = run_train(*a); });
 }

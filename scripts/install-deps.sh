@@ -12,6 +12,7 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 python3-pip python3-venv python3-numpy
   nodejs
+  wordnet-base
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite from nothing: set-up (packages, assets, build) then every GoogleTest
+# The whole test suite from nothing: set-up (scripts/prepare.sh: packages, assets, build) then every GoogleTest
 # through ctest. Data comes from $RANKEMB_DATA_DIR (default ../shared/data next to the repo).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$REPO/scripts/setup.sh"
+bash "$REPO/scripts/prepare.sh"
 cd "${BUILD_DIR:-$REPO/build}"
 ctest --output-on-failure -j "$(nproc)" --timeout 900

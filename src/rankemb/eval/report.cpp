@@ -60,6 +60,11 @@ std::optional<double> group_seconds(const EvalReport& r, std::string_view group)
     if (t.group == group) return t.seconds;
   return std::nullopt;
 }
+std::optional<double> group_embed_seconds(const EvalReport& r, std::string_view group) {
+  for (const auto& t : r.timings)
+    if (t.group == group) return t.embed_seconds;
+  return std::nullopt;
+}
 
 json sts_group_json(const EvalReport& report, const std::vector<StsResult>& results, std::string_view group) {
   json tasks = json::array();
@@ -89,7 +94,8 @@ json sts_group_json(const EvalReport& report, const std::vector<StsResult>& resu
   return {{"tasks", std::move(tasks)},
           {"mean_spearman", number(mean_spearman(results))},
           {"mean_pearson", number(mean_of(results, [](const StsResult& r) { return r.all.pearson; }))},
-          {"seconds", group_seconds(report, group).value_or(0.0)}};
+          {"seconds", group_seconds(report, group).value_or(0.0)},
+          {"embed_seconds", group_embed_seconds(report, group).value_or(0.0)}};
 }
 
 // Plain-text table: first column left-aligned, the others right-aligned, two spaces apart.
@@ -315,9 +321,10 @@ EvalReport run_eval(const TaskSelection& tasks, const EvalOptions& options, cons
     const auto t0 = Clock::now();
     const std::size_t before = table.size();
     table.compute(embed, options.embed_batch, progress);
+    const auto t1 = Clock::now();
     score();
-    report.timings.push_back(
-        {std::string(group), std::chrono::duration<double>(Clock::now() - t0).count(), table.size() - before});
+    report.timings.push_back({std::string(group), std::chrono::duration<double>(Clock::now() - t0).count(), table.size() - before,
+                              std::chrono::duration<double>(t1 - t0).count()});
   };
   auto queue_sts = [&](const std::vector<StsDataset>& sets) {
     for (const auto& ds : sets)
@@ -376,18 +383,21 @@ json report_json(const EvalReport& report) {
     j["rerank"] = {{"tasks", std::move(tasks)},
                    {"mean_map", number(mean_of(report.rerank, [](const RerankResult& r) { return r.map; }))},
                    {"mean_mrr_at_10", number(mean_of(report.rerank, [](const RerankResult& r) { return r.mrr_at_10; }))},
-                   {"seconds", group_seconds(report, "rerank").value_or(0.0)}};
+                   {"seconds", group_seconds(report, "rerank").value_or(0.0)},
+                   {"embed_seconds", group_embed_seconds(report, "rerank").value_or(0.0)}};
   }
   if (!report.transfer.empty()) {
     json tasks = json::array();
     for (const auto& r : report.transfer) {
-      json t = {{"name", r.name}, {"accuracy", number(r.accuracy)}, {"l2", r.l2}, {"n_train", r.n_train}, {"n_test", r.n_test}};
+      json t = {{"name", r.name},         {"accuracy", number(r.accuracy)}, {"l2", r.l2},           {"n_train", r.n_train},
+                {"n_test", r.n_test},     {"n_fits", r.n_fits},              {"seconds", r.seconds}};
       if (!std::isnan(r.f1)) t["f1"] = r.f1;
       tasks.push_back(std::move(t));
     }
     j["transfer"] = {{"tasks", std::move(tasks)},
                      {"mean_accuracy", number(mean_of(report.transfer, [](const TransferResult& r) { return r.accuracy; }))},
-                     {"seconds", group_seconds(report, "transfer").value_or(0.0)}};
+                     {"seconds", group_seconds(report, "transfer").value_or(0.0)},
+                     {"embed_seconds", group_embed_seconds(report, "transfer").value_or(0.0)}};
   }
   return j;
 }
@@ -412,7 +422,8 @@ std::string format_table(const EvalReport& report) {
   if (!report.transfer.empty()) out += "\n" + transfer_section(report.transfer);
   std::string times;
   for (const auto& t : report.timings)
-    times += fmt::format("{}{} {:.1f} s ({} sentences)", times.empty() ? "" : ", ", t.group, t.seconds, t.n_embedded);
+    times += fmt::format("{}{} {:.1f} s ({} sentences in {:.1f} s)", times.empty() ? "" : ", ", t.group, t.seconds, t.n_embedded,
+                         t.embed_seconds);
   if (!times.empty()) out += "\ntime: " + times + "\n";
   return out;
 }

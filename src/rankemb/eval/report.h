@@ -54,6 +54,7 @@ struct GroupTiming {
   std::string group;  // "sts", "dev", "rerank", "transfer"
   double seconds = 0;
   std::size_t n_embedded = 0;  // sentences embedded for this group (those not already embedded)
+  double embed_seconds = 0;    // the embedding part of `seconds`
 };
 
 struct EvalReport {
@@ -85,7 +86,8 @@ EvalReport run_eval(const TaskSelection& tasks, const EvalOptions& options, cons
 //    "rerank": {"tasks": [{"name", "map", "mrr_at_10", "n_queries", "n_scored"}], "mean_map",
 //      "mean_mrr_at_10", "seconds"},
 //    "transfer": {"tasks": [{"name", "accuracy", "f1" (MRPC), "l2": [chosen penalty per fit],
-//      "n_train", "n_test"}], "mean_accuracy", "seconds"}}
+//      "n_train", "n_test", "n_fits", "seconds" (classifier only)}], "mean_accuracy", "seconds"}}
+// Every group object also has "embed_seconds" (the encoding part of "seconds").
 // Groups that were not selected are absent.
 nlohmann::json report_json(const EvalReport& report);
 

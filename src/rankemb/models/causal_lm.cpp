@@ -2,16 +2,20 @@
 // cache pool shaped [n_slots, kv_heads, max_tokens, head_dim] per layer, and one batched forward
 // pass for any mix of prefill and decode slots.
 //
-// Batching: the new tokens of the B slots in a call are right-padded to T = max new length. Each
-// row's positions continue its slot's own cache (length + t), its keys/values are scattered into
-// the slot's cache rows (padding rows are never written), and the attention of row b reads the
-// first L = max(length + new) cache rows of its slot under a mask allowing key j for query t iff
-// j <= length_b + t. So every slot sees exactly the keys it would see running alone.
+// Batching: the N new tokens of a call are packed ([N, hidden], no padding), so embedding,
+// norms, projections and the MLP only see real tokens, and the output head only runs on the
+// positions whose logits are returned. Attention runs per group of slots with the same number
+// of new tokens (all decode slots form one group, equal-length prefills another): each token's
+// position continues its slot's cache (length + t), its key/value is written to the slot's cache
+// row, and a query of slot s at position p reads cache rows j <= p of its own slot (the group's
+// keys are padded to its longest slot and masked). So every slot sees exactly the keys it would
+// see running alone.
 #include "rankemb/models/causal_lm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numbers>
 #include <optional>
 #include <set>
@@ -89,6 +93,15 @@ struct Layer {
   Tensor down_w, down_b;
 };
 
+// The slots of one forward() call that append the same number of tokens t, attended together:
+// their b * t packed rows start at row_off. Keys come from the cache slot range [lo, lo + r)
+// (member: the group's rows within the range when r > b) or, when gather is defined, from the
+// r = b gathered slots. mask [r, 1, 1, t, key_len] is additive (0 or -inf).
+struct AttnGroup {
+  std::int64_t b = 0, t = 0, row_off = 0, key_len = 0, lo = 0, r = 0;
+  Tensor gather, member, mask;
+};
+
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return b.defined() ? torch::linear(x, w, b) : torch::linear(x, w);
 }
@@ -124,8 +137,7 @@ class LlamaDecoder final : public CausalLm {
     if (slot >= lengths_.size()) fail(ErrorCode::Usage, "causal LM: slot {} out of range ({} slots reserved)", slot, lengths_.size());
   }
   Tensor attention(const Layer& l, std::size_t li, const Tensor& x, const Tensor& cos, const Tensor& sin,
-                   const Tensor& slot_rows, const Tensor& write_slot, const Tensor& write_pos, const Tensor& valid,
-                   const Tensor& mask, std::int64_t key_len, std::optional<std::int64_t> first_slot);
+                   const Tensor& write_slot, const Tensor& write_pos, const std::vector<AttnGroup>& groups);
 
   HfConfig config_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
@@ -219,49 +231,52 @@ void LlamaDecoder::reserve(std::size_t n_slots, std::size_t max_tokens) {
 }
 
 Tensor LlamaDecoder::attention(const Layer& l, std::size_t li, const Tensor& x, const Tensor& cos, const Tensor& sin,
-                               const Tensor& slot_rows, const Tensor& write_slot, const Tensor& write_pos,
-                               const Tensor& valid, const Tensor& mask, std::int64_t key_len,
-                               std::optional<std::int64_t> first_slot) {
-  const std::int64_t b = x.size(0), t = x.size(1), g = n_heads_ / n_kv_;
-  Tensor qkv = linear(x, l.qkv_w, l.qkv_b);  // [B, T, (H + 2 KV) * D]
-  Tensor qk = qkv.narrow(-1, 0, (n_heads_ + n_kv_) * head_dim_).view({b, t, n_heads_ + n_kv_, head_dim_});
-  Tensor v = qkv.narrow(-1, (n_heads_ + n_kv_) * head_dim_, n_kv_ * head_dim_).view({b, t, n_kv_, head_dim_});
+                               const Tensor& write_slot, const Tensor& write_pos, const std::vector<AttnGroup>& groups) {
+  const std::int64_t n = x.size(0), g = n_heads_ / n_kv_;
+  Tensor qkv = linear(x, l.qkv_w, l.qkv_b);  // [N, (H + 2 KV) * D]
+  Tensor qk = qkv.narrow(-1, 0, (n_heads_ + n_kv_) * head_dim_).view({n, n_heads_ + n_kv_, head_dim_});
+  Tensor v = qkv.narrow(-1, (n_heads_ + n_kv_) * head_dim_, n_kv_ * head_dim_).view({n, n_kv_, head_dim_});
   if (l.qk_norm.defined()) qk = rms_norm(qk, l.qk_norm, config_.rms_norm_eps);
-  qk = apply_rope(qk, cos, sin);  // cos/sin [B, T, 1, D]
-  Tensor q = qk.narrow(2, 0, n_heads_), k = qk.narrow(2, n_heads_, n_kv_);
+  qk = apply_rope(qk, cos, sin);  // cos/sin [N, 1, D]
+  Tensor q = qk.narrow(1, 0, n_heads_), k = qk.narrow(1, n_heads_, n_kv_);
 
-  // Scatter the real (non-padding) rows into their slots' caches: cache[slot, :, pos, :] = k.
+  // Every new token's key/value into its slot's cache: cache[slot, :, pos, :] = k.
   Tensor& kc = k_cache_[li];
   Tensor& vc = v_cache_[li];
-  Tensor k_rows = k.reshape({b * t, n_kv_, head_dim_});
-  Tensor v_rows = v.reshape({b * t, n_kv_, head_dim_});
-  if (valid.defined()) {
-    k_rows = k_rows.index_select(0, valid);
-    v_rows = v_rows.index_select(0, valid);
-  }
-  kc.index_put_({write_slot, Slice(), write_pos}, k_rows);
-  vc.index_put_({write_slot, Slice(), write_pos}, v_rows);
-
-  // This call's slots' keys [B, KV, L, D]: a view when they are consecutive, else a gather.
-  Tensor keys, values;
-  if (first_slot) {
-    keys = kc.narrow(0, *first_slot, b).narrow(2, 0, key_len);
-    values = vc.narrow(0, *first_slot, b).narrow(2, 0, key_len);
-  } else {
-    keys = kc.narrow(2, 0, key_len).index_select(0, slot_rows);
-    values = vc.narrow(2, 0, key_len).index_select(0, slot_rows);
-  }
+  kc.index_put_({write_slot, Slice(), write_pos}, k);
+  vc.index_put_({write_slot, Slice(), write_pos}, v);
 
   // Grouped-query attention without repeating keys: the g query heads sharing a KV head are
   // stacked along the query axis, [B, KV, g*T, D] (HF's head h reads KV head h / g).
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
-  Tensor qg = (q.transpose(1, 2) * scale).reshape({b, n_kv_, g * t, head_dim_});
-  Tensor scores = torch::matmul(qg, keys.transpose(2, 3)).view({b, n_kv_, g, t, key_len});
-  scores.add_(mask);
-  Tensor probs = x.scalar_type() == torch::kFloat ? torch::softmax(scores, -1)
-                                                   : torch::softmax(scores, -1, torch::kFloat).to(x.scalar_type());
-  Tensor ctx = torch::matmul(probs.view({b, n_kv_, g * t, key_len}), values);  // [B, KV, g*T, D]
-  ctx = ctx.view({b, n_heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, n_heads_ * head_dim_});
+  std::vector<Tensor> ctxs;
+  ctxs.reserve(groups.size());
+  for (const AttnGroup& gr : groups) {
+    const std::int64_t b = gr.b, t = gr.t, kl = gr.key_len;
+    Tensor qg = (q.narrow(0, gr.row_off, b * t).reshape({b, t, n_heads_, head_dim_}).transpose(1, 2) * scale)
+                    .reshape({b, n_kv_, g * t, head_dim_});
+    // The group's keys [R, KV, L, D]: a view of the slot range [lo, lo + R) when the group fills
+    // most of it (queries of the other slots in the range are zero and their rows dropped), else
+    // a gather of the group's slots.
+    Tensor keys, values;
+    if (gr.gather.defined()) {
+      keys = kc.narrow(2, 0, kl).index_select(0, gr.gather);
+      values = vc.narrow(2, 0, kl).index_select(0, gr.gather);
+    } else {
+      keys = kc.narrow(0, gr.lo, gr.r).narrow(2, 0, kl);
+      values = vc.narrow(0, gr.lo, gr.r).narrow(2, 0, kl);
+      if (gr.member.defined()) qg = torch::zeros({gr.r, n_kv_, g * t, head_dim_}, qg.options()).index_copy_(0, gr.member, qg);
+    }
+    const std::int64_t r = qg.size(0);
+    Tensor scores = torch::matmul(qg, keys.transpose(2, 3)).view({r, n_kv_, g, t, kl});
+    scores.add_(gr.mask);
+    Tensor probs = x.scalar_type() == torch::kFloat ? torch::softmax(scores, -1)
+                                                     : torch::softmax(scores, -1, torch::kFloat).to(x.scalar_type());
+    Tensor ctx = torch::matmul(probs.view({r, n_kv_, g * t, kl}), values);  // [R, KV, g*T, D]
+    if (gr.member.defined()) ctx = ctx.index_select(0, gr.member);
+    ctxs.push_back(ctx.view({b, n_heads_, t, head_dim_}).transpose(1, 2).reshape({b * t, n_heads_ * head_dim_}));
+  }
+  Tensor ctx = ctxs.size() == 1 ? ctxs[0] : torch::cat(ctxs, 0);
   return linear(ctx, l.o_w, l.o_b);
 }
 
@@ -272,7 +287,7 @@ torch::Tensor LlamaDecoder::forward(const std::vector<std::size_t>& slots,
     fail(ErrorCode::Usage, "causal LM: {} slots but {} token lists", slots.size(), tokens.size());
   if (slots.empty()) fail(ErrorCode::Usage, "causal LM: forward() with no slots");
   std::vector<bool> seen(lengths_.size(), false);
-  std::size_t t_max = 0, key_len = 0;
+  std::size_t t_max = 0;
   for (std::size_t i = 0; i < slots.size(); ++i) {
     check_slot(slots[i]);
     if (seen[slots[i]]) fail(ErrorCode::Usage, "causal LM: slot {} appears twice in one forward()", slots[i]);
@@ -286,91 +301,102 @@ torch::Tensor LlamaDecoder::forward(const std::vector<std::size_t>& slots,
         fail(ErrorCode::Usage, "causal LM: token id {} for slot {} is outside the vocabulary [0, {})", id, slots[i], config_.vocab_size);
     }
     t_max = std::max(t_max, tokens[i].size());
-    key_len = std::max(key_len, lengths_[slots[i]] + tokens[i].size());
   }
   torch::NoGradGuard no_grad;
-  const auto b = static_cast<std::int64_t>(slots.size()), t = static_cast<std::int64_t>(t_max);
-  const auto l_keys = static_cast<std::int64_t>(key_len);
-
-  // Host-side index tensors: ids and positions [B, T] (padding: id 0, position clamped in range),
-  // the flat rows/slots/positions of real tokens, the last real row of each slot.
+  const auto b_all = static_cast<std::int64_t>(slots.size());
+  const torch::Device dev = options_.device;
   auto i64 = torch::TensorOptions().dtype(torch::kLong);
-  Tensor ids = torch::zeros({b, t}, i64), pos = torch::empty({b, t}, i64), lens = torch::empty({b}, i64);
-  Tensor slot_rows = torch::empty({b}, i64), last_row = torch::empty({b}, i64), n_new = torch::empty({b}, i64);
-  std::vector<std::int64_t> valid_v, wslot_v, wpos_v;
-  auto* ids_p = ids.data_ptr<std::int64_t>();
-  auto* pos_p = pos.data_ptr<std::int64_t>();
-  auto* lens_p = lens.data_ptr<std::int64_t>();
-  auto* slot_p = slot_rows.data_ptr<std::int64_t>();
-  auto* last_p = last_row.data_ptr<std::int64_t>();
-  auto* n_p = n_new.data_ptr<std::int64_t>();
-  bool consecutive = true, padded = false;
-  for (std::int64_t i = 0; i < b; ++i) {
-    const auto& tok = tokens[i];
-    const auto n = static_cast<std::int64_t>(tok.size()), len = static_cast<std::int64_t>(lengths_[slots[i]]);
-    padded = padded || n != t;
-    consecutive = consecutive && slots[i] == slots[0] + static_cast<std::size_t>(i);
-    lens_p[i] = len;
-    slot_p[i] = static_cast<std::int64_t>(slots[i]);
-    last_p[i] = i * t + n - 1;
-    n_p[i] = n;
-    for (std::int64_t j = 0; j < t; ++j) {
-      ids_p[i * t + j] = j < n ? tok[j] : 0;
-      pos_p[i * t + j] = std::min(len + j, static_cast<std::int64_t>(max_tokens_) - 1);
-      if (j < n) {
-        valid_v.push_back(i * t + j);
+  auto to_dev = [&](const std::vector<std::int64_t>& v) { return torch::tensor(v, i64).to(dev); };
+
+  // Packed layout: the slots are grouped by their number of new tokens T (each group's slots in
+  // increasing slot order) and each group's tokens are stored row-major [slot, t]; the token-wise
+  // parts of the network run on these N real tokens only, attention runs per group.
+  std::map<std::size_t, std::vector<std::int64_t>> by_len;  // T -> indices into slots
+  for (std::int64_t i = 0; i < b_all; ++i) by_len[tokens[i].size()].push_back(i);
+  std::vector<std::int64_t> ids_v, pos_v, wslot_v, last_v(slots.size()), dest_v;
+  std::vector<AttnGroup> groups;
+  const bool window = config_.model_type == "mistral" && config_.sliding_window.has_value();
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  for (auto& [t_sz, members] : by_len) {
+    std::sort(members.begin(), members.end(), [&](std::int64_t a, std::int64_t b) { return slots[a] < slots[b]; });
+    AttnGroup gr;
+    gr.b = static_cast<std::int64_t>(members.size());
+    gr.t = static_cast<std::int64_t>(t_sz);
+    gr.row_off = static_cast<std::int64_t>(ids_v.size());
+    std::size_t key_len = 0;
+    for (std::int64_t i : members) key_len = std::max(key_len, lengths_[slots[i]] + t_sz);
+    gr.key_len = static_cast<std::int64_t>(key_len);
+    const auto lo = static_cast<std::int64_t>(slots[members.front()]), hi = static_cast<std::int64_t>(slots[members.back()]);
+    const std::int64_t range = hi - lo + 1;
+    // A view over the slot range costs at most range/b times the attention arithmetic but copies
+    // no keys; a gather copies b slots' keys.
+    const bool use_range = range <= 2 * gr.b;
+    gr.lo = lo;
+    gr.r = use_range ? range : gr.b;
+    std::vector<std::int64_t> member_rows;
+    for (std::int64_t i : members) member_rows.push_back(static_cast<std::int64_t>(slots[i]) - lo);
+    if (!use_range) {
+      std::vector<std::int64_t> group_slots;
+      for (std::int64_t i : members) group_slots.push_back(static_cast<std::int64_t>(slots[i]));
+      gr.gather = to_dev(group_slots);
+    } else if (range != gr.b) {
+      gr.member = to_dev(member_rows);
+    }
+    // mask[r, 0, 0, t, j] (additive, 0 or -inf): key j is in the query's past (j <= length + t);
+    // Mistral also limits it to the sliding window (j > position - window), as transformers
+    // does. Range rows of slots outside the group allow every key (finite cache values).
+    Tensor qpos = torch::full({gr.r, gr.t}, static_cast<std::int64_t>(key_len) - 1, i64);
+    auto* qp = qpos.data_ptr<std::int64_t>();
+    for (std::size_t m = 0; m < members.size(); ++m) {
+      const std::int64_t i = members[m];
+      const auto len = static_cast<std::int64_t>(lengths_[slots[i]]);
+      const std::int64_t row = use_range ? member_rows[m] : static_cast<std::int64_t>(m);
+      for (std::int64_t j = 0; j < gr.t; ++j) {
+        qp[row * gr.t + j] = len + j;
+        if (j == gr.t - 1) last_v[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(ids_v.size());
+        ids_v.push_back(tokens[i][static_cast<std::size_t>(j)]);
+        pos_v.push_back(len + j);
         wslot_v.push_back(static_cast<std::int64_t>(slots[i]));
-        wpos_v.push_back(len + j);
+        dest_v.push_back(i * static_cast<std::int64_t>(t_max) + j);
       }
     }
+    Tensor key_idx = torch::arange(gr.key_len, i64).view({1, 1, gr.key_len});
+    Tensor qpos3 = qpos.unsqueeze(-1);
+    Tensor allowed = key_idx.le(qpos3);
+    if (window) allowed = allowed.logical_and(key_idx.gt(qpos3 - *config_.sliding_window));
+    gr.mask = torch::zeros({gr.r, 1, 1, gr.t, gr.key_len}, torch::TensorOptions().dtype(options_.dtype))
+                  .masked_fill_(allowed.logical_not().view({gr.r, 1, 1, gr.t, gr.key_len}), neg_inf)
+                  .to(dev);
+    groups.push_back(std::move(gr));
   }
-  const torch::Device dev = options_.device;
-  auto to_dev = [&](const std::vector<std::int64_t>& v) { return torch::tensor(v, i64).to(dev); };
-  Tensor valid = padded ? to_dev(valid_v) : Tensor();
-  Tensor write_slot = to_dev(wslot_v), write_pos = to_dev(wpos_v);
-  ids = ids.to(dev);
-  pos = pos.to(dev);
-  slot_rows = slot_rows.to(dev);
-  // mask[b, 0, 0, t, j] (additive, 0 or -inf): key j is in row b's past (j <= length_b + t);
-  // Mistral also limits it to the sliding window (j > position - window), as transformers does.
-  Tensor key_idx = torch::arange(l_keys, i64.device(dev)).view({1, 1, l_keys});
-  Tensor qpos = (lens.to(dev).view({b, 1}) + torch::arange(t, i64.device(dev)).view({1, t})).unsqueeze(-1);  // [B, T, 1]
-  Tensor allowed = key_idx.le(qpos);
-  if (config_.model_type == "mistral" && config_.sliding_window)
-    allowed = allowed.logical_and(key_idx.gt(qpos - *config_.sliding_window));
-  Tensor mask = torch::zeros({b, 1, 1, t, l_keys}, torch::TensorOptions().dtype(options_.dtype).device(dev))
-                    .masked_fill_(allowed.logical_not().view({b, 1, 1, t, l_keys}), -std::numeric_limits<double>::infinity());
+  const auto n = static_cast<std::int64_t>(ids_v.size());
+  Tensor pos = to_dev(pos_v);
+  Tensor write_slot = to_dev(wslot_v);
+  Tensor cos = rope_[0].index_select(0, pos).view({n, 1, head_dim_});
+  Tensor sin = rope_[1].index_select(0, pos).view({n, 1, head_dim_});
 
-  Tensor cos = rope_[0].index_select(0, pos.view(-1)).view({b, t, 1, head_dim_});
-  Tensor sin = rope_[1].index_select(0, pos.view(-1)).view({b, t, 1, head_dim_});
-  std::optional<std::int64_t> first_slot;
-  if (consecutive) first_slot = static_cast<std::int64_t>(slots[0]);
-
-  Tensor x = embed_.index_select(0, ids.view(-1)).view({b, t, config_.hidden_size});
+  Tensor x = embed_.index_select(0, to_dev(ids_v));  // [N, hidden]
   const double eps = config_.rms_norm_eps;
   const std::int64_t inter = config_.intermediate_size;
   for (std::size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
-    x.add_(attention(l, li, rms_norm(x, l.input_norm, eps), cos, sin, slot_rows, write_slot, write_pos, valid, mask,
-                     l_keys, first_slot));
+    x.add_(attention(l, li, rms_norm(x, l.input_norm, eps), cos, sin, write_slot, pos, groups));
     Tensor gu = linear(rms_norm(x, l.post_norm, eps), l.gate_up_w, l.gate_up_b);
     Tensor act = torch::silu(gu.narrow(-1, 0, inter)).mul_(gu.narrow(-1, inter, inter));
     x.add_(linear(act, l.down_w, l.down_b));
   }
-  for (std::int64_t i = 0; i < b; ++i) lengths_[slots[i]] += tokens[i].size();
+  for (std::int64_t i = 0; i < b_all; ++i) lengths_[slots[i]] += tokens[i].size();
 
-  Tensor logits;
   if (!all_positions) {
-    Tensor last = x.view({b * t, config_.hidden_size}).index_select(0, last_row.to(dev));
-    logits = torch::linear(rms_norm(last, final_norm_, eps), lm_head_);
-  } else {
-    logits = torch::linear(rms_norm(x, final_norm_, eps), lm_head_);
-    if (padded) {
-      Tensor pad = torch::arange(t, i64).view({1, t}).ge(n_new.view({b, 1}));  // [B, T]
-      logits = logits.masked_fill(pad.unsqueeze(-1).to(dev), 0);
-    }
+    Tensor last = x.index_select(0, to_dev(last_v));
+    return torch::linear(rms_norm(last, final_norm_, eps), lm_head_).to(torch::kCPU, torch::kFloat).contiguous();
   }
-  return logits.to(torch::kCPU, torch::kFloat).contiguous();
+  // Every new position, scattered into [B, T, vocab]; rows past a slot's own length stay zero.
+  Tensor logits = torch::linear(rms_norm(x, final_norm_, eps), lm_head_).to(torch::kCPU, torch::kFloat);
+  const auto t = static_cast<std::int64_t>(t_max);
+  Tensor out = torch::zeros({b_all * t, config_.vocab_size}, torch::TensorOptions().dtype(torch::kFloat));
+  out.index_copy_(0, torch::tensor(dest_v, i64), logits);
+  return out.view({b_all, t, config_.vocab_size});
 }
 
 // eos_token_id of generation_config.json (an int, a list or absent/null).

@@ -273,7 +273,32 @@ void SentenceEncoder::save(const fs::path& dir) const {
   };
   copy("config.json");
   for (auto name : kCopiedFiles) copy(std::string(name));
-  if (!st) return;
+  if (!st) {
+    // A plain Hugging Face directory reloads with the network's default pooler, so a different
+    // pooler that sentence-transformers can express (e.g. raw [CLS] after --mlp-only-train) is
+    // written as a sentence-transformers layout around the same files; otherwise the saved model
+    // would silently embed differently than the one in memory.
+    if (pooler_ == network_->default_pooler() || !st_pooling_key(pooler_)) return;
+    nlohmann::json pooling = {{"word_embedding_dimension", dim()},
+                              {"pooling_mode_cls_token", false},
+                              {"pooling_mode_mean_tokens", false},
+                              {"pooling_mode_max_tokens", false},
+                              {"pooling_mode_mean_sqrt_len_tokens", false}};
+    pooling[st_pooling_key(pooler_)] = true;
+    nlohmann::json modules = nlohmann::json::array();
+    modules.push_back({{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}});
+    modules.push_back({{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}});
+    if (normalize_) {
+      modules.push_back({{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"}, {"type", "sentence_transformers.models.Normalize"}});
+      fs::create_directories(dir / "2_Normalize");
+    }
+    fs::create_directories(dir / "1_Pooling");
+    io::write_atomic(dir / "1_Pooling" / "config.json", pooling.dump(2));
+    io::write_atomic(dir / "sentence_bert_config.json",
+                     nlohmann::json{{"max_seq_length", default_max_length_}, {"do_lower_case", false}}.dump(2));
+    io::write_atomic(dir / "modules.json", modules.dump(2));
+    return;
+  }
 
   // sentence-transformers layout: the modules the source listed, with our pooler and normalization.
   nlohmann::json modules = io::read_json(source_dir_ / "modules.json");

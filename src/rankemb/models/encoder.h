@@ -127,7 +127,10 @@ class SentenceEncoder {
   // Writes a directory that Hugging Face / sentence-transformers load: config.json,
   // model.safetensors (float32 unless the network is bfloat16), the tokenizer files, and for
   // sentence-transformers sources modules.json, sentence_bert_config.json, 1_Pooling/config.json
-  // (with the current pooler) and 2_Normalize. Atomic per file; creates `dir`.
+  // (with the current pooler) and 2_Normalize. A plain Hugging Face source whose current pooler
+  // is not the network's default but is one sentence-transformers has (avg, cls_before_pooler,
+  // max) is saved with that sentence-transformers layout added, so it reloads with the same
+  // pooler everywhere. Atomic per file; creates `dir`.
   void save(const std::filesystem::path& dir) const;
 
  private:

@@ -151,6 +151,7 @@ struct Trainer::Impl {
   std::vector<Chain> chains;
   TrainOptions opt;
   std::unique_ptr<models::SentenceEncoder> student, teacher;
+  torch::nn::Linear mlp{nullptr};  // the mlp_only_train head
   std::vector<Tensor> targets;  // teacher target Y per chain, computed on first use
   std::vector<eval::StsDataset> dev;
   std::int64_t steps_per_epoch = 0, total_steps = 0;
@@ -179,6 +180,46 @@ struct Trainer::Impl {
                 {"chains", chains.size()}};
   }
 
+  // Options added after checkpoint version 1 enter the fingerprint only when set, so older
+  // checkpoints of runs without them still resume.
+  Json full_fingerprint() const {
+    Json f = fingerprint();
+    if (opt.pooler) f["pooler"] = std::string(models::pooler_name(*opt.pooler));
+    if (opt.mlp_only_train) f["mlp_only_train"] = true;
+    if (opt.length_buckets != 1) f["length_buckets"] = opt.length_buckets;
+    return f;
+  }
+
+  Tensor training_embeddings(const std::vector<std::string>& texts) {
+    auto n = static_cast<std::int64_t>(texts.size());
+    std::int64_t groups = std::min(opt.length_buckets, n);
+    if (groups <= 1) return embed_group(texts);
+    Tensor lengths = student->tokenize(texts, opt.max_length).attention_mask.sum(1);
+    auto len = lengths.accessor<std::int64_t, 1>();
+    std::vector<std::int64_t> order(texts.size());
+    for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return len[a] > len[b]; });
+    std::vector<Tensor> parts;
+    for (std::int64_t g = 0; g < groups; ++g) {
+      std::int64_t from = g * n / groups, to = (g + 1) * n / groups;
+      std::vector<std::string> sub;
+      for (std::int64_t r = from; r < to; ++r) sub.push_back(texts[static_cast<std::size_t>(order[static_cast<std::size_t>(r)])]);
+      parts.push_back(embed_group(sub));
+    }
+    // Rows back into input order: row order[r] of the result is row r of the concatenation.
+    std::vector<std::int64_t> inverse(texts.size());
+    for (std::int64_t r = 0; r < n; ++r) inverse[static_cast<std::size_t>(order[static_cast<std::size_t>(r)])] = r;
+    return torch::cat(parts).index_select(0, torch::tensor(inverse, torch::kLong));
+  }
+
+  Tensor embed_group(const std::vector<std::string>& texts) {
+    if (!mlp) return student->embed(texts, opt.max_length).to(torch::kFloat);
+    // SimCSE's cl_forward: the [CLS] state of the last layer (no BERT pooler), then the head.
+    models::TokenBatch b = student->tokenize(texts, opt.max_length);
+    models::EncoderOutput out = student->network().forward(b.input_ids, b.attention_mask, false);
+    return torch::tanh(mlp->forward(out.last_hidden_state.select(1, 0))).to(torch::kFloat);
+  }
+
   const Tensor& target(std::size_t i) {
     if (!targets[i].defined()) {
       NullProgress quiet;
@@ -201,6 +242,7 @@ struct Trainer::Impl {
   }
 
   void save_best() {
+    if (!opt.save_outputs) return;
     fs::path dst = out("best");
     fs::path tmp = fresh_tmp_dir(dst);
     student->save(tmp);
@@ -211,10 +253,14 @@ struct Trainer::Impl {
     io::NamedTensors tensors;
     for (const auto& p : student->network().named_parameters(true)) tensors.emplace(p.key(), p.value().detach());
     for (const auto& b : student->network().named_buffers(true)) tensors.emplace(b.key(), b.value().detach());
+    if (mlp) {
+      for (const auto& p : mlp->named_parameters(true)) tensors.emplace("mlp.dense." + p.key(), p.value().detach());
+    }
     return tensors;
   }
 
   void save_checkpoint(torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
+    if (!opt.save_outputs) return;
     fs::path dst = out("checkpoint");
     fs::path tmp = fresh_tmp_dir(dst);
     io::save_safetensors(tmp / "model.safetensors", student_tensors(), {{"format", "pt"}});
@@ -235,7 +281,7 @@ struct Trainer::Impl {
                {"total_steps", total_steps},
                {"best_score", best_score ? Json(*best_score) : Json(nullptr)},
                {"best_step", best_step},
-               {"options", fingerprint()}};
+               {"options", full_fingerprint()}};
     io::write_atomic(tmp / "state.json", state.dump(2));
     replace_dir(tmp, dst);
   }
@@ -252,12 +298,17 @@ struct Trainer::Impl {
       Json state = io::read_json(dir / "state.json", ErrorCode::Input);
       RANKEMB_CHECK(state.value("version", 0) == kCheckpointVersion, ErrorCode::Input,
                     "checkpoint version {} is not {}", state.value("version", 0), kCheckpointVersion);
-      Json want = fingerprint();
+      Json want = full_fingerprint();
       const Json& got = state.at("options");
       for (const auto& [key, value] : want.items()) {
         RANKEMB_CHECK(got.contains(key) && got.at(key) == value, ErrorCode::Usage,
                       "the checkpoint was made with {} = {}, this run has {}; resume with the same options", key,
                       got.contains(key) ? got.at(key).dump() : "nothing", value.dump());
+      }
+      for (const auto& [key, value] : got.items()) {
+        RANKEMB_CHECK(want.contains(key), ErrorCode::Usage,
+                      "the checkpoint was made with {} = {}, this run has nothing; resume with the same options", key,
+                      value.dump());
       }
       step = state.at("step").get<std::int64_t>();
       best_step = state.value("best_step", std::int64_t{0});
@@ -274,6 +325,9 @@ struct Trainer::Impl {
       };
       for (auto& p : student->network().named_parameters(true)) restore(p.key(), p.value());
       for (auto& b : student->network().named_buffers(true)) restore(b.key(), b.value());
+      if (mlp) {
+        for (auto& p : mlp->named_parameters(true)) restore("mlp.dense." + p.key(), p.value());
+      }
 
       torch::load(optimizer, (dir / "optimizer.pt").string());
 
@@ -335,6 +389,7 @@ Trainer::Trainer(std::vector<Chain> chains, TrainOptions options) : impl_(std::m
   RANKEMB_CHECK(!o.max_steps || *o.max_steps >= 1, ErrorCode::Usage, "max steps must be >= 1, got {}", o.max_steps.value_or(0));
   RANKEMB_CHECK(o.dtype == torch::kFloat32 || o.dtype == torch::kBFloat16, ErrorCode::Usage,
                 "dtype must be float32 or bfloat16");
+  RANKEMB_CHECK(o.length_buckets >= 1, ErrorCode::Usage, "length buckets must be >= 1, got {}", o.length_buckets);
   RANKEMB_CHECK(o.eval_batch >= 1, ErrorCode::Usage, "eval batch must be >= 1, got {}", o.eval_batch);
 
   auto n = static_cast<std::int64_t>(m.chains.size());
@@ -347,6 +402,30 @@ Trainer::Trainer(std::vector<Chain> chains, TrainOptions options) : impl_(std::m
   m.student = models::load_encoder(o.student);
   m.teacher = models::load_encoder(o.teacher.empty() ? o.student : o.teacher);
   m.teacher->network().eval();
+  if (o.pooler) m.student->set_pooler(*o.pooler);
+  if (o.mlp_only_train) {
+    models::Pooler p = m.student->pooler();
+    RANKEMB_CHECK(p == models::Pooler::Cls || p == models::Pooler::ClsBeforePooler, ErrorCode::Usage,
+                  "--mlp-only-train needs [CLS] pooling (cls or cls_before_pooler); the student pools with {}",
+                  models::pooler_name(p));
+    // Evaluation and export read the raw [CLS] state, as the authors' sentemb_forward does.
+    m.student->set_pooler(models::Pooler::ClsBeforePooler);
+    double init_range = 0.02;  // transformers' default initializer_range
+    fs::path cfg = o.student / "config.json";
+    if (fs::exists(cfg)) {
+      Json j = io::read_json(cfg);
+      if (j.contains("initializer_range") && j.at("initializer_range").is_number())
+        init_range = j.at("initializer_range").get<double>();
+    }
+    std::int64_t h = m.student->network().hidden_size();
+    m.mlp = torch::nn::Linear(torch::nn::LinearOptions(h, h));
+    torch::NoGradGuard no_grad;
+    // Own generator: the head is the same whatever else drew from the default one before.
+    torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed ^ 0x6d6c70ULL);
+    m.mlp->weight.normal_(0.0, init_range, gen);
+    m.mlp->bias.zero_();
+    m.mlp->train();
+  }
   for (auto& p : m.teacher->network().parameters()) p.requires_grad_(false);
   if (o.evaluate) {
     m.dev = eval::load_dev_tasks(o.data_dir.empty() ? eval::default_data_dir() : o.data_dir, o.text);
@@ -356,6 +435,10 @@ Trainer::Trainer(std::vector<Chain> chains, TrainOptions options) : impl_(std::m
 Trainer::~Trainer() = default;
 
 models::SentenceEncoder& Trainer::student() { return *impl_->student; }
+torch::Tensor Trainer::training_embeddings(const std::vector<std::string>& texts) {
+  return impl_->training_embeddings(texts);
+}
+torch::nn::Linear Trainer::mlp_head() { return impl_->mlp; }
 models::SentenceEncoder& Trainer::teacher() { return *impl_->teacher; }
 const TrainOptions& Trainer::options() const { return impl_->opt; }
 
@@ -375,6 +458,9 @@ TrainResult Trainer::run(Progress& progress) {
   }
 
   std::vector<Tensor> params = m.student->network().parameters();
+  if (m.mlp) {
+    for (const auto& p : m.mlp->parameters()) params.push_back(p);
+  }
   torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   // Seeded after both models are built: building a network draws initial weights from the
   // default generator, and that must not depend on whether this is a resumed run.
@@ -418,7 +504,7 @@ TrainResult Trainer::run(Progress& progress) {
     Tensor emb;
     {
       CpuAutocast autocast(o.dtype == torch::kBFloat16);
-      emb = m.student->embed(texts, o.max_length);
+      emb = m.training_embeddings(texts);
     }
     // One forward pass for the batch, then each chain is its own k x k block; the permutations
     // are drawn in chain order, as ranking_distillation_loss_batched does.

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
 #include "rankemb/eval/datasets.h"
@@ -53,6 +54,19 @@ struct TrainOptions {
   // (weights and optimizer stay float32); the loss is computed in float32.
   torch::ScalarType dtype = torch::kFloat32;
   std::optional<std::int64_t> max_steps;  // caps the run; the schedule then decays over max_steps
+  // The student's pooler (nullopt = the model directory's own); the teacher keeps its own.
+  std::optional<models::Pooler> pooler;
+  // SimCSE's mlp_only_train, as the authors' posttraining/models.py does it for pooler "cls": in
+  // training the loss sees tanh(dense([CLS] state)) through an MLP head that is created fresh
+  // (their BertForCL/RobertaForCL build the encoder without BERT's pooler and load no weights
+  // into `mlp`, so transformers initializes it: weight ~ N(0, initializer_range), bias 0);
+  // evaluation, export and encode use the raw [CLS] state (cls_before_pooler). The head is
+  // trained and checkpointed but never exported. Needs a cls / cls_before_pooler student.
+  bool mlp_only_train = false;
+  // The student's forward pass of a step runs in this many groups of length-sorted sentences,
+  // each padded only to its own longest (less padding, same loss up to dropout draws);
+  // 1 = one batch padded to its longest sentence, as the authors' collator does.
+  std::int64_t length_buckets = 1;
 
   std::int64_t eval_steps = 25;      // evaluate the dev set every this many steps and at the last step
   bool evaluate = true;              // false: no dev evaluation; best/ is the final model
@@ -66,6 +80,9 @@ struct TrainOptions {
   // killed right after checkpointing (for tests of --resume). nullopt = run to the end.
   std::optional<std::int64_t> stop_after;
   bool write_curve = true;
+  // false: no best/ export and no checkpoint/ (step-time benchmarks of large models); metrics.jsonl
+  // is still written.
+  bool save_outputs = true;
 };
 
 // One optimizer step as logged to metrics.jsonl.
@@ -105,6 +122,14 @@ class Trainer {
 
   // Runs (or, with options.resume, continues) the loop. `progress` sees one unit per step.
   TrainResult run(Progress& progress);
+
+  // The student's vectors as the loss sees them, [texts, dim] float32, differentiable, in the
+  // network's current train()/eval() mode: the pooled embedding, or with mlp_only_train the MLP
+  // head over the [CLS] state. Call under the autocast the run uses to reproduce a step.
+  torch::Tensor training_embeddings(const std::vector<std::string>& texts);
+  // The mlp_only_train head (dense hidden -> hidden; tanh applied by training_embeddings), or an
+  // empty holder without mlp_only_train.
+  torch::nn::Linear mlp_head();
 
   models::SentenceEncoder& student();
   models::SentenceEncoder& teacher();

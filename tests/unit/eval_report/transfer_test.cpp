@@ -58,6 +58,58 @@ TEST(LogReg, AccuracyWithinHalfAPointOfScikitLearn) {
   EXPECT_EQ(mismatches, 0);
 }
 
+// Max |gradient| of the multinomial objective mean CE + l2 ||W||^2 (bias unpenalised) at `clf`:
+// computed here with plain loops, independently of the solvers (Newton for two classes, L-BFGS
+// otherwise), so a fit that stops short of the optimum fails.
+double max_gradient(const ev::LogReg& clf, const ev::Features& x, const std::vector<int>& y, double l2) {
+  const std::size_t c = clf.n_classes, d = clf.dim;
+  std::vector<double> gw(c * d, 0.0), gb(c, 0.0);
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    const auto r = x.row(i);
+    std::vector<double> s(c);
+    double mx = -1e300;
+    for (std::size_t k = 0; k < c; ++k) {
+      s[k] = clf.bias[k];
+      for (std::size_t j = 0; j < d; ++j) s[k] += clf.weight[k * d + j] * r[j];
+      mx = std::max(mx, s[k]);
+    }
+    double z = 0;
+    for (auto& v : s) z += (v = std::exp(v - mx));
+    for (std::size_t k = 0; k < c; ++k) {
+      const double e = s[k] / z - (y[i] == static_cast<int>(k));
+      gb[k] += e / x.rows;
+      for (std::size_t j = 0; j < d; ++j) gw[k * d + j] += e * r[j] / x.rows;
+    }
+  }
+  double g = 0;
+  for (std::size_t k = 0; k < c * d; ++k) g = std::max(g, std::abs(gw[k] + 2 * l2 * clf.weight[k]));
+  for (double v : gb) g = std::max(g, std::abs(v));
+  return g;
+}
+
+TEST(LogReg, FitIsTheOptimumWhateverTheStart) {
+  int failures = 0;
+  for (const auto& c : logreg_cases()) {
+    const auto xtr = features(c["x_train"]);
+    const auto ytr = c["y_train"].get<std::vector<int>>();
+    const auto n_classes = c["n_classes"].get<std::size_t>();
+    const double tol = n_classes == 2 ? 1e-8 : 1e-5;  // Newton converges to 1e-10; L-BFGS stops at 1e-9 / change 1e-12
+    for (double l2 : {1e-5, 1e-3, 1e-1}) {
+      const auto cold = ev::fit_logreg(xtr, ytr, n_classes, {.l2 = l2});
+      const auto other = ev::fit_logreg(xtr, ytr, n_classes, {.l2 = l2 * 100});
+      const auto warm = ev::fit_logreg(xtr, ytr, n_classes, {.l2 = l2, .warm_start = &other});
+      const double g_cold = max_gradient(cold, xtr, ytr, l2), g_warm = max_gradient(warm, xtr, ytr, l2);
+      double dw = 0;
+      for (std::size_t k = 0; k < cold.weight.size(); ++k) dw = std::max(dw, std::abs(cold.weight[k] - warm.weight[k]));
+      if (g_cold > tol || g_warm > tol || dw > 1e-3) {
+        if (++failures <= 5)
+          ADD_FAILURE() << c["name"] << " l2=" << l2 << ": |grad| cold " << g_cold << ", warm " << g_warm << "; max |dW| " << dw;
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
 TEST(LogReg, RejectsBadInput) {
   ev::Features x{{1, 2, 3, 4}, 2, 2};
   EXPECT_THROW(ev::fit_logreg(x, {0}, 2, {}), rankemb::Error);

@@ -1,0 +1,79 @@
+// The chain loop of METHOD.md Stage 1 around any SentenceGenerator, with the filters, ordered and
+// crash-safe output, resume and progress. Needs no libtorch.
+//
+// Loop per seed s: prev = cur = s; step k = 1..n: out = backend(current = cur, previous = prev);
+// prev, cur = cur, out. The backend is kept full: up to capacity() steps in flight; a returned step
+// immediately submits that chain's next step, and a finished chain frees its slot for the next seed.
+//
+// Output: one ChainRecord line per seed, in seed (id) order (a reorder buffer holds chains that
+// finish early), each line written and flushed whole, so a killed run leaves complete lines plus
+// at most one partial last line. A sidecar "<output>.meta.json" (written atomically when a run
+// starts) records what produced the file; --resume checks it, drops a partial last line, skips the
+// chains already written and continues, so the file ends byte-identical to an uninterrupted run
+// (backends are deterministic per request, see sentence_generator.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rankemb/generate/seeds.h"
+#include "rankemb/generate/sentence_generator.h"
+#include "rankemb/util/progress.h"
+
+namespace rankemb::generate {
+
+struct RunOptions {
+  int steps = 32;                  // n: sentences generated per chain
+  std::filesystem::path output;    // JSONL; the meta goes to "<output>.meta.json"
+  bool resume = false;             // continue an existing output (its meta must match)
+  bool overwrite = false;          // replace an existing output
+  // What the meta records about the seeds (the runner gets the selected seeds only).
+  std::string seed_file_name;
+  std::uint64_t seed_file_size = 0;
+  std::string seed_file_hash;
+  Shard shard;
+  std::optional<std::size_t> limit;
+  // Backend settings that change the output (max_new_tokens, prompt, chat template, sampling,
+  // dtype, ...): recorded in the meta and compared on resume. Any JSON value; null if none.
+  nlohmann::json settings;
+  // Finished chains held back waiting for an earlier one before new seeds stop being started
+  // (bounds memory when one chain is slow); 0 = 4 x capacity, at least 64.
+  std::size_t max_buffered = 0;
+};
+
+struct RunSummary {
+  std::size_t chains_total = 0;    // selected seeds
+  std::size_t chains_resumed = 0;  // already in the output when the run started (not regenerated)
+  std::size_t chains_written = 0;  // written by this run
+  std::size_t kept = 0, dropped = 0;  // of chains_written
+  std::map<std::string, std::size_t> dropped_by_reason;  // reason name -> count, of chains_written
+  std::uint64_t new_tokens = 0;    // StepResult::new_tokens summed over this run
+  std::uint64_t steps_run = 0;     // backend requests completed in this run
+  double seconds = 0;              // wall time of this run
+};
+
+// Sidecar path: "<output>.meta.json".
+std::filesystem::path meta_path(const std::filesystem::path& output);
+
+// The meta JSON a run with these options and this backend writes.
+nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options);
+
+// Runs every seed of `seeds` (ids strictly increasing) through the loop into options.output.
+// Throws Error(Usage) when the output exists and neither resume nor overwrite is set, when both are
+// set, or when steps < 1; Error(Usage) when resuming with a meta that does not match; Error(Input)
+// when an existing output line is not the record expected at that position. Backend errors pass
+// through; everything written before them stays valid for --resume.
+RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options,
+                      Progress& progress);
+
+// "kept 10, dropped 2 (newline 1, repetition 1), 12345 tokens in 3.2 s (3858 tok/s)".
+std::string format_run_summary(const RunSummary& summary);
+
+}  // namespace rankemb::generate

@@ -1,0 +1,63 @@
+// The contract between the chain loop (generate/chain_runner) and a backend that writes one chain
+// step: given the current sentence and the previous one, produce the next sentence, steered away
+// from the previous one with guidance scale g. Two backends implement it: the in-process LLM with
+// classifier-free guidance (generate/llm_generator) and the offline lexical editor
+// (generate/lexical_generator). Needs no libtorch.
+//
+// The interface is asynchronous so that an LLM backend can keep its batch full at token level
+// (continuous batching): the runner submits up to capacity() requests, then calls poll()
+// repeatedly; each poll advances the work (one decode iteration for an LLM, a whole batch of edits
+// for the lexical backend) and returns the requests that finished. When a request finishes, the
+// runner immediately submits the chain's next step, or the first step of the next seed.
+//
+// Determinism: a backend's output for a request must depend only on the request (its texts, its
+// chain_id and step), never on which other requests share the batch, so that a resumed run or a
+// sharded run gives the same chains as one uninterrupted run.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rankemb::generate {
+
+struct StepRequest {
+  std::uint64_t ticket = 0;  // chosen by the runner, echoed back in StepResult
+  std::string current;       // positive prompt: the sentence to rewrite
+  std::string previous;      // negative prompt: the sentence before it (== current at step 1)
+  std::uint64_t chain_id = 0;  // the seed's index in the full seed file: per-chain RNG streams
+  int step = 1;                // 1-based index of the sentence being generated
+};
+
+struct StepResult {
+  std::uint64_t ticket = 0;
+  std::string text;          // the new sentence, already stripped of backticks/whitespace
+  std::size_t new_tokens = 0;  // tokens generated (LLM) or edits made (lexical), for throughput
+  bool hit_token_limit = false;  // stopped at max_new_tokens without EOS/end-of-turn
+};
+
+class SentenceGenerator {
+ public:
+  virtual ~SentenceGenerator() = default;
+  // Requests that may be in flight at once (an LLM: chains per batch).
+  virtual std::size_t capacity() const = 0;
+  // Queues one request; at most capacity() may be pending. Throws Error on misuse.
+  virtual void submit(StepRequest request) = 0;
+  // Advances pending requests and returns those that finished (possibly none; never blocks
+  // forever: with requests pending, repeated polls eventually return all of them).
+  virtual std::vector<StepResult> poll() = 0;
+  // Requests submitted and not yet returned by poll().
+  virtual std::size_t pending() const = 0;
+  // Recorded in every chain record's "model" field, e.g. "tinystories-656k" or "lexical:wordnet+glove".
+  virtual std::string model_name() const = 0;
+  // The guidance scale this backend applies (recorded in each chain record).
+  virtual double guidance() const = 0;
+};
+
+// Strips surrounding whitespace and backticks (METHOD.md: "strip surrounding backticks and
+// whitespace"), repeatedly, so "` `x` `" -> "x". Shared by every backend.
+std::string strip_generated(std::string_view text);
+
+}  // namespace rankemb::generate

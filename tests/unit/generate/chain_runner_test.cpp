@@ -1,0 +1,404 @@
+// The chain loop, filters in the loop, ordered output, kill-and-resume, meta checks, and the
+// round trip through train::read_chains, all with the scrambling fake backend.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "fake_generator.h"
+#include "rankemb/generate/chain_record.h"
+#include "rankemb/generate/chain_runner.h"
+#include "rankemb/generate/seeds.h"
+#include "rankemb/train/chains.h"
+#include "rankemb/util/progress.h"
+
+namespace rankemb::generate::test {
+namespace {
+
+// 12 seeds on 15 lines (lines 3, 7 and 12 blank), so ids are not 0..11.
+const char* kSeedText =
+    "A man is playing a guitar.\n"
+    "Two dogs run through a field.\n"
+    "\n"
+    "A woman slices an onion.\n"
+    "Children are playing outside.\n"
+    "  The sun sets over the sea.  \n"
+    "\n"
+    "A cat sleeps on the sofa.\n"
+    "The train arrives at noon.\n"
+    "Someone is cooking pasta.\n"
+    "A boy kicks a ball.\n"
+    "   \n"
+    "The old bridge was closed.\n"
+    "Birds sing in the morning.\n"
+    "A chef tastes the soup.\n";
+
+std::vector<Seed> all_seeds() { return parse_seeds(kSeedText, "seeds.txt"); }
+
+RunOptions options_for(const std::filesystem::path& out, int steps = 5) {
+  RunOptions o;
+  o.steps = steps;
+  o.output = out;
+  o.seed_file_name = "seeds.txt";
+  o.seed_file_size = std::string(kSeedText).size();
+  o.seed_file_hash = fnv1a64_hex(kSeedText);
+  o.settings = {{"max_new_tokens", 100}};
+  return o;
+}
+
+// Chain 1 breaks with a newline at step 3, chain 4 gives an empty sentence at step 2, chain 8
+// repeats itself (kept only if the repetition rule misses it); everyone else drifts normally.
+std::string scripted_answer(const StepRequest& r) {
+  if (r.chain_id == 1 && r.step == 3) return "line one\nline two";
+  if (r.chain_id == 4 && r.step == 2) return "";
+  if (r.chain_id == 8) return "same again";
+  return default_answer(r);
+}
+
+FakeGenerator::Options fake(unsigned scramble = 1, std::size_t capacity = 3) {
+  FakeGenerator::Options o;
+  o.capacity = capacity;
+  o.scramble = scramble;
+  o.answer = scripted_answer;
+  return o;
+}
+
+std::string reference_run(const TempDir& dir, int steps = 5) {
+  FakeGenerator gen(fake(7, 4));
+  NullProgress p;
+  const auto path = dir / "reference.jsonl";
+  run_chains(gen, all_seeds(), options_for(path, steps), p);
+  return slurp(path);
+}
+
+TEST(ChainRunner, FeedsCurrentAndPreviousAndKeepsBackendFull) {
+  TempDir dir;
+  FakeGenerator gen(fake(3, 3));
+  NullProgress p;
+  const auto seeds = all_seeds();
+  const RunSummary s = run_chains(gen, seeds, options_for(dir / "out.jsonl"), p);
+  EXPECT_EQ(gen.max_pending(), 3u);
+  // Rebuild each chain from the request log and check the (current, previous) pairs.
+  std::map<std::uint64_t, std::vector<StepRequest>> by_chain;
+  for (const auto& r : gen.log()) by_chain[r.chain_id].push_back(r);
+  ASSERT_EQ(by_chain.size(), seeds.size());
+  std::size_t mismatches = 0;
+  for (const auto& seed : seeds) {
+    auto& reqs = by_chain[seed.id];
+    std::sort(reqs.begin(), reqs.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+    std::string prev = seed.text, cur = seed.text;
+    for (std::size_t k = 0; k < reqs.size(); ++k) {
+      const auto& r = reqs[k];
+      if (r.step != static_cast<int>(k) + 1 || r.current != cur || r.previous != prev) {
+        if (++mismatches <= 3)
+          ADD_FAILURE() << "chain " << seed.id << " step " << r.step << ": current '" << r.current << "' (want '"
+                        << cur << "'), previous '" << r.previous << "' (want '" << prev << "')";
+      }
+      const std::string out = scripted_answer(r);
+      prev = cur;
+      cur = out;
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+  // Early stop: chain 1 asked for 3 steps only, chain 4 for 2; the others for all 5.
+  EXPECT_EQ(by_chain[1].size(), 3u);
+  EXPECT_EQ(by_chain[4].size(), 2u);
+  EXPECT_EQ(by_chain[0].size(), 5u);
+  EXPECT_EQ(s.chains_written, seeds.size());
+  EXPECT_EQ(s.kept, seeds.size() - 3);
+  EXPECT_EQ(s.dropped, 3u);
+  EXPECT_EQ(s.dropped_by_reason.at("newline"), 1u);
+  EXPECT_EQ(s.dropped_by_reason.at("empty"), 1u);
+  EXPECT_EQ(s.dropped_by_reason.at("repetition"), 1u);
+  EXPECT_EQ(s.steps_run, gen.log().size());
+  EXPECT_GT(s.new_tokens, 0u);
+}
+
+TEST(ChainRunner, RecordsInIdOrderWithReasonsAndPartialChains) {
+  TempDir dir;
+  FakeGenerator gen(fake(11, 5));
+  NullProgress p;
+  const auto seeds = all_seeds();
+  run_chains(gen, seeds, options_for(dir / "out.jsonl"), p);
+  const std::string text = slurp(dir / "out.jsonl");
+  std::vector<ChainRecord> recs;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto end = text.find('\n', pos);
+    ASSERT_NE(end, std::string::npos) << "unterminated line";
+    recs.push_back(parse_chain_record(std::string_view(text).substr(pos, end - pos), "out"));
+    pos = end + 1;
+  }
+  ASSERT_EQ(recs.size(), seeds.size());
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    EXPECT_EQ(recs[i].id, seeds[i].id);
+    EXPECT_EQ(recs[i].seed, seeds[i].text);
+    EXPECT_EQ(recs[i].model, "fake");
+    EXPECT_EQ(recs[i].guidance, 1.5);
+    EXPECT_EQ(recs[i].steps, 5);
+  }
+  EXPECT_EQ(recs[4].seed, "The sun sets over the sea.");  // stripped, id = line index 5
+  EXPECT_EQ(recs[4].id, 5u);
+  const auto& nl = recs[1];
+  EXPECT_FALSE(nl.kept);
+  EXPECT_EQ(nl.drop_reason, "newline");
+  ASSERT_EQ(nl.sentences.size(), 3u);
+  EXPECT_EQ(nl.sentences[2], "line one\nline two");
+  const auto& empty = recs[3];  // id 4
+  EXPECT_EQ(empty.id, 4u);
+  EXPECT_FALSE(empty.kept);
+  EXPECT_EQ(empty.drop_reason, "empty");
+  EXPECT_EQ(empty.sentences.size(), 2u);
+  const auto& rep = recs[6];  // id 8
+  EXPECT_EQ(rep.id, 8u);
+  EXPECT_FALSE(rep.kept);
+  EXPECT_EQ(rep.drop_reason, "repetition");
+  EXPECT_EQ(rep.sentences.size(), 5u);
+  EXPECT_TRUE(recs[0].kept);
+  EXPECT_EQ(recs[0].drop_reason, "");
+  EXPECT_EQ(recs[0].sentences.size(), 5u);
+}
+
+TEST(ChainRunner, OutputDoesNotDependOnBatchingOrCapacity) {
+  TempDir dir;
+  const std::string ref = reference_run(dir);
+  NullProgress p;
+  for (std::size_t cap : {1u, 2u, 5u, 40u}) {
+    for (unsigned scramble : {2u, 9u}) {
+      FakeGenerator gen(fake(scramble, cap));
+      const auto path = dir / fmt::format("c{}_{}.jsonl", cap, scramble);
+      auto o = options_for(path);
+      o.max_buffered = 2;  // also exercise the back-pressure on the reorder buffer
+      run_chains(gen, all_seeds(), o, p);
+      EXPECT_EQ(slurp(path), ref) << "capacity " << cap << " scramble " << scramble;
+    }
+  }
+}
+
+TEST(ChainRunner, KilledRunsResumeToTheSameBytes) {
+  TempDir dir;
+  const std::string ref = reference_run(dir);
+  NullProgress p;
+  std::size_t mismatches = 0;
+  for (long kill_at : {0L, 1L, 2L, 5L, 9L, 17L, 30L}) {
+    const auto path = dir / fmt::format("kill{}.jsonl", kill_at);
+    auto crashing = fake(5, 3);
+    crashing.throw_after_polls = kill_at;
+    FakeGenerator gen(crashing);
+    const Error e = expect_error([&] { run_chains(gen, all_seeds(), options_for(path), p); });
+    EXPECT_NE(std::string(e.what()).find("fake: crash"), std::string::npos) << e.what();
+    const std::string partial = slurp(path);
+    EXPECT_EQ(ref.compare(0, partial.size(), partial), 0) << "killed output is not a prefix of the full run";
+    FakeGenerator again(fake(13, 2));  // different batching on resume
+    auto o = options_for(path);
+    o.resume = true;
+    const RunSummary s = run_chains(again, all_seeds(), o, p);
+    EXPECT_EQ(s.chains_resumed + s.chains_written, all_seeds().size());
+    if (slurp(path) != ref && ++mismatches <= 3) ADD_FAILURE() << "resume after kill at poll " << kill_at << " differs";
+  }
+  EXPECT_EQ(mismatches, 0u);
+}
+
+TEST(ChainRunner, ResumeDropsAPartialLineAtAnyOffset) {
+  TempDir dir;
+  const std::string ref = reference_run(dir);
+  const std::string meta = slurp(meta_path(dir / "reference.jsonl"));
+  NullProgress p;
+  const std::size_t first_nl = ref.find('\n');
+  std::vector<std::size_t> offsets = {0, 1, first_nl / 2, first_nl, first_nl + 1, first_nl + 2, ref.size() / 2,
+                                      ref.size() - 2, ref.size() - 1, ref.size()};
+  std::size_t mismatches = 0;
+  for (std::size_t off : offsets) {
+    const auto path = dir / fmt::format("cut{}.jsonl", off);
+    spit(path, ref.substr(0, off));
+    spit(meta_path(path), meta);
+    FakeGenerator gen(fake(21, 3));
+    auto o = options_for(path);
+    o.resume = true;
+    run_chains(gen, all_seeds(), o, p);
+    if (slurp(path) != ref && ++mismatches <= 3) ADD_FAILURE() << "resume after cut at byte " << off << " differs";
+  }
+  EXPECT_EQ(mismatches, 0u);
+  // A complete file resumes to itself without asking the backend anything.
+  FakeGenerator idle(fake());
+  auto o = options_for(dir / "reference.jsonl");
+  o.resume = true;
+  const RunSummary s = run_chains(idle, all_seeds(), o, p);
+  EXPECT_EQ(idle.log().size(), 0u);
+  EXPECT_EQ(s.chains_written, 0u);
+  EXPECT_EQ(slurp(dir / "reference.jsonl"), ref);
+}
+
+TEST(ChainRunner, ResumeRejectsOtherSettingsAndForeignFiles) {
+  TempDir dir;
+  reference_run(dir);
+  const auto path = dir / "reference.jsonl";
+  NullProgress p;
+  const auto resume = [&](RunOptions o, FakeGenerator::Options f = fake()) {
+    o.resume = true;
+    FakeGenerator gen(f);
+    return expect_error([&] { run_chains(gen, all_seeds(), o, p); });
+  };
+  Error e = resume(options_for(path, 6));
+  EXPECT_EQ(e.code(), ErrorCode::Usage);
+  EXPECT_NE(std::string(e.what()).find("\"steps\" was 5, this run has 6"), std::string::npos) << e.what();
+  auto other_model = fake();
+  other_model.model = "other";
+  EXPECT_EQ(resume(options_for(path), other_model).code(), ErrorCode::Usage);
+  auto other_g = fake();
+  other_g.guidance = 1.0;
+  EXPECT_EQ(resume(options_for(path), other_g).code(), ErrorCode::Usage);
+  auto limited = options_for(path);
+  limited.limit = 4;
+  EXPECT_EQ(resume(limited).code(), ErrorCode::Usage);
+  auto other_hash = options_for(path);
+  other_hash.seed_file_hash = "0000000000000000";
+  EXPECT_EQ(resume(other_hash).code(), ErrorCode::Usage);
+  auto other_settings = options_for(path);
+  other_settings.settings = {{"max_new_tokens", 50}};
+  EXPECT_EQ(resume(other_settings).code(), ErrorCode::Usage);
+  // A matching meta but lines from other seeds: Error(Input) naming file:line.
+  const std::string ref = slurp(path);
+  std::string swapped = ref;
+  const auto a = swapped.find('\n');
+  swapped = swapped.substr(a + 1, swapped.find('\n', a + 1) - a) + swapped.substr(0, a + 1);  // lines 2, 1
+  spit(path, swapped);
+  e = resume(options_for(path));
+  EXPECT_EQ(e.code(), ErrorCode::Input);
+  EXPECT_NE(std::string(e.what()).find("reference.jsonl:1"), std::string::npos) << e.what();
+  // No meta at all.
+  std::filesystem::remove(meta_path(path));
+  EXPECT_EQ(resume(options_for(path)).code(), ErrorCode::Usage);
+}
+
+TEST(ChainRunner, ExistingOutputNeedsResumeOrOverwrite) {
+  TempDir dir;
+  const std::string ref = reference_run(dir);
+  const auto path = dir / "reference.jsonl";
+  NullProgress p;
+  FakeGenerator gen(fake());
+  Error e = expect_error([&] { run_chains(gen, all_seeds(), options_for(path), p); });
+  EXPECT_EQ(e.code(), ErrorCode::Usage);
+  EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos);
+  EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos);
+  auto both = options_for(path);
+  both.resume = both.overwrite = true;
+  EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), both, p); }).code(), ErrorCode::Usage);
+  auto zero = options_for(dir / "zero.jsonl", 0);
+  EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), zero, p); }).code(), ErrorCode::Usage);
+  // --overwrite replaces a file with other content and a stale meta.
+  spit(path, "garbage\n");
+  auto ow = options_for(path);
+  ow.overwrite = true;
+  FakeGenerator fresh(fake(7, 4));
+  run_chains(fresh, all_seeds(), ow, p);
+  EXPECT_EQ(slurp(path), ref);
+  // --resume on a missing output starts from scratch.
+  auto rs = options_for(dir / "new.jsonl");
+  rs.resume = true;
+  FakeGenerator fresh2(fake(8, 2));
+  run_chains(fresh2, all_seeds(), rs, p);
+  EXPECT_EQ(slurp(dir / "new.jsonl"), ref);
+}
+
+TEST(ChainRunner, OutputReadsBackWithTrainReadChains) {
+  TempDir dir;
+  reference_run(dir);
+  const auto file = train::read_chains(dir / "reference.jsonl", {.strict = true});
+  const auto seeds = all_seeds();
+  ASSERT_EQ(file.chains.size(), seeds.size() - 3);
+  EXPECT_EQ(file.n_dropped, 3u);
+  EXPECT_TRUE(file.malformed.empty());
+  const auto& c = file.chains[0];
+  EXPECT_EQ(c.id, "0");
+  ASSERT_EQ(c.sentences.size(), 6u);  // seed + 5
+  EXPECT_EQ(c.sentences[0], seeds[0].text);
+  EXPECT_EQ(c.sentences[1], "c0 s1 <A man is pla>");
+}
+
+TEST(ChainRunner, ProgressCountsChainsAndReportsTokens) {
+  struct Recorder final : Progress {
+    std::uint64_t total = 0, done = 0;
+    int starts = 0, finishes = 0;
+    std::string detail;
+    void start(std::string_view, std::uint64_t t, std::string_view unit) override {
+      total = t;
+      ++starts;
+      EXPECT_EQ(unit, "chains");
+    }
+    void advance(std::uint64_t n) override { done += n; }
+    void set_detail(std::string_view d) override { detail = d; }
+    void finish() override { ++finishes; }
+  } rec;
+  TempDir dir;
+  FakeGenerator gen(fake());
+  const auto s = run_chains(gen, all_seeds(), options_for(dir / "o.jsonl"), rec);
+  EXPECT_EQ(rec.total, all_seeds().size());
+  EXPECT_EQ(rec.done, all_seeds().size());
+  EXPECT_EQ(rec.starts, 1);
+  EXPECT_EQ(rec.finishes, 1);
+  EXPECT_NE(rec.detail.find("tok/s"), std::string::npos) << rec.detail;
+  const std::string summary = format_run_summary(s);
+  EXPECT_NE(summary.find("kept 9, dropped 3 (empty 1, newline 1, repetition 1)"), std::string::npos) << summary;
+}
+
+TEST(ChainRunner, MisbehavingBackendsAreReported) {
+  // Answers with a ticket it was never given.
+  struct WrongTicket final : SentenceGenerator {
+    std::vector<StepRequest> q;
+    std::size_t capacity() const override { return 2; }
+    void submit(StepRequest r) override { q.push_back(std::move(r)); }
+    std::vector<StepResult> poll() override {
+      std::vector<StepResult> out;
+      for (auto& r : q) out.push_back({.ticket = r.ticket + 1000, .text = "x"});
+      q.clear();
+      return out;
+    }
+    std::size_t pending() const override { return q.size(); }
+    std::string model_name() const override { return "wrong"; }
+    double guidance() const override { return 1.0; }
+  } wrong;
+  TempDir dir;
+  NullProgress p;
+  Error e = expect_error([&] { run_chains(wrong, all_seeds(), options_for(dir / "w.jsonl"), p); });
+  EXPECT_EQ(e.code(), ErrorCode::Other);
+  EXPECT_NE(std::string(e.what()).find("unknown ticket"), std::string::npos) << e.what();
+  // Forgets its requests (pending() drops to 0 without answering).
+  struct Forgetful final : SentenceGenerator {
+    std::size_t capacity() const override { return 2; }
+    void submit(StepRequest) override {}
+    std::vector<StepResult> poll() override { return {}; }
+    std::size_t pending() const override { return 0; }
+    std::string model_name() const override { return "forgetful"; }
+    double guidance() const override { return 1.0; }
+  } forgetful;
+  e = expect_error([&] { run_chains(forgetful, all_seeds(), options_for(dir / "f.jsonl"), p); });
+  EXPECT_NE(std::string(e.what()).find("no pending requests"), std::string::npos) << e.what();
+}
+
+TEST(ChainRecord, FormatIsStableAndRoundTrips) {
+  ChainRecord r;
+  r.id = 42;
+  r.seed = "Caf\xC3\xA9 \"quoted\"";
+  r.sentences = {"one", "two\nlines", std::string("bad \xFF byte")};
+  r.guidance = 1.5;
+  r.model = "m";
+  r.steps = 3;
+  r.kept = false;
+  r.drop_reason = "newline";
+  const std::string line = format_chain_record(r);
+  EXPECT_EQ(line,
+            "{\"id\":42,\"seed\":\"Caf\xC3\xA9 \\\"quoted\\\"\",\"sentences\":[\"one\",\"two\\nlines\",\"bad \xEF\xBF\xBD "
+            "byte\"],\"guidance\":1.5,\"model\":\"m\",\"steps\":3,\"kept\":false,\"drop_reason\":\"newline\"}");
+  const ChainRecord back = parse_chain_record(line, "x:1");
+  EXPECT_EQ(back.id, 42u);
+  EXPECT_EQ(back.seed, r.seed);
+  EXPECT_EQ(back.sentences[1], "two\nlines");
+  EXPECT_EQ(back.drop_reason, "newline");
+  const Error e = expect_error([] { parse_chain_record("{\"id\":1}", "f.jsonl:7"); });
+  EXPECT_EQ(e.code(), ErrorCode::Input);
+  EXPECT_NE(std::string(e.what()).find("f.jsonl:7"), std::string::npos);
+  EXPECT_EQ(expect_error([] { parse_chain_record("{\"id\":-1", "f:1"); }).code(), ErrorCode::Input);
+}
+
+}  // namespace
+}  // namespace rankemb::generate::test
