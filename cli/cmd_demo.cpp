@@ -33,7 +33,7 @@ namespace fs = std::filesystem;
 namespace {
 struct DemoArgs {
   std::string output = "runs/demo", seeds, data_dir, cache_dir, student, teacher, tasks = "sts", dtype = "bfloat16";
-  std::size_t chains = 1000, judge_chains = 200;
+  std::size_t chains = 300, judge_chains = 200;
   int steps = 32, eval_steps = 25, seed = 2024;
   long max_steps = 0;
   double guidance = 1.5, omega = 0.5, lr = 1e-5;

@@ -31,24 +31,6 @@ constexpr std::string_view kPaperPrompt =
 
 constexpr std::string_view kPlaceholder = "{sentence}";
 
-// `s` must be valid UTF-8.
-std::string_view python_strip(std::string_view s) {
-  std::size_t begin = 0;
-  while (begin < s.size()) {
-    std::size_t next = begin;
-    if (!unicode::is_python_space(unicode::next_codepoint(s, next))) break;
-    begin = next;
-  }
-  std::size_t end = s.size();
-  while (end > begin) {
-    std::size_t start = end - 1;
-    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-    std::size_t pos = start;
-    if (!unicode::is_python_space(unicode::next_codepoint(s, pos))) break;
-    end = start;
-  }
-  return s.substr(begin, end - begin);
-}
 
 // float32 combination shared by guided_scores() and the generator, so the tests of the formula
 // test what the generator computes.
@@ -385,7 +367,7 @@ std::string fill_prompt(std::string_view prompt_template, std::string_view sente
   RANKEMB_CHECK(prompt_template.find(kPlaceholder) != std::string_view::npos, ErrorCode::Usage,
                 "prompt template has no {} placeholder", kPlaceholder);
   unicode::require_utf8(sentence, "sentence");
-  const std::string_view stripped = python_strip(sentence);
+  const std::string_view stripped = unicode::python_strip(sentence);
   std::string out;
   std::size_t pos = 0;
   while (true) {

@@ -15,29 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-// Jinja's `trim` filter is Python's str.strip(): str.isspace() is Unicode White_Space plus the
-// information separators U+001C..U+001F (bidi class B/S), which Python also counts as space.
-bool is_python_space(char32_t cp) { return unicode::is_white_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
-
-// `s` must be valid UTF-8.
-std::string_view python_strip(std::string_view s) {
-  std::size_t begin = 0;
-  while (begin < s.size()) {
-    std::size_t next = begin;
-    if (!is_python_space(unicode::next_codepoint(s, next))) break;
-    begin = next;
-  }
-  std::size_t end = s.size();
-  while (end > begin) {
-    std::size_t start = end - 1;
-    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-    std::size_t pos = start;
-    if (!is_python_space(unicode::next_codepoint(s, pos))) break;
-    end = start;
-  }
-  return s.substr(begin, end - begin);
-}
-
 // Meta-Llama-3 Instruct: every message is
 // "<|start_header_id|>" role "<|end_header_id|>\n\n" trim(content) "<|eot_id|>", the first one
 // prefixed with bos_token; then the assistant header.
@@ -46,7 +23,7 @@ std::string render_llama3(std::string_view user, const ChatOptions& options, std
     out += "<|start_header_id|>";
     out += role;
     out += "<|end_header_id|>\n\n";
-    out += python_strip(content);
+    out += unicode::python_strip(content);
     out += "<|eot_id|>";
   };
   std::string out(bos_token);

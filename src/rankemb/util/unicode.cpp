@@ -141,6 +141,24 @@ bool is_white_space(char32_t cp) {
 
 bool is_python_space(char32_t cp) { return is_white_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
 
+std::string_view python_strip(std::string_view s) {
+  std::size_t begin = 0;
+  while (begin < s.size()) {
+    std::size_t next = begin;
+    if (!is_python_space(next_codepoint(s, next))) break;
+    begin = next;
+  }
+  std::size_t end = s.size();
+  while (end > begin) {
+    std::size_t start = end - 1;  // back up to the first byte of the last code point
+    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    std::size_t pos = start;
+    if (!is_python_space(next_codepoint(s, pos))) break;
+    end = start;
+  }
+  return s.substr(begin, end - begin);
+}
+
 bool is_python_line_break(char32_t cp) {
   switch (cp) {
     case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x1C: case 0x1D: case 0x1E: case 0x85:

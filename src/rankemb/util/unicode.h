@@ -44,6 +44,9 @@ bool is_white_space(char32_t cp);
 // Python's str.isspace(), what str.split() with no argument splits on: White_Space plus
 // U+001C..U+001F. Readers that must split text exactly as a Python reference does use this.
 bool is_python_space(char32_t cp);
+// Python's str.strip() (and Jinja's `trim`) on valid UTF-8: drops leading and trailing
+// is_python_space code points.
+std::string_view python_strip(std::string_view s);
 // Python's str.splitlines() boundaries: \n \r \v \f U+001C..U+001E U+0085 U+2028 U+2029
 // (a \r\n pair is one boundary; the caller handles that).
 bool is_python_line_break(char32_t cp);
