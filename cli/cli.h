@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "rankemb/util/progress.h"
+
 namespace rankemb::cli {
 
 // Sets the exit status of the command that ran.
@@ -49,6 +51,9 @@ class LineReader {
 std::filesystem::path source_checkout();
 // The asset cache: $RANKEMB_CACHE_DIR, else <checkout>/.cache, else ./.cache.
 std::filesystem::path default_cache_dir();
+
+// The progress display of a command: a terminal bar unless -q lowered the log level.
+std::unique_ptr<Progress> make_progress();
 
 // Marks a verb whose work lands in a later issue: --help already documents it.
 [[noreturn]] void not_implemented_yet(const std::string& verb, int issue);

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
 
 namespace rankemb::cli {
 
@@ -44,6 +45,11 @@ std::filesystem::path default_cache_dir() {
   if (const char* env = std::getenv("RANKEMB_CACHE_DIR"); env && *env) return env;
   if (auto repo = source_checkout(); !repo.empty()) return repo / ".cache";
   return ".cache";
+}
+
+std::unique_ptr<Progress> make_progress() {
+  if (log::level() >= log::Level::Warn) return std::make_unique<TerminalProgress>();
+  return std::make_unique<NullProgress>();
 }
 
 void not_implemented_yet(const std::string& verb, int issue) {

@@ -24,9 +24,7 @@ struct StatsArgs {
 int run_stats(const StatsArgs& a) {
   bool partial = false;
   const auto records = generate::read_chain_records(a.file, &partial);
-  std::unique_ptr<Progress> progress;
-  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
-  else progress = std::make_unique<NullProgress>();
+  std::unique_ptr<Progress> progress = make_progress();
   generate::ChainStats stats;
   if (a.judge.empty()) {
     stats = generate::chain_stats(records, nullptr, {}, *progress);

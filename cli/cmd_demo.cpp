@@ -49,11 +49,6 @@ void say(std::string_view text) {
   if (log::level() >= log::Level::Error) fmt::print(stderr, "  {}\n", text);
 }
 
-std::unique_ptr<Progress> make_progress() {
-  if (log::level() >= log::Level::Warn) return std::make_unique<TerminalProgress>();
-  return std::make_unique<NullProgress>();
-}
-
 // Fetches and converts the embedded default assets with the checkout's own scripts when a file
 // the demo needs is missing, so `rankemb demo` works on a machine where only the build ran.
 void ensure_assets(const fs::path& cache, const fs::path& student, const fs::path& vectors) {

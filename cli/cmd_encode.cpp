@@ -69,9 +69,7 @@ int run_encode(const EncodeArgs& a) {
   log::info("encoding {} sentences with {} (pooler {}, dim {}, {})", texts.size(), a.model,
             models::pooler_name(encoder->pooler()), encoder->dim(), a.dtype);
 
-  std::unique_ptr<Progress> progress;
-  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
-  else progress = std::make_unique<NullProgress>();
+  std::unique_ptr<Progress> progress = make_progress();
   torch::Tensor m = encoder->encode(texts, {.batch = a.batch, .max_length = a.max_length, .normalize = a.normalize},
                                     *progress);
   m = m.contiguous();

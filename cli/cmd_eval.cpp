@@ -27,9 +27,7 @@ eval::EvalReport evaluate_model(const std::string& dir, const EvalArgs& a, const
   auto encoder = models::load_encoder(dir, load);
   log::info("evaluating {} (pooler {}, dim {}, {})", dir, models::pooler_name(encoder->pooler()), encoder->dim(), a.dtype);
 
-  std::unique_ptr<Progress> progress;
-  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
-  else progress = std::make_unique<NullProgress>();
+  std::unique_ptr<Progress> progress = make_progress();
   NullProgress table_progress;  // the encoder reports progress itself (one call per task group)
   const auto embed = eval::encoder_embed_fn(*encoder, {.batch = a.batch}, *progress);
   eval::EvalOptions options{.data_dir = a.data_dir.empty() ? eval::default_data_dir() : std::filesystem::path(a.data_dir),

@@ -98,9 +98,7 @@ int run_generate(const GenerateArgs& a) {
   options.settings = backend_settings(a);
 
   const auto backend = make_backend(a);
-  std::unique_ptr<Progress> progress;
-  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
-  else progress = std::make_unique<NullProgress>();
+  std::unique_ptr<Progress> progress = make_progress();
   const generate::RunSummary summary = generate::run_chains(*backend, seeds, options, *progress);
   std::cout << a.output << ": " << generate::format_run_summary(summary) << '\n';
   std::cout.flush();

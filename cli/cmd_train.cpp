@@ -59,9 +59,7 @@ int run_train(const TrainArgs& a) {
             file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, a.dtype, a.lr,
             a.batch, a.epochs);
   train::Trainer trainer(std::move(file.chains), o);
-  std::unique_ptr<Progress> progress;
-  if (log::level() >= log::Level::Warn) progress = std::make_unique<TerminalProgress>();
-  else progress = std::make_unique<NullProgress>();
+  std::unique_ptr<Progress> progress = make_progress();
   train::TrainResult r = trainer.run(*progress);
   if (r.best_score) {
     log::info("done: {} steps in {:.1f}s; best dev score {:.4f} at step {} -> {}", r.steps_done, r.seconds, *r.best_score,

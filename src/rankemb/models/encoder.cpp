@@ -79,6 +79,17 @@ const char* st_pooling_key(Pooler p) {
   }
 }
 
+// 1_Pooling/config.json for a pooler st_pooling_key() can express.
+nlohmann::json st_pooling_config(std::int64_t dim, Pooler p) {
+  nlohmann::json pooling = {{"word_embedding_dimension", dim},
+                            {"pooling_mode_cls_token", false},
+                            {"pooling_mode_mean_tokens", false},
+                            {"pooling_mode_max_tokens", false},
+                            {"pooling_mode_mean_sqrt_len_tokens", false}};
+  pooling[st_pooling_key(p)] = true;
+  return pooling;
+}
+
 }  // namespace
 
 std::string_view pooler_name(Pooler p) {
@@ -279,12 +290,7 @@ void SentenceEncoder::save(const fs::path& dir) const {
     // written as a sentence-transformers layout around the same files; otherwise the saved model
     // would silently embed differently than the one in memory.
     if (pooler_ == network_->default_pooler() || !st_pooling_key(pooler_)) return;
-    nlohmann::json pooling = {{"word_embedding_dimension", dim()},
-                              {"pooling_mode_cls_token", false},
-                              {"pooling_mode_mean_tokens", false},
-                              {"pooling_mode_max_tokens", false},
-                              {"pooling_mode_mean_sqrt_len_tokens", false}};
-    pooling[st_pooling_key(pooler_)] = true;
+    const nlohmann::json pooling = st_pooling_config(dim(), pooler_);
     nlohmann::json modules = nlohmann::json::array();
     modules.push_back({{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}});
     modules.push_back({{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}});
@@ -302,12 +308,7 @@ void SentenceEncoder::save(const fs::path& dir) const {
 
   // sentence-transformers layout: the modules the source listed, with our pooler and normalization.
   nlohmann::json modules = io::read_json(source_dir_ / "modules.json");
-  nlohmann::json pooling = {{"word_embedding_dimension", dim()},
-                            {"pooling_mode_cls_token", false},
-                            {"pooling_mode_mean_tokens", false},
-                            {"pooling_mode_max_tokens", false},
-                            {"pooling_mode_mean_sqrt_len_tokens", false}};
-  pooling[st_pooling_key(pooler_)] = true;
+  const nlohmann::json pooling = st_pooling_config(dim(), pooler_);
   nlohmann::json out_modules = nlohmann::json::array();
   for (const auto& m : modules) {
     std::string type = m.value("type", "");
