@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "cli.h"
+#include "evaluate.h"
 #include "rankemb/eval/encoder_embed.h"
 #include "rankemb/eval/report.h"
 #include "rankemb/generate/chain_runner.h"
@@ -69,14 +70,8 @@ void ensure_assets(const fs::path& cache, const fs::path& student, const fs::pat
 }
 
 eval::EvalReport evaluate(const fs::path& model, const DemoArgs& a, const eval::TaskSelection& tasks) {
-  auto encoder = models::load_encoder(model, {});
-  auto progress = make_progress();
-  NullProgress table_progress;
-  const auto embed = eval::encoder_embed_fn(*encoder, {.batch = 64}, *progress);
   eval::EvalOptions options{.data_dir = a.data_dir.empty() ? eval::default_data_dir() : fs::path(a.data_dir)};
-  eval::EvalReport report = eval::run_eval(tasks, options, embed, table_progress);
-  report.model = model.string();
-  return report;
+  return evaluate_model_dir(model, {}, 64, options, tasks);
 }
 
 int run_demo(const DemoArgs& a) {

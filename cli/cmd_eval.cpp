@@ -5,13 +5,11 @@
 #include <iostream>
 
 #include "cli.h"
-#include "rankemb/eval/encoder_embed.h"
+#include "evaluate.h"
 #include "rankemb/eval/report.h"
 #include "rankemb/io/file.h"
 #include "rankemb/models/encoder.h"
 #include "rankemb/util/error.h"
-#include "rankemb/util/log.h"
-#include "rankemb/util/progress.h"
 
 namespace rankemb::cli {
 
@@ -24,21 +22,9 @@ struct EvalArgs {
 eval::EvalReport evaluate_model(const std::string& dir, const EvalArgs& a, const eval::TaskSelection& tasks) {
   models::LoadOptions load{.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
   if (!a.pooler.empty()) load.pooler = models::parse_pooler(a.pooler);
-  auto encoder = models::load_encoder(dir, load);
-  log::info("evaluating {} (pooler {}, dim {}, {})", dir, models::pooler_name(encoder->pooler()), encoder->dim(), a.dtype);
-
-  std::unique_ptr<Progress> progress = make_progress();
-  NullProgress table_progress;  // the encoder reports progress itself (one call per task group)
-  const auto embed = eval::encoder_embed_fn(*encoder, {.batch = a.batch}, *progress);
   eval::EvalOptions options{.data_dir = a.data_dir.empty() ? eval::default_data_dir() : std::filesystem::path(a.data_dir),
                             .text = eval::parse_text_variant(a.text)};
-  eval::EvalReport report = eval::run_eval(tasks, options, embed, table_progress);
-  report.model = dir;
-  for (const auto& r : report.sts)
-    for (const auto& s : r.skipped) log::warn("{}: {}: row left out: {}", r.name, s.where, s.reason);
-  for (const auto& r : report.dev)
-    for (const auto& s : r.skipped) log::warn("{}: {}: row left out: {}", r.name, s.where, s.reason);
-  return report;
+  return evaluate_model_dir(dir, load, a.batch, options, tasks);
 }
 
 int run_eval(const EvalArgs& a) {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <torch/torch.h>
+#include <fmt/ranges.h>
 
 #include "rankemb/models/causal_lm.h"
 #include "rankemb/util/error.h"

@@ -55,4 +55,30 @@ void write_atomic(const std::filesystem::path& path, std::string_view contents) 
   write_atomic(path, [&](std::ostream& out) { out.write(contents.data(), static_cast<std::streamsize>(contents.size())); });
 }
 
+void write_directory_atomic(const std::filesystem::path& path,
+                            const std::function<void(const std::filesystem::path& partial)>& fill) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path partial = path;
+  partial += ".partial";
+  fs::remove_all(partial, ec);
+  fs::create_directories(partial, ec);
+  if (ec) fail(ErrorCode::Input, "{}: cannot create directory: {}", partial.string(), ec.message());
+  try {
+    fill(partial);
+    fs::path old = path;
+    old += ".old";
+    fs::remove_all(old, ec);
+    if (fs::exists(path, ec)) fs::rename(path, old);
+    fs::rename(partial, path);
+    fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(partial, ec);
+    fail(ErrorCode::Input, "writing {}: {}", path.string(), e.what());
+  } catch (...) {
+    fs::remove_all(partial, ec);
+    throw;
+  }
+}
+
 }  // namespace rankemb::io

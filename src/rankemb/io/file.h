@@ -25,4 +25,11 @@ nlohmann::json read_json(const std::filesystem::path& path, ErrorCode error_code
 void write_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write);
 void write_atomic(const std::filesystem::path& path, std::string_view contents);
 
+// Writes the directory `path` atomically: `fill` writes the files into a fresh sibling
+// "<path>.partial", which then takes the place of `path` (a previous `path` is moved aside to
+// "<path>.old" and removed after the swap). On any exception the partial directory is removed;
+// filesystem errors become Error(Input) naming `path`.
+void write_directory_atomic(const std::filesystem::path& path,
+                            const std::function<void(const std::filesystem::path& partial)>& fill);
+
 }  // namespace rankemb::io

@@ -315,13 +315,7 @@ GloveConvertResult convert_wink_glove(const fs::path& package, const fs::path& o
   result.words_written = n_keep;
   result.dimensions = static_cast<std::size_t>(dims);
 
-  std::error_code ec;
-  fs::path partial = output_dir;
-  partial += ".partial";
-  fs::remove_all(partial, ec);
-  fs::create_directories(partial, ec);
-  if (ec) fail(ErrorCode::Input, "{}: cannot create directory: {}", partial.string(), ec.message());
-  try {
+  io::write_directory_atomic(output_dir, [&](const fs::path& partial) {
     std::vector<std::uint16_t> half;
     std::span<const std::byte> bytes = std::as_bytes(std::span(rows));
     if (options.dtype == io::Dtype::F16) {
@@ -334,19 +328,7 @@ GloveConvertResult convert_wink_glove(const fs::path& package, const fs::path& o
     io::write_atomic(partial / "vocab.txt", [&](std::ostream& os) {
       for (std::size_t i = 0; i < n_keep; ++i) os << words[i] << '\n';
     });
-    fs::path old = output_dir;
-    old += ".old";
-    fs::remove_all(old, ec);
-    if (fs::exists(output_dir, ec)) fs::rename(output_dir, old);
-    fs::rename(partial, output_dir);
-    fs::remove_all(old, ec);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(partial, ec);
-    fail(ErrorCode::Input, "writing {}: {}", output_dir.string(), e.what());
-  } catch (...) {
-    fs::remove_all(partial, ec);
-    throw;
-  }
+  });
   return result;
 }
 

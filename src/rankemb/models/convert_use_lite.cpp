@@ -431,14 +431,9 @@ UseLiteConversion convert_use_lite(const fs::path& input_dir, const fs::path& ou
   if (fs::exists(output_dir, ec) && !(fs::is_directory(output_dir, ec) && (fs::is_empty(output_dir, ec) || is_previous_conversion(output_dir)))) {
     fail(ErrorCode::Usage, "{}: exists and is not an earlier use-lite conversion; remove it or choose another output", output_dir.string());
   }
-  fs::path partial = output_dir;
-  partial += ".partial";
-  fs::remove_all(partial, ec);
-  fs::create_directories(partial, ec);
-  if (ec) fail(ErrorCode::Input, "{}: cannot create directory: {}", partial.string(), ec.message());
-  try {
+  UseLiteConversion result;
+  io::write_directory_atomic(output_dir, [&](const fs::path& partial) {
     std::vector<io::TensorToWrite> out;
-    UseLiteConversion result;
     for (const auto& [name, t] : x.tensors) {
       out.push_back({name, io::Dtype::F32, t.shape, std::as_bytes(std::span(t.data))});
       result.n_params += static_cast<std::int64_t>(t.data.size());
@@ -448,22 +443,8 @@ UseLiteConversion convert_use_lite(const fs::path& input_dir, const fs::path& ou
     io::write_safetensors(partial / "model.safetensors", out, {{"format", "pt"}});
     io::write_atomic(partial / "config.json", config.dump(2) + "\n");
     io::write_atomic(partial / "vocab.json", io::read_file(vocab_path));
-    fs::path old = output_dir;
-    old += ".old";
-    fs::remove_all(old, ec);
-    if (fs::exists(output_dir, ec)) {
-      fs::rename(output_dir, old);
-    }
-    fs::rename(partial, output_dir);
-    fs::remove_all(old, ec);
-    return result;
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(partial, ec);
-    fail(ErrorCode::Input, "writing {}: {}", output_dir.string(), e.what());
-  } catch (...) {
-    fs::remove_all(partial, ec);
-    throw;
-  }
+  });
+  return result;
 }
 
 }  // namespace rankemb::models

@@ -1,0 +1,71 @@
+#include "rankemb/io/file.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <stdexcept>
+
+#include "common/expect_error.h"
+
+namespace io = rankemb::io;
+namespace fs = std::filesystem;
+using rankemb::ErrorCode;
+using rankemb::test::expect_error;
+
+namespace {
+
+fs::path fresh_dir() {
+  std::random_device rd;
+  fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_file_test_{:08x}", rd());
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST(WriteDirectoryAtomic, CreatesThenReplacesWholeDirectory) {
+  fs::path root = fresh_dir();
+  fs::path out = root / "model";
+  io::write_directory_atomic(out, [](const fs::path& partial) {
+    EXPECT_EQ(partial.filename(), "model.partial");
+    io::write_atomic(partial / "a.txt", "first");
+    io::write_atomic(partial / "stale.txt", "only in the first version");
+  });
+  EXPECT_EQ(io::read_file(out / "a.txt"), "first");
+
+  io::write_directory_atomic(out, [](const fs::path& partial) { io::write_atomic(partial / "a.txt", "second"); });
+  EXPECT_EQ(io::read_file(out / "a.txt"), "second");
+  EXPECT_FALSE(fs::exists(out / "stale.txt"));  // replaced as a whole, not merged
+  EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});  // no .partial / .old left behind
+  fs::remove_all(root);
+}
+
+TEST(WriteDirectoryAtomic, FailureKeepsThePreviousDirectory) {
+  fs::path root = fresh_dir();
+  fs::path out = root / "model";
+  io::write_directory_atomic(out, [](const fs::path& partial) { io::write_atomic(partial / "a.txt", "good"); });
+
+  EXPECT_THROW(io::write_directory_atomic(out,
+                                          [](const fs::path& partial) {
+                                            io::write_atomic(partial / "a.txt", "half");
+                                            throw std::runtime_error("killed halfway");
+                                          }),
+               std::runtime_error);
+  EXPECT_EQ(io::read_file(out / "a.txt"), "good");
+  EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});
+
+  // A filesystem error inside `fill` becomes Error(Input) naming the output.
+  expect_error([&] {
+    io::write_directory_atomic(out, [](const fs::path& partial) { fs::rename(partial / "missing", partial / "x"); });
+  }, ErrorCode::Input, {"writing", out.string()});
+  EXPECT_EQ(io::read_file(out / "a.txt"), "good");
+  EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});
+  fs::remove_all(root);
+}
