@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <random>
 
 #include <nlohmann/json.hpp>
 
+#include "common/temp_dir.h"
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
 #include "rankemb/util/error.h"
@@ -266,9 +266,8 @@ TEST(HfConfig, Errors) {
 }
 
 TEST(HfConfig, FileErrorsNameTheFile) {
-  std::random_device rd;
-  fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_config_test_{:08x}", rd());
-  fs::create_directories(dir);
+  rankemb::test::TempDir tmp("config");
+  const fs::path dir = tmp.path();
   rankemb::io::write_atomic(dir / "config.json", "{\"model_type\": \"bert\",\n \"hidden_size\": }");
   try {
     m::load_hf_config(dir);
@@ -287,5 +286,4 @@ TEST(HfConfig, FileErrorsNameTheFile) {
   }
   fs::remove(dir / "config.json");
   EXPECT_THROW(m::load_hf_config(dir), rankemb::Error);
-  fs::remove_all(dir);
 }

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/temp_dir.h"
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -91,26 +93,7 @@ class FakeGenerator final : public SentenceGenerator {
   std::size_t max_pending_ = 0;
 };
 
-// A fresh directory under the system temp dir, removed when the object dies.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            fmt::format("rankemb_generate_test_{}_{}", ::getpid(), counter.fetch_add(1));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using rankemb::test::TempDir;
 
 inline std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

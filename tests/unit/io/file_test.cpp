@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include <random>
 #include <stdexcept>
 
 #include "common/expect_error.h"
+#include "common/temp_dir.h"
 
 namespace io = rankemb::io;
 namespace fs = std::filesystem;
@@ -13,13 +13,6 @@ using rankemb::ErrorCode;
 using rankemb::test::expect_error;
 
 namespace {
-
-fs::path fresh_dir() {
-  std::random_device rd;
-  fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_file_test_{:08x}", rd());
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> names;
@@ -31,7 +24,8 @@ std::vector<std::string> names_in(const fs::path& dir) {
 }  // namespace
 
 TEST(WriteDirectoryAtomic, CreatesThenReplacesWholeDirectory) {
-  fs::path root = fresh_dir();
+  rankemb::test::TempDir tmp;
+  const fs::path root = tmp.path();
   fs::path out = root / "model";
   io::write_directory_atomic(out, [](const fs::path& partial) {
     EXPECT_EQ(partial.filename(), "model.partial");
@@ -44,11 +38,11 @@ TEST(WriteDirectoryAtomic, CreatesThenReplacesWholeDirectory) {
   EXPECT_EQ(io::read_file(out / "a.txt"), "second");
   EXPECT_FALSE(fs::exists(out / "stale.txt"));  // replaced as a whole, not merged
   EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});  // no .partial / .old left behind
-  fs::remove_all(root);
 }
 
 TEST(WriteDirectoryAtomic, FailureKeepsThePreviousDirectory) {
-  fs::path root = fresh_dir();
+  rankemb::test::TempDir tmp;
+  const fs::path root = tmp.path();
   fs::path out = root / "model";
   io::write_directory_atomic(out, [](const fs::path& partial) { io::write_atomic(partial / "a.txt", "good"); });
 
@@ -67,5 +61,4 @@ TEST(WriteDirectoryAtomic, FailureKeepsThePreviousDirectory) {
   }, ErrorCode::Input, {"writing", out.string()});
   EXPECT_EQ(io::read_file(out / "a.txt"), "good");
   EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});
-  fs::remove_all(root);
 }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/temp_dir.h"
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
 #include "rankemb/util/error.h"
@@ -29,13 +30,6 @@ std::string make_file(std::string_view header, std::size_t data_size = 0) {
   out += header;
   out.append(data_size, '\x01');
   return out;
-}
-
-fs::path temp_dir() {
-  std::random_device rd;
-  fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_st_test_{:08x}", rd());
-  fs::create_directories(dir);
-  return dir;
 }
 
 fs::path fixture() { return rankemb::test::fixtures_dir() / "io" / "mixed.safetensors"; }
@@ -108,10 +102,10 @@ TEST(SafetensorsWrite, MatchesReferenceBytes) {
   std::reverse(tensors.begin(), tensors.end());  // input order must not matter
   EXPECT_TRUE(io::serialize_safetensors(tensors, file.metadata()) == reference);
 
-  fs::path dir = temp_dir();
+  rankemb::test::TempDir tmp;
+  const fs::path dir = tmp.path();
   io::write_safetensors(dir / "out.safetensors", tensors, file.metadata());
   EXPECT_TRUE(io::read_file(dir / "out.safetensors") == reference);
-  fs::remove_all(dir);
 }
 
 TEST(SafetensorsWrite, RoundTripsAllDtypesAndMetadata) {
@@ -293,7 +287,8 @@ TEST(SafetensorsRead, RejectsMalformedFiles) {
 }
 
 TEST(SafetensorsRead, OpenNamesThePath) {
-  fs::path dir = temp_dir();
+  rankemb::test::TempDir tmp;
+  const fs::path dir = tmp.path();
   io::write_atomic(dir / "bad.safetensors", make_file("[]"));
   try {
     io::SafetensorsFile::open(dir / "bad.safetensors");
@@ -310,7 +305,6 @@ TEST(SafetensorsRead, OpenNamesThePath) {
   } catch (const rankemb::Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::Input);
   }
-  fs::remove_all(dir);
 }
 
 // Tensor views stay valid while any copy of the file (or keep_alive handle) exists.

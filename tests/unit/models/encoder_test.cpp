@@ -2,13 +2,13 @@
 // (tests/fixtures/models/tiny-*, written by scripts/regen/encoders.py): every hidden state, the
 // pooler output and the SimCSE poolers within 1e-5; plus SentenceEncoder behaviour (batched
 // encode order, save/load round trip, gradients) and error paths.
+#include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "rankemb/models/encoder.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -90,13 +90,6 @@ std::shared_ptr<EncoderNetwork> build_network(const fs::path& dir) {
   weights.finish();
   net->eval();
   return net;
-}
-
-fs::path temp_dir(const std::string& tag) {
-  std::random_device rd;
-  fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_enc_{}_{:08x}", tag, rd());
-  fs::create_directories(dir);
-  return dir;
 }
 
 void copy_dir(const fs::path& from, const fs::path& to) {
@@ -262,7 +255,8 @@ TEST(SentenceEncoder, Bfloat16StaysClose) {
 }
 
 TEST(SentenceEncoder, SaveRoundTripsWithoutPrefix) {
-  fs::path out = temp_dir("save");
+  rankemb::test::TempDir tmp_out("enc_save");
+  const fs::path out = tmp_out.path();
   auto enc = load_encoder(models_dir() / "tiny-bert-b", {.pooler = Pooler::AvgTop2});
   enc->save(out);
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"}) EXPECT_TRUE(fs::exists(out / f)) << f;
@@ -273,12 +267,12 @@ TEST(SentenceEncoder, SaveRoundTripsWithoutPrefix) {
   rankemb::NullProgress progress;
   std::vector<std::string> texts{"w5 w6 w7", "w50"};
   EXPECT_TRUE(torch::equal(enc->encode(texts, {}, progress), again->encode(texts, {}, progress)));
-  fs::remove_all(out);
 }
 
 TEST(SentenceEncoder, SentenceTransformersLayout) {
   // tiny-bert-a dressed as a sentence-transformers directory: mean pooling + Normalize.
-  fs::path dir = temp_dir("st");
+  rankemb::test::TempDir tmp_dir("enc_st");
+  const fs::path dir = tmp_dir.path();
   copy_dir(models_dir() / "tiny-bert-a", dir);
   rankemb::io::write_atomic(dir / "modules.json", R"([
     {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -300,7 +294,8 @@ TEST(SentenceEncoder, SentenceTransformersLayout) {
   EXPECT_CLOSE(st->encode(texts, {}, progress), want, 1e-6, "st layout");
 
   // Saving keeps the layout, with the pooler written back.
-  fs::path out = temp_dir("st_save");
+  rankemb::test::TempDir tmp_out("enc_st_save");
+  const fs::path out = tmp_out.path();
   st->set_pooler(Pooler::Max);
   st->save(out);
   auto pooling = rankemb::io::read_json(out / "1_Pooling" / "config.json");
@@ -319,13 +314,12 @@ TEST(SentenceEncoder, SentenceTransformersLayout) {
   rankemb::io::write_atomic(dir / "modules.json",
                             R"([{"idx": 0, "name": "0", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}])");
   expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"modules.json", "Dense"});
-  fs::remove_all(dir);
-  fs::remove_all(out);
 }
 
 TEST(LoadEncoder, Errors) {
   expect_error([] { load_encoder("/nonexistent/model"); }, ErrorCode::ModelFormat, {"/nonexistent/model"});
-  fs::path dir = temp_dir("err");
+  rankemb::test::TempDir tmp_dir("enc_err");
+  const fs::path dir = tmp_dir.path();
   copy_dir(models_dir() / "tiny-bert-a", dir);
 
   // A decoder config is not a sentence encoder.
@@ -347,7 +341,6 @@ TEST(LoadEncoder, Errors) {
 
   fs::remove(dir / "model.safetensors");
   expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"model.safetensors"});
-  fs::remove_all(dir);
 
   expect_error([] { parse_pooler("mean"); }, ErrorCode::Usage, {"mean", "avg_first_last"});
 }

@@ -1,3 +1,4 @@
+#include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "rankemb/io/safetensors_torch.h"
 
@@ -21,13 +22,6 @@ namespace {
 using rankemb::test::expect_error;
 
 fs::path fixture() { return rankemb::test::fixtures_dir() / "io" / "mixed.safetensors"; }
-
-fs::path temp_dir() {
-  std::random_device rd;
-  fs::path dir = fs::temp_directory_path() / fmt::format("rankemb_st_torch_{:08x}", rd());
-  fs::create_directories(dir);
-  return dir;
-}
 
 }  // namespace
 
@@ -85,10 +79,10 @@ TEST(SafetensorsTorch, MappedTensorsOutliveTheirFile) {
 
 // Saving what we loaded must reproduce the reference library's file byte for byte.
 TEST(SafetensorsTorch, SaveMatchesReferenceBytes) {
-  fs::path dir = temp_dir();
+  rankemb::test::TempDir tmp;
+  const fs::path dir = tmp.path();
   io::save_safetensors(dir / "out.safetensors", io::load_safetensors(fixture()), {{"format", "pt"}});
   EXPECT_TRUE(io::read_file(dir / "out.safetensors") == io::read_file(fixture()));
-  fs::remove_all(dir);
 }
 
 TEST(SafetensorsTorch, SaveLoadRoundTrip) {
@@ -106,7 +100,8 @@ TEST(SafetensorsTorch, SaveLoadRoundTrip) {
       {"scalar", torch::tensor(3.5f)},
       {"empty", torch::empty({0, 4})},
   };
-  fs::path dir = temp_dir();
+  rankemb::test::TempDir tmp;
+  const fs::path dir = tmp.path();
   io::save_safetensors(dir / "rt.safetensors", tensors, {{"step", "12"}, {"format", "pt"}});
   auto file = io::SafetensorsFile::open(dir / "rt.safetensors");
   EXPECT_EQ(file.metadata().at("step"), "12");
@@ -120,11 +115,11 @@ TEST(SafetensorsTorch, SaveLoadRoundTrip) {
   }
   expect_error([&] { io::save_safetensors(dir / "c.safetensors", {{"c", torch::randn({2}, torch::kComplexFloat)}}); },
                ErrorCode::Other, {"\"c\"", "cannot store"});
-  fs::remove_all(dir);
 }
 
 TEST(SafetensorsTorch, LoadsShardedIndex) {
-  fs::path dir = temp_dir();
+  rankemb::test::TempDir tmp;
+  const fs::path dir = tmp.path();
   torch::manual_seed(3);
   io::NamedTensors a = {{"layer.0.w", torch::randn({4, 4})}, {"layer.0.b", torch::randn({4})}};
   io::NamedTensors b = {{"layer.1.w", torch::randn({4, 4}).to(torch::kBFloat16)}, {"extra.buf", torch::arange(4)}};
@@ -165,7 +160,6 @@ TEST(SafetensorsTorch, LoadsShardedIndex) {
   fs::path empty_dir = dir / "empty";
   fs::create_directories(empty_dir);
   expect_error([&] { io::load_model_weights(empty_dir); }, ErrorCode::ModelFormat, {"model.safetensors.index.json"});
-  fs::remove_all(dir);
 }
 
 TEST(SafetensorsTorch, RefusesTypesTorchLacks) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "common/corpus.h"
 #include "common/test_paths.h"
@@ -32,25 +33,7 @@ t::ChatOptions options_of(const nlohmann::json& e) {
   return o;
 }
 
-// A scratch directory removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("rankemb_chat_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& contents) const {
-    std::ofstream(path / name, std::ios::binary) << contents;
-    return path / name;
-  }
-};
+using rankemb::test::TempDir;
 
 }  // namespace
 
@@ -133,34 +116,34 @@ TEST(ChatTemplate, DetectsFormatOfAssetDirs) {
 
 TEST(ChatTemplate, DetectsFromConfigVariants) {
   TempDir dir;
-  EXPECT_EQ(t::detect_chat_format(dir.path), t::ChatFormat::None);  // no tokenizer_config.json
+  EXPECT_EQ(t::detect_chat_format(dir.path()), t::ChatFormat::None);  // no tokenizer_config.json
   dir.write("tokenizer_config.json", R"({"chat_template": [{"name": "tool_use", "template": "x"},
       {"name": "default", "template": "{{ '<|im_start|>' }}"}], "bos_token": {"content": "<s>"}})");
-  EXPECT_EQ(t::detect_chat_format(dir.path), t::ChatFormat::ChatML);
-  EXPECT_EQ(t::chat_bos_token(dir.path), "<s>");
+  EXPECT_EQ(t::detect_chat_format(dir.path()), t::ChatFormat::ChatML);
+  EXPECT_EQ(t::chat_bos_token(dir.path()), "<s>");
   dir.write("tokenizer_config.json", R"({"bos_token": "<s>"})");
-  EXPECT_EQ(t::detect_chat_format(dir.path), t::ChatFormat::None);
+  EXPECT_EQ(t::detect_chat_format(dir.path()), t::ChatFormat::None);
   dir.write("chat_template.jinja", "{{ '<|start_header_id|>' }}");
-  EXPECT_EQ(t::detect_chat_format(dir.path), t::ChatFormat::Llama3);
+  EXPECT_EQ(t::detect_chat_format(dir.path()), t::ChatFormat::Llama3);
 }
 
 TEST(ChatTemplate, DetectRejectsMalformedConfigs) {
   TempDir dir;
   auto file = dir.write("tokenizer_config.json", "{\"chat_template\": \"x\",\n  oops}");
-  expect_error([&] { t::detect_chat_format(dir.path); }, ErrorCode::ModelFormat, "tokenizer_config.json:2:");
+  expect_error([&] { t::detect_chat_format(dir.path()); }, ErrorCode::ModelFormat, "tokenizer_config.json:2:");
   dir.write("tokenizer_config.json", "[1, 2]");
-  expect_error([&] { t::detect_chat_format(dir.path); }, ErrorCode::ModelFormat, "expected a JSON object");
+  expect_error([&] { t::detect_chat_format(dir.path()); }, ErrorCode::ModelFormat, "expected a JSON object");
   dir.write("tokenizer_config.json", R"({"chat_template": 7})");
-  expect_error([&] { t::detect_chat_format(dir.path); }, ErrorCode::ModelFormat, "chat_template is a number");
+  expect_error([&] { t::detect_chat_format(dir.path()); }, ErrorCode::ModelFormat, "chat_template is a number");
   dir.write("tokenizer_config.json", R"({"chat_template": [{"name": "rag", "template": "x"}]})");
-  expect_error([&] { t::detect_chat_format(dir.path); }, ErrorCode::ModelFormat, "default");
+  expect_error([&] { t::detect_chat_format(dir.path()); }, ErrorCode::ModelFormat, "default");
   dir.write("tokenizer_config.json", R"({"chat_template": "[INST] {{ messages[0].content }} [/INST]"})");
-  expect_error([&] { t::detect_chat_format(dir.path); }, ErrorCode::ModelFormat, "neither Llama-3");
+  expect_error([&] { t::detect_chat_format(dir.path()); }, ErrorCode::ModelFormat, "neither Llama-3");
   dir.write("tokenizer_config.json", R"({"bos_token": 1})");
-  expect_error([&] { t::chat_bos_token(dir.path); }, ErrorCode::ModelFormat, "bos_token");
+  expect_error([&] { t::chat_bos_token(dir.path()); }, ErrorCode::ModelFormat, "bos_token");
   // Unreadable: a directory where the file should be.
   fs::remove(file);
   fs::create_directory(file);
-  expect_error([&] { t::detect_chat_format(dir.path); }, ErrorCode::ModelFormat, "tokenizer_config.json: not a regular file");
-  expect_error([&] { t::detect_chat_format(dir.path / "missing"); }, ErrorCode::ModelFormat, "no such model directory");
+  expect_error([&] { t::detect_chat_format(dir.path()); }, ErrorCode::ModelFormat, "tokenizer_config.json: not a regular file");
+  expect_error([&] { t::detect_chat_format(dir.path() / "missing"); }, ErrorCode::ModelFormat, "no such model directory");
 }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "common/corpus.h"
 #include "common/test_paths.h"
@@ -70,13 +71,6 @@ const Tokenizer& minilm() {
   return *tok;
 }
 
-fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::path(testing::TempDir()) / ("rankemb_wordpiece_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 void write_text(const fs::path& p, const std::string& s) {
   std::ofstream(p, std::ios::binary) << s;
 }
@@ -99,7 +93,8 @@ TEST(WordPiece, UncasedVocabTxtMatchesHuggingFace) {
 
 TEST(WordPiece, CasedVocabTxtMatchesHuggingFace) {
   // A model directory whose tokenizer_config.json turns lowercasing off.
-  fs::path dir = temp_dir("cased");
+  rankemb::test::TempDir tmp("wordpiece_cased");
+  const fs::path dir = tmp.path();
   fs::copy_file(rankemb::test::asset("bert-vocab/vocab.txt"), dir / "vocab.txt");
   write_text(dir / "tokenizer_config.json", R"({"do_lower_case": false})");
   auto tok = rankemb::text::load_tokenizer(dir);
@@ -159,7 +154,8 @@ TEST(WordPiece, UnknownIdInDecodeIsAnInputError) {
 }
 
 TEST(WordPiece, MissingVocabTxtIsAModelFormatError) {
-  fs::path dir = temp_dir("missing");
+  rankemb::test::TempDir tmp("wordpiece_missing");
+  const fs::path dir = tmp.path();
   expect_error([&] { rankemb::text::load_tokenizer(dir / "vocab.txt"); }, ErrorCode::ModelFormat, "vocab.txt");
   // The loader itself, as load_tokenizer() calls it for a directory holding vocab.txt.
   expect_error([&] { rankemb::text::detail::make_wordpiece_vocab_txt(dir / "vocab.txt", true); }, ErrorCode::ModelFormat,
@@ -167,13 +163,15 @@ TEST(WordPiece, MissingVocabTxtIsAModelFormatError) {
 }
 
 TEST(WordPiece, VocabTxtWithoutUnkIsAModelFormatError) {
-  fs::path dir = temp_dir("nounk");
+  rankemb::test::TempDir tmp("wordpiece_nounk");
+  const fs::path dir = tmp.path();
   write_text(dir / "vocab.txt", "[CLS]\n[SEP]\nhello\n");
   expect_error([&] { rankemb::text::load_tokenizer(dir / "vocab.txt"); }, ErrorCode::ModelFormat, "[UNK]");
 }
 
 TEST(WordPiece, BadTokenizerJsonIsAModelFormatError) {
-  fs::path dir = temp_dir("badjson");
+  rankemb::test::TempDir tmp("wordpiece_badjson");
+  const fs::path dir = tmp.path();
   auto base = nlohmann::json::parse(R"({
     "normalizer": {"type": "BertNormalizer", "lowercase": true},
     "pre_tokenizer": {"type": "BertPreTokenizer"},

@@ -12,6 +12,7 @@
 
 #include <filesystem>
 
+#include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "common/test_paths.h"
 #include "rankemb/io/safetensors_torch.h"
@@ -25,19 +26,7 @@ namespace rm = rankemb::models;
 using rankemb::ErrorCode;
 using rankemb::test::expect_error;
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& name)
-      : path_(fs::temp_directory_path() / ("rankemb_mlp_" + name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using rankemb::test::TempDir;
 
 fs::path tiny_bert_b() { return rankemb::test::fixtures_dir() / "models" / "tiny-bert-b"; }
 

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/temp_dir.h"
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
 #include "rankemb/train/curve_svg.h"
@@ -30,20 +31,7 @@ namespace fs = std::filesystem;
 namespace rt = rankemb::train;
 using rankemb::ErrorCode;
 
-// A fresh run directory under the system temp dir, removed when the test ends.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name)
-      : path_(fs::temp_directory_path() / ("rankemb_trainer_" + name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using rankemb::test::TempDir;
 
 std::vector<rt::Chain> tiny_chains() {
   return rt::read_chains(rankemb::test::fixtures_dir() / "train" / "tiny_chains.jsonl", {.strict = true}).chains;
