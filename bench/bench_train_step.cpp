@@ -84,6 +84,11 @@ int main(int argc, char** argv) {
     fs::remove_all(out);
     std::vector<double> times;
     for (std::size_t i = static_cast<std::size_t>(warmup); i < r.steps.size(); ++i) times.push_back(r.steps[i].seconds);
+    if (times.empty()) {
+      std::fprintf(stderr, "bench_train_step: the run ended after %zu steps, within the %d warm-up steps; nothing to time\n",
+                   r.steps.size(), static_cast<int>(warmup));
+      return 2;
+    }
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
     double median = sorted[sorted.size() / 2];

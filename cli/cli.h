@@ -51,6 +51,8 @@ class LineReader {
 std::filesystem::path source_checkout();
 // The asset cache: $RANKEMB_CACHE_DIR, else <checkout>/.cache, else ./.cache.
 std::filesystem::path default_cache_dir();
+// GloVe vectors for the lexical backend, as scripts/convert-assets.sh writes them into `cache`.
+std::filesystem::path default_vectors_dir(const std::filesystem::path& cache = default_cache_dir());
 
 // The progress display of a command: a terminal bar unless -q lowered the log level.
 std::unique_ptr<Progress> make_progress();

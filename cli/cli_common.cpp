@@ -47,6 +47,8 @@ std::filesystem::path default_cache_dir() {
   return ".cache";
 }
 
+std::filesystem::path default_vectors_dir(const std::filesystem::path& cache) { return cache / "models" / "glove-100d"; }
+
 std::unique_ptr<Progress> make_progress() {
   if (log::level() >= log::Level::Warn) return std::make_unique<TerminalProgress>();
   return std::make_unique<NullProgress>();

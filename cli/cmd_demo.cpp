@@ -69,9 +69,8 @@ void ensure_assets(const fs::path& cache, const fs::path& student, const fs::pat
   }
 }
 
-eval::EvalReport evaluate(const fs::path& model, const DemoArgs& a, const eval::TaskSelection& tasks) {
-  eval::EvalOptions options{.data_dir = a.data_dir.empty() ? eval::default_data_dir() : fs::path(a.data_dir)};
-  return evaluate_model_dir(model, {}, 64, options, tasks);
+eval::EvalReport evaluate(const fs::path& model, const fs::path& data_dir, const eval::TaskSelection& tasks) {
+  return evaluate_model_dir(model, {}, 64, {.data_dir = data_dir}, tasks);
 }
 
 int run_demo(const DemoArgs& a) {
@@ -81,7 +80,7 @@ int run_demo(const DemoArgs& a) {
   const fs::path data_dir = a.data_dir.empty() ? eval::default_data_dir() : fs::path(a.data_dir);
   const fs::path cache = a.cache_dir.empty() ? default_cache_dir() : fs::path(a.cache_dir);
   const fs::path student = a.student.empty() ? cache / "assets" / "all-MiniLM-L6-v2" : fs::path(a.student);
-  const fs::path vectors = cache / "models" / "glove-100d";
+  const fs::path vectors = default_vectors_dir(cache);
   const fs::path seeds_path = a.seeds.empty() ? data_dir / "nli" / "snli_seed_sentences.txt" : fs::path(a.seeds);
   const auto tasks = eval::parse_tasks(a.tasks);  // before any work: a bad list fails fast
   nlohmann::json results = {{"settings",
@@ -102,7 +101,8 @@ int run_demo(const DemoArgs& a) {
   ensure_assets(cache, student, vectors);
   say(fmt::format("student: {} (all-MiniLM-L6-v2)", student.string()));
   say(fmt::format("teacher: {}", a.teacher.empty() ? "a frozen copy of the student" : a.teacher));
-  say(fmt::format("word resources: WordNet {} + GloVe {}", "/usr/share/wordnet", vectors.string()));
+  say(fmt::format("word resources: WordNet {} + GloVe {}", generate::LexicalGeneratorOptions{}.wordnet_dir.string(),
+                  vectors.string()));
 
   stage(2, kStages, fmt::format("generating {} chains of {} steps from {} (lexical backend, guidance {})", a.chains,
                                 a.steps, seeds_path.string(), a.guidance));
@@ -134,7 +134,6 @@ int run_demo(const DemoArgs& a) {
   }
 
   stage(3, kStages, fmt::format("chain quality: drift of the first {} chains under the student as judge", a.judge_chains));
-  t = Clock::now();
   if (a.judge_chains > 0) {
     auto records = generate::read_chain_records(chains_path);
     if (records.size() > a.judge_chains) records.resize(a.judge_chains);
@@ -191,8 +190,8 @@ int run_demo(const DemoArgs& a) {
 
   stage(5, kStages, fmt::format("evaluating base and refined on {} (SentEval text)", a.tasks));
   t = Clock::now();
-  const auto base = evaluate(student, a, tasks);
-  const auto after = evaluate(refined, a, tasks);
+  const auto base = evaluate(student, data_dir, tasks);
+  const auto after = evaluate(refined, data_dir, tasks);
   std::cout << eval::format_comparison(base, after);
   std::cout.flush();
   results["base"] = eval::report_json(base);

@@ -22,8 +22,7 @@ struct EvalArgs {
 eval::EvalReport evaluate_model(const std::string& dir, const EvalArgs& a, const eval::TaskSelection& tasks) {
   models::LoadOptions load{.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
   if (!a.pooler.empty()) load.pooler = models::parse_pooler(a.pooler);
-  eval::EvalOptions options{.data_dir = a.data_dir.empty() ? eval::default_data_dir() : std::filesystem::path(a.data_dir),
-                            .text = eval::parse_text_variant(a.text)};
+  eval::EvalOptions options{.data_dir = a.data_dir, .text = eval::parse_text_variant(a.text)};  // empty: the default
   return evaluate_model_dir(dir, load, a.batch, options, tasks);
 }
 

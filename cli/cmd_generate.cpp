@@ -30,12 +30,9 @@ struct GenerateArgs {
   bool resume = false, overwrite = false;
 };
 
-// Where scripts/convert-assets.sh puts the GloVe vectors: $RANKEMB_CACHE_DIR/models/glove-100d,
-// else .cache/models/glove-100d of the checkout this binary was built in, else of the cwd.
-std::filesystem::path default_vectors_dir() { return default_cache_dir() / "models" / "glove-100d"; }
-
-// The only place that constructs a backend.
-std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a) {
+// The only place that constructs a backend. `prompt` is the --prompt file's text (read once by the
+// caller, which also records its hash).
+std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a, const std::string& prompt) {
   if (a.backend == "lexical") {
     generate::LexicalGeneratorOptions o;
     o.vectors_dir = a.vectors.empty() ? default_vectors_dir() : std::filesystem::path(a.vectors);
@@ -50,7 +47,7 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a)
   o.batch = static_cast<std::size_t>(a.batch);
   o.guidance = a.guidance;
   o.max_new_tokens = a.max_new_tokens;
-  if (!a.prompt.empty()) o.prompt_template = io::read_file(a.prompt);
+  if (!a.prompt.empty()) o.prompt_template = prompt;
   o.chat_template = a.chat_template;
   o.temperature = a.temperature;
   o.top_p = a.top_p;
@@ -61,12 +58,12 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a)
 
 // Options that change the generated text are recorded in the run's meta and checked by --resume
 // (--batch is not: a backend's output must not depend on its batch).
-nlohmann::json backend_settings(const GenerateArgs& a) {
+nlohmann::json backend_settings(const GenerateArgs& a, const std::string& prompt) {
   nlohmann::json s = {{"backend", a.backend},         {"max_new_tokens", a.max_new_tokens},
                       {"chat_template", a.chat_template}, {"temperature", a.temperature},
                       {"top_p", a.top_p},             {"seed", a.seed},
                       {"dtype", a.dtype}};
-  s["prompt"] = a.prompt.empty() ? nlohmann::json() : nlohmann::json(generate::fnv1a64_hex(io::read_file(a.prompt)));
+  s["prompt"] = a.prompt.empty() ? nlohmann::json() : nlohmann::json(generate::fnv1a64_hex(prompt));
   return s;
 }
 
@@ -95,9 +92,10 @@ int run_generate(const GenerateArgs& a) {
   options.seed_file_hash = seed_file.hash;
   options.shard = shard;
   options.limit = limit;
-  options.settings = backend_settings(a);
+  const std::string prompt = a.prompt.empty() ? std::string() : io::read_file(a.prompt);
+  options.settings = backend_settings(a, prompt);
 
-  const auto backend = make_backend(a);
+  const auto backend = make_backend(a, prompt);
   std::unique_ptr<Progress> progress = make_progress();
   const generate::RunSummary summary = generate::run_chains(*backend, seeds, options, *progress);
   std::cout << a.output << ": " << generate::format_run_summary(summary) << '\n';

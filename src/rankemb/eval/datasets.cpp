@@ -50,23 +50,7 @@ std::string read_text(const fs::path& p) {
   return text;
 }
 
-// Python's str.strip() with no argument.
-std::string_view python_strip(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e) {
-    std::size_t pos = b;
-    if (!unicode::is_python_space(unicode::next_codepoint(s, pos))) break;
-    b = pos;
-  }
-  while (e > b) {
-    std::size_t start = e - 1;
-    while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-    std::size_t pos = start;
-    if (!unicode::is_python_space(unicode::next_codepoint(s, pos))) break;
-    e = start;
-  }
-  return s.substr(b, e - b);
-}
+using unicode::python_strip;
 
 // Lines as Python's text-mode file iteration yields them (universal newlines: \n, \r, \r\n),
 // without their terminators. A final terminator does not start another line.

@@ -55,15 +55,11 @@ json number(double x) { return std::isnan(x) ? json(nullptr) : json(x); }
 
 json corr_json(const Correlation& c) { return {{"spearman", number(c.spearman)}, {"pearson", number(c.pearson)}, {"n", c.n}}; }
 
-std::optional<double> group_seconds(const EvalReport& r, std::string_view group) {
+// The group's timing; zeros when the group did not run.
+GroupTiming group_timing(const EvalReport& r, std::string_view group) {
   for (const auto& t : r.timings)
-    if (t.group == group) return t.seconds;
-  return std::nullopt;
-}
-std::optional<double> group_embed_seconds(const EvalReport& r, std::string_view group) {
-  for (const auto& t : r.timings)
-    if (t.group == group) return t.embed_seconds;
-  return std::nullopt;
+    if (t.group == group) return t;
+  return {};
 }
 
 json sts_group_json(const EvalReport& report, const std::vector<StsResult>& results, std::string_view group) {
@@ -94,8 +90,8 @@ json sts_group_json(const EvalReport& report, const std::vector<StsResult>& resu
   return {{"tasks", std::move(tasks)},
           {"mean_spearman", number(mean_spearman(results))},
           {"mean_pearson", number(mean_of(results, [](const StsResult& r) { return r.all.pearson; }))},
-          {"seconds", group_seconds(report, group).value_or(0.0)},
-          {"embed_seconds", group_embed_seconds(report, group).value_or(0.0)}};
+          {"seconds", group_timing(report, group).seconds},
+          {"embed_seconds", group_timing(report, group).embed_seconds}};
 }
 
 // Plain-text table: first column left-aligned, the others right-aligned, two spaces apart.
@@ -383,8 +379,8 @@ json report_json(const EvalReport& report) {
     j["rerank"] = {{"tasks", std::move(tasks)},
                    {"mean_map", number(mean_of(report.rerank, [](const RerankResult& r) { return r.map; }))},
                    {"mean_mrr_at_10", number(mean_of(report.rerank, [](const RerankResult& r) { return r.mrr_at_10; }))},
-                   {"seconds", group_seconds(report, "rerank").value_or(0.0)},
-                   {"embed_seconds", group_embed_seconds(report, "rerank").value_or(0.0)}};
+                   {"seconds", group_timing(report, "rerank").seconds},
+                   {"embed_seconds", group_timing(report, "rerank").embed_seconds}};
   }
   if (!report.transfer.empty()) {
     json tasks = json::array();
@@ -396,8 +392,8 @@ json report_json(const EvalReport& report) {
     }
     j["transfer"] = {{"tasks", std::move(tasks)},
                      {"mean_accuracy", number(mean_of(report.transfer, [](const TransferResult& r) { return r.accuracy; }))},
-                     {"seconds", group_seconds(report, "transfer").value_or(0.0)},
-                     {"embed_seconds", group_embed_seconds(report, "transfer").value_or(0.0)}};
+                     {"seconds", group_timing(report, "transfer").seconds},
+                     {"embed_seconds", group_timing(report, "transfer").embed_seconds}};
   }
   return j;
 }

@@ -400,8 +400,7 @@ TransferResult evaluate_transfer(const TransferDataset& ds, const EmbeddingTable
   r.n_test = ds.test.size();
   const Problem prob(xtr, ytr, n_classes);
   double l2 = o.l2_grid.front();
-  LogReg warm;
-  bool have_warm = false;
+  LogReg warm;  // the chosen penalty's fit on the whole training split: the final fit's start
   if (ds.dev.size() > 0) {
     const Features xdev = transfer_features(ds, ds.dev, table);
     std::vector<std::size_t> order(o.l2_grid.size());
@@ -419,16 +418,14 @@ TransferResult evaluate_transfer(const TransferDataset& ds, const EmbeddingTable
     for (std::size_t gi = 1; gi < acc.size(); ++gi)
       if (acc[gi] > acc[best] || (acc[gi] == acc[best] && o.l2_grid[gi] < o.l2_grid[best])) best = gi;
     l2 = o.l2_grid[best];
-    warm = std::move(fits[best]);  // already the fit on the whole training split at this penalty
-    have_warm = true;
+    warm = std::move(fits[best]);
   } else {
     CvChoice choice = choose_l2_by_cv(xtr, ytr, n_classes, o, &cache);
     l2 = choice.l2;
     warm = std::move(choice.warm);
-    have_warm = true;
   }
   r.l2.push_back(l2);
-  const LogReg clf = prob.fit(l2, o.max_iter, have_warm ? &warm : nullptr, &cache);
+  const LogReg clf = prob.fit(l2, o.max_iter, &warm, &cache);
   const auto pred = clf.predict(xte);
   r.accuracy = accuracy(pred, ds.test.label);
   if (ds.name == "MRPC") r.f1 = f1_score(pred, ds.test.label, 1);

@@ -32,7 +32,7 @@ struct LogRegOptions {
   // Objective: mean cross-entropy + l2 * ||W||^2 (the intercept is not penalised). scikit-learn's
   // LogisticRegression(C) minimises the same problem for C = 1 / (2 * l2 * n_train).
   double l2 = 1e-4;
-  int max_iter = 500;  // L-BFGS iterations (Newton: max_iter / 5 steps, at least 50)
+  int max_iter = 500;  // L-BFGS iterations (Newton: max_iter / 5 steps, at least 100)
   // Starting point (same shape as the result), e.g. the fit at a neighbouring penalty or on an
   // overlapping fold; null = zeros. Changes only how many iterations a fit takes.
   const LogReg* warm_start = nullptr;

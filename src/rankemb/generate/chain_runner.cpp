@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 fs::path meta_path(const fs::path& output) { return fs::path(output.string() + ".meta.json"); }
 
 nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options) {
-  nlohmann::ordered_json j;
+  nlohmann::json j;
   j["model"] = backend.model_name();
   j["guidance"] = backend.guidance();
   j["steps"] = options.steps;
@@ -29,7 +29,7 @@ nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& opti
   j["shard"] = format_shard(options.shard);
   j["limit"] = options.limit ? nlohmann::json(*options.limit) : nlohmann::json();
   j["settings"] = options.settings;
-  return nlohmann::json(j);
+  return j;
 }
 
 namespace {
@@ -139,7 +139,6 @@ RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds
   }
 
   RunSummary summary;
-  summary.chains_total = seeds.size();
   summary.chains_resumed = start;
   LineAppender writer(out_path);
   const std::size_t max_buffered = options.max_buffered ? options.max_buffered : std::max<std::size_t>(64, 4 * capacity);

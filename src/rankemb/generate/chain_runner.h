@@ -49,7 +49,6 @@ struct RunOptions {
 };
 
 struct RunSummary {
-  std::size_t chains_total = 0;    // selected seeds
   std::size_t chains_resumed = 0;  // already in the output when the run started (not regenerated)
   std::size_t chains_written = 0;  // written by this run
   std::size_t kept = 0, dropped = 0;  // of chains_written

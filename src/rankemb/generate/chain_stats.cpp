@@ -174,7 +174,7 @@ std::string format_chain_stats(const ChainStats& s) {
 }
 
 nlohmann::json chain_stats_json(const ChainStats& s) {
-  nlohmann::ordered_json j;
+  nlohmann::json j;
   j["chains"] = s.chains;
   j["kept"] = s.kept;
   j["dropped"] = s.dropped;
@@ -199,7 +199,7 @@ nlohmann::json chain_stats_json(const ChainStats& s) {
                   {"similarity_at_step", at},
                   {"unique_sentences", d.unique_sentences}};
   }
-  return nlohmann::json(j);
+  return j;
 }
 
 }  // namespace rankemb::generate

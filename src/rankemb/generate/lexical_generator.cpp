@@ -54,12 +54,12 @@ std::string lower_ascii_utf8(std::string_view s) {
 std::vector<Token> tokenize(std::string_view s) {
   std::vector<Token> out;
   std::size_t i = 0;
-  std::string lead;
   while (i < s.size()) {
     std::size_t start = i;
     char32_t cp = unicode::next_codepoint(s, i);
     if (unicode::is_white_space(cp)) {
-      (out.empty() ? lead : out.back().space) += ' ';  // any whitespace run renders as spaces
+      // Any whitespace run renders as spaces; leading whitespace is dropped (outputs are stripped anyway).
+      if (!out.empty()) out.back().space += ' ';
       continue;
     }
     Token t;
@@ -105,7 +105,6 @@ std::vector<Token> tokenize(std::string_view s) {
     }
     out.push_back(std::move(t));
   }
-  (void)lead;  // leading whitespace is dropped (outputs are stripped anyway)
   return out;
 }
 
@@ -355,7 +354,8 @@ void substitutions(const std::vector<Token>& toks, std::size_t i, const Scorer& 
   const double min_cos = sc.o.min_substitute_cosine + (pos == Pos::Verb ? 0.1 : 0.0);
   if (senses.size() > max_senses) senses.resize(max_senses);
   const auto old_id = r.wv.id(t.lower);
-  const double old_fit = old_id ? sc.fit(*old_id, *old_id) : 0.0;
+  if (!old_id) return;  // a substitute must be GloVe-related to the word: without its vector, none qualifies
+  const double old_fit = sc.fit(*old_id, *old_id);
   bool after_aux = false;
   for (std::size_t k = i, n = 0; k-- > 0 && n < 2;)
     if (toks[k].word) {
@@ -395,7 +395,7 @@ void substitutions(const std::vector<Token>& toks, std::size_t i, const Scorer& 
       auto new_id = r.wv.id(l);
       // A real but small change: the substitute must be related to the word in GloVe too, which
       // also filters WordNet's rare senses ("package" -> "information").
-      if (!new_id || !old_id || r.wv.cosine(*new_id, *old_id) < min_cos) continue;
+      if (!new_id || r.wv.cosine(*new_id, *old_id) < min_cos) continue;
       std::string surface = pos == Pos::Noun ? (plural ? lexical::plural_noun(l, r.wn) : lexical::lemma_text(l))
                             : pos == Pos::Verb ? lexical::inflect_verb(l, form, r.wn)
                                                : lexical::lemma_text(l);
@@ -411,7 +411,7 @@ void substitutions(const std::vector<Token>& toks, std::size_t i, const Scorer& 
       double p = bias + sc.frequency_penalty(rank) - 0.3 * static_cast<double>(sense) + (pos == Pos::Adj ? sc.o.adjective_bias : 0.0);
       // The new word should fit the other content words about as well as the old one did.
       if (l.find('_') == std::string::npos) {
-        if (auto id = r.wv.id(l)) p += sc.o.context_weight * (sc.fit(*id, old_id.value_or(*id)) - old_fit);
+        if (auto id = r.wv.id(l)) p += sc.o.context_weight * (sc.fit(*id, *old_id) - old_fit);
         std::uint32_t mine = r.wn.tagged_count(l, pos), other = 0;
         for (Pos q : lexical::kAllPos)
           if (q != pos) other = std::max(other, r.wn.tagged_count(l, q));

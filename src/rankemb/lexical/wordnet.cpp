@@ -262,7 +262,6 @@ std::vector<const Synset*> WordNet::synsets(std::string_view word, Pos pos) cons
   return out;
 }
 
-bool WordNet::is_lemma(std::string_view lemma, Pos pos) const { return index_[static_cast<int>(pos)].contains(lemma); }
 
 std::uint32_t WordNet::tagged_count(std::string_view lemma, Pos pos) const {
   const auto& index = index_[static_cast<int>(pos)];

@@ -68,7 +68,6 @@ class WordNet {
   std::vector<const Synset*> synsets(std::string_view word, Pos pos) const;
   // Synsets of an exact lemma (no morphy), sense order.
   std::vector<const Synset*> lemma_synsets(std::string_view lemma, Pos pos) const;
-  bool is_lemma(std::string_view lemma, Pos pos) const;
   // Tagged-sense count of the lemma (a corpus-frequency proxy; 0 when untagged or absent).
   std::uint32_t tagged_count(std::string_view lemma, Pos pos) const;
   // The inflected forms whose exception-list base is `base` ("go" -> "went", "gone", ...), in
