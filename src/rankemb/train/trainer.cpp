@@ -97,25 +97,6 @@ std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::int
   return order;
 }
 
-// Replaces `dst` by the fully written directory `tmp`; the previous `dst` survives as `dst.old`
-// until the swap is done, so a kill leaves either the old or the new directory complete.
-void replace_dir(const fs::path& tmp, const fs::path& dst) {
-  fs::path old = dst;
-  old += ".old";
-  fs::remove_all(old);
-  if (fs::exists(dst)) fs::rename(dst, old);
-  fs::rename(tmp, dst);
-  fs::remove_all(old);
-}
-
-fs::path fresh_tmp_dir(const fs::path& dst) {
-  fs::path tmp = dst;
-  tmp += ".tmp";
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  return tmp;
-}
-
 std::string shape_string(const Tensor& t) {
   std::string s = "[";
   for (std::int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
@@ -243,10 +224,8 @@ struct Trainer::Impl {
 
   void save_best() {
     if (!opt.save_outputs) return;
-    fs::path dst = out("best");
-    fs::path tmp = fresh_tmp_dir(dst);
-    student->save(tmp);
-    replace_dir(tmp, dst);
+    // Written aside and swapped in (io::write_directory_atomic): a kill leaves the old or the new best/.
+    io::write_directory_atomic(out("best"), [&](const fs::path& tmp) { student->save(tmp); });
   }
 
   io::NamedTensors student_tensors() {
@@ -261,8 +240,10 @@ struct Trainer::Impl {
 
   void save_checkpoint(torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
     if (!opt.save_outputs) return;
-    fs::path dst = out("checkpoint");
-    fs::path tmp = fresh_tmp_dir(dst);
+    io::write_directory_atomic(out("checkpoint"), [&](const fs::path& tmp) { write_checkpoint(tmp, optimizer, loss_gen); });
+  }
+
+  void write_checkpoint(const fs::path& tmp, torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
     io::save_safetensors(tmp / "model.safetensors", student_tensors(), {{"format", "pt"}});
     torch::save(optimizer, (tmp / "optimizer.pt").string());
     at::Generator cpu = at::detail::getDefaultCPUGenerator();
@@ -283,14 +264,13 @@ struct Trainer::Impl {
                {"best_step", best_step},
                {"options", full_fingerprint()}};
     io::write_atomic(tmp / "state.json", state.dump(2));
-    replace_dir(tmp, dst);
   }
 
   void load_checkpoint(torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
     fs::path dir = out("checkpoint");
     fs::path old = dir;
     old += ".old";
-    // A kill between the two renames of replace_dir leaves only checkpoint.old.
+    // A kill between the two renames of io::write_directory_atomic leaves only checkpoint.old.
     if (!fs::exists(dir / "state.json") && fs::exists(old / "state.json")) dir = old;
     RANKEMB_CHECK(fs::exists(dir / "state.json"), ErrorCode::Usage, "--resume: no checkpoint in {}",
                   opt.output_dir.string());

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/temp_dir.h"
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
 #include "rankemb/io/safetensors_torch.h"
@@ -76,8 +77,8 @@ struct Case {
 // Trains `c` for two steps and compares the export with the layout Python loaded.
 void check_layout(const Case& c, const Json& recorded) {
   SCOPED_TRACE(c.name);
-  fs::path run = fs::temp_directory_path() / ("rankemb_export_parity_" + c.name + "_" + std::to_string(::getpid()));
-  fs::remove_all(run);
+  rankemb::test::TempDir run_dir("export_parity_" + c.name);
+  const fs::path run = run_dir.path();
   rt::TrainOptions o;
   o.student = c.base;
   o.output_dir = run;
@@ -129,7 +130,6 @@ void check_layout(const Case& c, const Json& recorded) {
   for (const auto& [name, t] : rankemb::io::load_safetensors(best / "model.safetensors")) tensors.push_back(name);
   std::sort(tensors.begin(), tensors.end());
   EXPECT_EQ(tensors, lay.at("tensors").get<std::vector<std::string>>());
-  fs::remove_all(run);
 }
 
 TEST(ExportParity, FreshExportHasTheLayoutPythonLoaded) {
