@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     auto lm = rankemb::models::load_causal_lm(
-        model, {.dtype = dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32});
+        model, {.dtype = rankemb::parse_dtype(dtype)});
     lm->reserve(static_cast<std::size_t>(slots), static_cast<std::size_t>(prompt + steps + 1));
     std::vector<std::size_t> ids(static_cast<std::size_t>(slots));
     std::vector<std::vector<std::int64_t>> toks(ids.size());

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     auto t0 = std::chrono::steady_clock::now();
-    rankemb::models::LoadOptions load{.dtype = dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
+    rankemb::models::LoadOptions load{.dtype = rankemb::parse_dtype(dtype)};
     if (!pooler.empty()) load.pooler = rankemb::models::parse_pooler(pooler);
     auto encoder = rankemb::models::load_encoder(model, load);
     double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -91,7 +91,10 @@ int main(int argc, char** argv) {
       rankemb::io::write_npy(npy, {emb.data_ptr<float>(), static_cast<std::size_t>(emb.numel())}, shape);
     }
     std::string all;
-    for (std::size_t i = 0; i < times.size(); ++i) all += (i ? "," : "") + std::to_string(times[i]);
+    for (std::size_t i = 0; i < times.size(); ++i) {
+      if (i) all += ',';
+      all += std::to_string(times[i]);
+    }
     std::printf(
         "{\"impl\":\"rankemb\",\"model\":\"%s\",\"dtype\":\"%s\",\"batch\":%ld,\"threads\":%d,\"sentences\":%zu,"
         "\"load_s\":%.3f,\"best_s\":%.4f,\"median_s\":%.4f,\"times_s\":[%s],\"sentences_per_s\":%.1f}\n",

@@ -1,4 +1,4 @@
-// Guided-generation throughput of the LLM backend (generate/llm_generator): one chain step for
+// Guided-generation throughput of the LLM backend (llm/llm_generator): one chain step for
 // each of N seed sentences (positive = seed i, negative = seed i+1, so every guided request runs
 // two streams), with continuous batching, after a short warm-up. Prints one JSONL record:
 // generated tokens per second (tokens of the chains, not of the streams), forward calls and
@@ -17,7 +17,7 @@
 
 #include <ATen/Parallel.h>
 
-#include "rankemb/generate/llm_generator.h"
+#include "rankemb/llm/llm_generator.h"
 #include "rankemb/util/error.h"
 
 namespace {
@@ -49,7 +49,7 @@ double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::d
 
 int main(int argc, char** argv) {
   if (argc < 3) return usage(argv[0]);
-  rankemb::generate::LlmGeneratorOptions o;
+  rankemb::llm::LlmGeneratorOptions o;
   o.model_dir = argv[1];
   std::string input = argv[2], name;
   long chains = 16, threads = 0;
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     else if (a == "--batch") o.batch = static_cast<std::size_t>(std::max(1L, std::atol(v.c_str())));
     else if (a == "--guidance") o.guidance = std::atof(v.c_str());
     else if (a == "--max-new-tokens") o.max_new_tokens = std::atoi(v.c_str());
-    else if (a == "--dtype") o.dtype = v;
+    else if (a == "--dtype") o.dtype = rankemb::parse_dtype(v);
     else if (a == "--threads") threads = std::atol(v.c_str());
     else if (a == "--chat-template") o.chat_template = v;
     else if (a == "--prompt-template") o.prompt_template = v;
@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     auto t0 = Clock::now();
-    auto gen = rankemb::generate::make_llm_generator(o);
+    auto gen = rankemb::llm::make_llm_generator(o);
     double load_s = seconds(t0, Clock::now());
 
     auto request = [&](long i) {
@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
         "{\"impl\":\"rankemb\",\"model\":\"%s\",\"dtype\":\"%s\",\"batch\":%zu,\"chains\":%ld,\"guidance\":%g,\"threads\":%d,"
         "\"max_new_tokens\":%d,\"load_s\":%.3f,\"total_s\":%.3f,\"new_tokens\":%zu,\"limit_hits\":%zu,\"forward_calls\":%zu,"
         "\"poll_p50_ms\":%.2f,\"poll_p95_ms\":%.2f,\"tokens_per_s\":%.2f,\"sample\":\"%s\"}\n",
-        json_escape(name).c_str(), o.dtype.c_str(), o.batch, chains, o.guidance, at::get_num_threads(), o.max_new_tokens, load_s,
+        json_escape(name).c_str(), std::string(rankemb::dtype_name(o.dtype)).c_str(), o.batch, chains, o.guidance, at::get_num_threads(), o.max_new_tokens, load_s,
         total_s, tokens, limit_hits, poll_ms.size(), pct(0.5), pct(0.95), static_cast<double>(tokens) / total_s,
         json_escape(sample.substr(0, 80)).c_str());
     return 0;

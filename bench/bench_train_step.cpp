@@ -20,7 +20,7 @@
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
-#include "rankemb/train/chains.h"
+#include "rankemb/chains/training.h"
 #include "rankemb/train/trainer.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/progress.h"
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     o.student = student;
     o.teacher = teacher;
     o.output_dir = out;
-    o.dtype = dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+    o.dtype = rankemb::parse_dtype(dtype);
     o.max_steps = warmup + steps;
     o.max_length = max_length;
     o.evaluate = false;
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     o.length_buckets = buckets;
     if (!pooler.empty()) o.pooler = rankemb::models::parse_pooler(pooler);
     fs::remove_all(out);
-    rankemb::train::Trainer trainer(rankemb::train::read_chains(chains).chains, o);
+    rankemb::train::Trainer trainer(rankemb::chains::read_chains(chains).chains, o);
     rankemb::NullProgress quiet;
     rankemb::train::TrainResult r = trainer.run(quiet);
     fs::remove_all(out);

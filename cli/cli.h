@@ -13,6 +13,7 @@
 #include <string>
 
 #include "rankemb/util/progress.h"
+#include "rankemb/util/types.h"
 
 namespace rankemb::cli {
 
@@ -57,7 +58,7 @@ std::filesystem::path default_vectors_dir(const std::filesystem::path& cache = d
 // The progress display of a command: a terminal bar unless -q lowered the log level.
 std::unique_ptr<Progress> make_progress();
 
-// Marks a verb whose work lands in a later issue: --help already documents it.
-[[noreturn]] void not_implemented_yet(const std::string& verb, int issue);
+// --dtype on `cmd`, parsed into `dtype` (float32 or bfloat16; util/types.h), default shown.
+CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help);
 
 }  // namespace rankemb::cli

@@ -54,8 +54,11 @@ std::unique_ptr<Progress> make_progress() {
   return std::make_unique<NullProgress>();
 }
 
-void not_implemented_yet(const std::string& verb, int issue) {
-  fail(ErrorCode::Other, "'rankemb {}' is planned but not implemented yet (tracked in issue {})", verb, issue);
+CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help) {
+  return cmd
+      ->add_option_function<std::string>("--dtype", [&dtype](const std::string& name) { dtype = parse_dtype(name, "--dtype"); }, help)
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->default_str(std::string(dtype_name(dtype)));
 }
 
 }  // namespace rankemb::cli

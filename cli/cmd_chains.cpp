@@ -1,12 +1,12 @@
 // rankemb chains: inspect and combine chain files: stats (counts, lengths and drift monotonicity
 // under a judge encoder) and merge (shards of 'rankemb generate --shard'). The work is in
-// generate/chain_stats and generate/chain_merge; this file loads the judge and prints.
+// quality/chain_stats and chains/merge; this file loads the judge and prints.
 #include <iostream>
 
 #include "cli.h"
-#include "rankemb/eval/encoder_embed.h"
-#include "rankemb/generate/chain_merge.h"
-#include "rankemb/generate/chain_stats.h"
+#include "rankemb/models/embed.h"
+#include "rankemb/chains/merge.h"
+#include "rankemb/quality/chain_stats.h"
 #include "rankemb/io/file.h"
 #include "rankemb/models/encoder.h"
 #include "rankemb/util/error.h"
@@ -17,29 +17,30 @@ namespace rankemb::cli {
 
 namespace {
 struct StatsArgs {
-  std::string file, judge, json, dtype = "float32";
+  std::string file, judge, json;
+  Dtype dtype = Dtype::Float32;
   int batch = 64;
 };
 
 int run_stats(const StatsArgs& a) {
   bool partial = false;
-  const auto records = generate::read_chain_records(a.file, &partial);
+  const auto records = chains::read_chain_records(a.file, &partial);
   std::unique_ptr<Progress> progress = make_progress();
-  generate::ChainStats stats;
+  quality::ChainStats stats;
   if (a.judge.empty()) {
-    stats = generate::chain_stats(records, nullptr, {}, *progress);
+    stats = quality::chain_stats(records, nullptr, {}, *progress);
   } else {
-    models::LoadOptions load{.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
+    models::LoadOptions load{.dtype = a.dtype};
     auto encoder = models::load_encoder(a.judge, load);
-    log::info("judge {} (pooler {}, dim {}, {})", a.judge, models::pooler_name(encoder->pooler()), encoder->dim(), a.dtype);
-    const auto embed = eval::encoder_embed_fn(*encoder, {.batch = a.batch}, *progress);
+    log::info("judge {} (pooler {}, dim {}, {})", a.judge, models::pooler_name(encoder->pooler()), encoder->dim(), dtype_name(a.dtype));
+    const auto embed = models::encoder_embed_fn(*encoder, {.batch = a.batch}, *progress);
     NullProgress table_progress;  // the encoder reports progress itself
-    stats = generate::chain_stats(records, &embed, {.batch_size = 0}, table_progress);
+    stats = quality::chain_stats(records, &embed, {.batch_size = 0}, table_progress);
   }
   stats.partial_last_line = partial;
-  std::cout << a.file << '\n' << generate::format_chain_stats(stats);
+  std::cout << a.file << '\n' << quality::format_chain_stats(stats);
   if (!a.json.empty()) {
-    nlohmann::json j = generate::chain_stats_json(stats);
+    nlohmann::json j = quality::chain_stats_json(stats);
     j["file"] = a.file;
     j["judge"] = a.judge.empty() ? nlohmann::json() : nlohmann::json(a.judge);
     io::write_atomic(a.json, j.dump(2) + "\n");
@@ -50,7 +51,7 @@ int run_stats(const StatsArgs& a) {
 
 int run_merge(const std::vector<std::string>& shards, const std::string& out) {
   const std::vector<std::filesystem::path> inputs(shards.begin(), shards.end());
-  const auto s = generate::merge_chain_shards(inputs, out);
+  const auto s = chains::merge_chain_shards(inputs, out);
   std::cout << out << ": " << s.chains << " chains from " << s.files << " files (kept " << s.kept << ", dropped "
             << s.dropped << ")\n";
   std::cout.flush();
@@ -67,7 +68,7 @@ void register_chains(CLI::App& root, ExitCode& rc) {
   stats->add_option("--judge", a->judge, "Encoder used to measure similarity to the seed (without it: counts and lengths only)");
   stats->add_option("--json", a->json, "Also write the report as JSON to this file");
   stats->add_option("--batch", a->batch, "Sentences per judge batch")->check(CLI::PositiveNumber);
-  stats->add_option("--dtype", a->dtype, "float32 or bfloat16 (the judge)")->check(CLI::IsMember({"float32", "bfloat16"}));
+  add_dtype_option(stats, a->dtype, "float32 or bfloat16 (the judge)");
   stats->callback([a, &rc] { rc = run_stats(*a); });
   auto shards = std::make_shared<std::vector<std::string>>();
   auto out = std::make_shared<std::string>();

@@ -32,7 +32,7 @@ void register_convert(CLI::App& root, ExitCode& rc) {
   glove->callback([in, out, max_words, dtype, &rc] {
     lexical::GloveConvertOptions o;
     o.max_words = *max_words;
-    o.dtype = *dtype == "F16" ? io::Dtype::F16 : io::Dtype::F32;
+    o.dtype = *dtype == "F16" ? io::TensorDtype::F16 : io::TensorDtype::F32;
     auto r = lexical::convert_wink_glove(*in, *out, o);
     log::info("wrote {} ({} of {} words, {} dimensions, {})", *out, r.words_written, r.words_in_package, r.dimensions, *dtype);
     rc = 0;

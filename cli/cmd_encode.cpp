@@ -20,7 +20,8 @@ namespace rankemb::cli {
 
 namespace {
 struct EncodeArgs {
-  std::string model, input = "-", output = "-", format = "auto", pooler, dtype = "float32";
+  std::string model, input = "-", output = "-", format = "auto", pooler;
+  Dtype dtype = Dtype::Float32;
   int batch = 64, max_length = 0;
   bool normalize = false;
 };
@@ -63,11 +64,11 @@ int run_encode(const EncodeArgs& a) {
     texts.push_back(std::move(line));
   }
 
-  models::LoadOptions load{.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
+  models::LoadOptions load{.dtype = a.dtype};
   if (!a.pooler.empty()) load.pooler = models::parse_pooler(a.pooler);
   auto encoder = models::load_encoder(a.model, load);
   log::info("encoding {} sentences with {} (pooler {}, dim {}, {})", texts.size(), a.model,
-            models::pooler_name(encoder->pooler()), encoder->dim(), a.dtype);
+            models::pooler_name(encoder->pooler()), encoder->dim(), dtype_name(a.dtype));
 
   std::unique_ptr<Progress> progress = make_progress();
   torch::Tensor m = encoder->encode(texts, {.batch = a.batch, .max_length = a.max_length, .normalize = a.normalize},
@@ -97,7 +98,7 @@ void register_encode(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--pooler", a->pooler, "Pooling: cls, cls_before_pooler, avg, avg_first_last, avg_top2, max (default: the model's own)");
   cmd->add_option("--batch", a->batch, "Sentences per batch (batches are sorted by length)")->check(CLI::PositiveNumber);
   cmd->add_option("--max-length", a->max_length, "Truncate inputs to this many tokens, specials included (0 = the model's max_seq_length or position limit)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--dtype", a->dtype, "Compute dtype: float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
+  add_dtype_option(cmd, a->dtype, "Compute dtype: float32 or bfloat16");
   cmd->add_flag("--normalize", a->normalize, "L2-normalize the embeddings");
   cmd->callback([a, &rc] { rc = run_encode(*a); });
 }

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "cli.h"
-#include "evaluate.h"
+#include "rankemb/eval/evaluate_model.h"
 #include "rankemb/eval/report.h"
 #include "rankemb/io/file.h"
 #include "rankemb/models/encoder.h"
@@ -15,15 +15,17 @@ namespace rankemb::cli {
 
 namespace {
 struct EvalArgs {
-  std::string model, compare, tasks = "sts", pooler, dtype = "float32", data_dir, output, text = "senteval";
+  std::string model, compare, tasks = "sts", pooler, data_dir, output, text = "senteval";
+  Dtype dtype = Dtype::Float32;
   int batch = 64;
 };
 
 eval::EvalReport evaluate_model(const std::string& dir, const EvalArgs& a, const eval::TaskSelection& tasks) {
-  models::LoadOptions load{.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32};
+  models::LoadOptions load{.dtype = a.dtype};
   if (!a.pooler.empty()) load.pooler = models::parse_pooler(a.pooler);
   eval::EvalOptions options{.data_dir = a.data_dir, .text = eval::parse_text_variant(a.text)};  // empty: the default
-  return evaluate_model_dir(dir, load, a.batch, options, tasks);
+  const std::unique_ptr<Progress> progress = make_progress();
+  return eval::evaluate_model_dir(dir, load, a.batch, options, tasks, *progress);
 }
 
 int run_eval(const EvalArgs& a) {
@@ -57,7 +59,7 @@ void register_eval(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--text", a->text, "STS text variant: senteval (paper-comparable) or raw")->check(CLI::IsMember({"senteval", "raw"}));
   cmd->add_option("--pooler", a->pooler, "Pooling override (cls, cls_before_pooler, avg, avg_first_last, avg_top2, max)");
   cmd->add_option("--batch", a->batch, "Sentences per batch")->check(CLI::PositiveNumber);
-  cmd->add_option("--dtype", a->dtype, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}));
+  add_dtype_option(cmd, a->dtype, "float32 or bfloat16");
   cmd->add_option("--data-dir", a->data_dir, "Benchmark data directory (default: $RANKEMB_DATA_DIR or ../shared/data)");
   cmd->add_option("--json", a->output, "Write the full results as JSON to this file (with --compare: {\"a\": ..., \"b\": ...})");
   cmd->callback([a, &rc] { rc = run_eval(*a); });

@@ -9,8 +9,8 @@
 
 #include "cli.h"
 #include "rankemb/generate/chain_runner.h"
-#include "rankemb/generate/lexical_generator.h"
-#include "rankemb/generate/llm_generator.h"
+#include "rankemb/lexical/lexical_generator.h"
+#include "rankemb/llm/llm_generator.h"
 #include "rankemb/generate/seeds.h"
 #include "rankemb/generate/sentence_generator.h"
 #include "rankemb/io/file.h"
@@ -22,7 +22,8 @@ namespace rankemb::cli {
 
 namespace {
 struct GenerateArgs {
-  std::string model, seeds, output, backend = "llm", prompt, chat_template = "auto", shard, dtype = "float32";
+  std::string model, seeds, output, backend = "llm", prompt, chat_template = "auto", shard;
+  Dtype dtype = Dtype::Float32;
   int steps = 32, max_new_tokens = 100, batch = 16, seed = 0;
   long long limit = -1;  // -1 = every seed
   double guidance = 1.5, temperature = 0.0, top_p = 1.0;
@@ -34,15 +35,15 @@ struct GenerateArgs {
 // caller, which also records its hash).
 std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a, const std::string& prompt) {
   if (a.backend == "lexical") {
-    generate::LexicalGeneratorOptions o;
+    lexical::LexicalGeneratorOptions o;
     o.vectors_dir = a.vectors.empty() ? default_vectors_dir() : std::filesystem::path(a.vectors);
     o.wordnet_dir = a.wordnet;
     o.guidance = a.guidance;
     o.seed = static_cast<std::uint64_t>(a.seed);
     o.batch = static_cast<std::size_t>(a.batch);
-    return generate::make_lexical_generator(o);
+    return lexical::make_lexical_generator(o);
   }
-  generate::LlmGeneratorOptions o;
+  llm::LlmGeneratorOptions o;
   o.model_dir = a.model;
   o.batch = static_cast<std::size_t>(a.batch);
   o.guidance = a.guidance;
@@ -53,7 +54,7 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a,
   o.top_p = a.top_p;
   o.seed = static_cast<std::uint64_t>(a.seed);
   o.dtype = a.dtype;
-  return generate::make_llm_generator(o);
+  return llm::make_llm_generator(o);
 }
 
 // Options that change the generated text are recorded in the run's meta and checked by --resume
@@ -62,7 +63,7 @@ nlohmann::json backend_settings(const GenerateArgs& a, const std::string& prompt
   nlohmann::json s = {{"backend", a.backend},         {"max_new_tokens", a.max_new_tokens},
                       {"chat_template", a.chat_template}, {"temperature", a.temperature},
                       {"top_p", a.top_p},             {"seed", a.seed},
-                      {"dtype", a.dtype}};
+                      {"dtype", dtype_name(a.dtype)}};
   s["prompt"] = a.prompt.empty() ? nlohmann::json() : nlohmann::json(generate::fnv1a64_hex(prompt));
   return s;
 }
@@ -87,9 +88,7 @@ int run_generate(const GenerateArgs& a) {
   options.output = a.output;
   options.resume = a.resume;
   options.overwrite = a.overwrite;
-  options.seed_file_name = seed_file.name;
-  options.seed_file_size = seed_file.size;
-  options.seed_file_hash = seed_file.hash;
+  generate::set_seed_file(options, seed_file);
   options.shard = shard;
   options.limit = limit;
   const std::string prompt = a.prompt.empty() ? std::string() : io::read_file(a.prompt);
@@ -124,7 +123,7 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--limit", a->limit, "Use only the first N seeds of the file (-1 = all)")->check(CLI::Range(-1LL, static_cast<long long>(1) << 62));
   cmd->add_option("--vectors", a->vectors, "lexical: GloVe directory from 'rankemb convert glove' (default: <cache>/models/glove-100d)");
   cmd->add_option("--wordnet", a->wordnet, "lexical: WordNet 3.0 dict directory (Debian wordnet-base)");
-  cmd->add_option("--dtype", a->dtype, "float32 or bfloat16 (LLM weights and compute)")->check(CLI::IsMember({"float32", "bfloat16"}));
+  add_dtype_option(cmd, a->dtype, "float32 or bfloat16 (LLM weights and compute)");
   cmd->add_flag("--resume", a->resume, "Continue an interrupted run without losing or duplicating chains");
   cmd->add_flag("--overwrite", a->overwrite, "Replace an existing output");
   cmd->callback([a, &rc] { rc = run_generate(*a); });

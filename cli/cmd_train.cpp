@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "cli.h"
-#include "rankemb/train/chains.h"
+#include "rankemb/chains/training.h"
 #include "rankemb/train/trainer.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
@@ -13,7 +13,8 @@ namespace rankemb::cli {
 
 namespace {
 struct TrainArgs {
-  std::string student, teacher, chains, output, refine = "paper", dtype = "float32", data_dir, text = "senteval", pooler;
+  std::string student, teacher, chains, output, refine = "paper", data_dir, text = "senteval", pooler;
+  Dtype dtype = Dtype::Float32;
   double lr = 3e-6, temp = 0.05, tau2 = 0.05, omega = 0.5, weight_decay = 0.0, clip = 1.0;
   int batch = 1, length_buckets = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024, warmup = 0, checkpoint_steps = 0;
   long max_steps = 0;
@@ -21,7 +22,7 @@ struct TrainArgs {
 };
 
 int run_train(const TrainArgs& a) {
-  train::ChainFile file = train::read_chains(a.chains);
+  chains::ChainFile file = chains::read_chains(a.chains);
   if (!file.malformed.empty()) {
     log::warn("{}: skipped {} malformed record(s), first: {}", a.chains, file.malformed.size(), file.malformed.front());
   }
@@ -43,7 +44,7 @@ int run_train(const TrainArgs& a) {
   o.batch = a.batch;
   o.epochs = a.epochs;
   o.max_length = a.max_length;
-  o.dtype = a.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  o.dtype = a.dtype;
   if (a.max_steps > 0) o.max_steps = a.max_steps;
   o.eval_steps = a.eval_steps;
   o.evaluate = !a.no_eval;
@@ -56,7 +57,7 @@ int run_train(const TrainArgs& a) {
   o.length_buckets = a.length_buckets;
 
   log::info("training {} on {} chains from {} (teacher {}, {}, lr {}, batch {}, {} epoch(s))", a.student,
-            file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, a.dtype, a.lr,
+            file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, dtype_name(a.dtype), a.lr,
             a.batch, a.epochs);
   train::Trainer trainer(std::move(file.chains), o);
   std::unique_ptr<Progress> progress = make_progress();
@@ -102,7 +103,7 @@ void register_train(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--text", a->text, "Dev text variant: senteval or raw")->check(CLI::IsMember({"senteval", "raw"}));
   cmd->add_option("--checkpoint-steps", a->checkpoint_steps, "Write the resumable checkpoint every this many steps (0 = every --eval-steps)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", a->seed, "Random seed (chain order, dropout, ListMLE tie-breaking)");
-  cmd->add_option("--dtype", a->dtype, "float32, or bfloat16 autocast (float32 weights)")->check(CLI::IsMember({"float32", "bfloat16"}));
+  add_dtype_option(cmd, a->dtype, "float32, or bfloat16 autocast (float32 weights)");
   cmd->add_option("--pooler", a->pooler,
                   "Student pooling: cls, cls_before_pooler, avg, avg_first_last, avg_top2, max (default: the model's own)")
       ->check(CLI::IsMember({"cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2", "max"}));

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   using namespace rankemb;
   CLI::App app{
       "rankemb: refine sentence embedding models with LLM-generated ranking sentences.\n"
-      "Generate ranking chains, post-train an encoder on them, evaluate, encode, search.",
+      "Generate ranking chains, post-train an encoder on them, evaluate, encode.",
       "rankemb"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default(true);  // --help shows every default

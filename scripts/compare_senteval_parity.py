@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares a `rankemb eval --tasks sts,dev --text senteval --json FILE` result with the SentEval
 numbers in tests/fixtures/eval/senteval_parity.jsonl (same checks as the C++ test
-tests/unit/eval_parity/senteval_parity_test.cpp, for a run made with the CLI).
+tests/unit/eval/senteval_parity_test.cpp, for a run made with the CLI).
 
     python3 scripts/compare_senteval_parity.py minilm.json [--fixture tests/fixtures/eval/senteval_parity.jsonl]
 """

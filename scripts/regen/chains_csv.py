@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Regenerates tests/fixtures/train_data/nasty.csv and nasty.expected.jsonl.
+"""Regenerates tests/fixtures/chains/nasty.csv and nasty.expected.jsonl.
 
 A chain file in the authors' released format (hly1998/RankingSentenceGeneration,
 generation/sentences_merge.py: a DataFrame with one column `list_sent` of Python lists written by
@@ -20,7 +20,7 @@ import os
 import sys
 
 HERE = os.path.dirname(__file__)
-OUT = os.path.join(HERE, "..", "..", "tests", "fixtures", "train_data")
+OUT = os.path.join(HERE, "..", "..", "tests", "fixtures", "chains")
 
 CHAINS = [
     ["A man is playing a guitar.", "A guitar is being played by a man.", "Someone plays music."],

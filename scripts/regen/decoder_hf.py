@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes seeded random tiny decoders and their Hugging Face `transformers` logits:
 
-  tests/fixtures/decoder/<name>/{config.json,generation_config.json,model.safetensors}
-  tests/fixtures/decoder/<name>.jsonl
+  tests/fixtures/models/decoder/<name>/{config.json,generation_config.json,model.safetensors}
+  tests/fixtures/models/decoder/<name>.jsonl
 
 for three shapes:
   llama3  LlamaForCausalLM: GQA (4 heads / 2 KV), untied lm_head, Llama-3 rope_scaling
@@ -36,7 +36,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralF
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-OUT = os.path.join(REPO, "tests", "fixtures", "decoder")
+OUT = os.path.join(REPO, "tests", "fixtures", "models", "decoder")
 
 COMMON = dict(vocab_size=192, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,

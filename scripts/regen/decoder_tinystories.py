@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/decoder/tinystories_greedy.jsonl: greedy decoding of TinyStories-656K
+"""Writes tests/fixtures/models/decoder/tinystories_greedy.jsonl: greedy decoding of TinyStories-656K
 (../shared/models/tinystories-656k, LlamaForCausalLM) from BOS for 100 tokens, computed by an
 independent NumPy implementation of the Llama forward pass (float64 throughout) written here from
 the architecture's definition, reading the weights with the `safetensors` package.
@@ -24,7 +24,7 @@ from safetensors.numpy import load_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MODEL = os.path.join(os.path.dirname(REPO), "shared", "models", "tinystories-656k")
-OUT = os.path.join(REPO, "tests", "fixtures", "decoder", "tinystories_greedy.jsonl")
+OUT = os.path.join(REPO, "tests", "fixtures", "models", "decoder", "tinystories_greedy.jsonl")
 STEPS = 100
 FULL_STEPS = [0, 1, 2, 50, 99]
 

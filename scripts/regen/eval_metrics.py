@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for the evaluation metrics and the STS pipeline (tests/unit/eval_metrics).
+"""Reference values for the evaluation metrics and the STS pipeline (tests/unit/eval).
 
 Run from the repo root with Debian's Python (python3-scipy, python3-sklearn):
     /usr/bin/python3 scripts/regen/eval_metrics.py [--data-dir ../shared/data]

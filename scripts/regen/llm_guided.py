@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/llm_generate/guided_toy.expected.jsonl: the reference for the guided
-decoding of src/rankemb/generate/llm_generator.cpp, computed with numpy float32 on a toy model that
-tests/unit/llm_generate/llm_generator_test.cpp re-implements in C++ (FakeCausalLm/ByteTokenizer).
+"""Writes tests/fixtures/llm/guided_toy.expected.jsonl: the reference for the guided
+decoding of src/rankemb/llm/llm_generator.cpp, computed with numpy float32 on a toy model that
+tests/unit/llm/llm_generator_test.cpp re-implements in C++ (FakeCausalLm/ByteTokenizer).
 
 Toy tokenizer: id 0 "<s>" (BOS, prepended to every prompt), 1 "</s>" (EOS), 2 "<|eot|>"
 (end of turn), 3 "<|sep|>" (special, not a stop token), 4 + b for byte b. 260 ids.
@@ -27,7 +27,7 @@ from corpus import load_corpus  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-OUT = os.path.join(REPO, "tests", "fixtures", "llm_generate", "guided_toy.expected.jsonl")
+OUT = os.path.join(REPO, "tests", "fixtures", "llm", "guided_toy.expected.jsonl")
 
 M64 = (1 << 64) - 1
 VOCAB = 260

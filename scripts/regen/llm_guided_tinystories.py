@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes tests/fixtures/llm_generate/tinystories_guided.expected.jsonl: two-step guided chains
+"""Writes tests/fixtures/llm/tinystories_guided.expected.jsonl: two-step guided chains
 on TinyStories-656K (/work/shared/models/tinystories-656k, a LlamaForCausalLM base model, no chat
 template) computed with Hugging Face transformers on PyTorch CPU in float32, the reference for the
-end-to-end test of src/rankemb/generate/llm_generator.cpp on the real decoder.
+end-to-end test of src/rankemb/llm/llm_generator.cpp on the real decoder.
 
 The loop is METHOD.md stage 1, written from the method description: prompt = the authors' prompt
 (default_prompt_template() in llm_generator.cpp) with the stripped sentence, tokenized as the
@@ -27,7 +27,7 @@ from corpus import load_corpus  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MODEL = os.path.join(os.path.dirname(REPO), "shared", "models", "tinystories-656k")
-OUT = os.path.join(REPO, "tests", "fixtures", "llm_generate", "tinystories_guided.expected.jsonl")
+OUT = os.path.join(REPO, "tests", "fixtures", "llm", "tinystories_guided.expected.jsonl")
 
 INDENT = " " * 28
 PROMPT = (INDENT + "Rewrite the following sentence or phrase using different words and sentence structure while "

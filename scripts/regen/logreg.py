@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference accuracies of L2-regularised multinomial logistic regression (tests/unit/eval_report).
+"""Reference accuracies of L2-regularised multinomial logistic regression (tests/unit/eval).
 
 Run from the repo root with Debian's Python (python3-sklearn, python3-numpy):
     /usr/bin/python3 scripts/regen/logreg.py

@@ -7,7 +7,7 @@
 set -euo pipefail
 BIN="$1"; DATA="$2"; CACHE="$3"
 if [ ! -f "$CACHE/models/glove-100d/embeddings.safetensors" ] || [ ! -f "$CACHE/assets/all-MiniLM-L6-v2/model.safetensors" ]; then
-  echo "SKIP: assets missing under $CACHE (scripts/prepare.sh fetches them)"; exit 77
+  echo "FAIL: all-MiniLM-L6-v2 or GloVe missing under $CACHE (bash scripts/prepare.sh fetches and converts them)"; exit 1
 fi
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
 export RANKEMB_DATA_DIR="$DATA" RANKEMB_CACHE_DIR="$CACHE"

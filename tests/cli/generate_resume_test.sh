@@ -8,7 +8,7 @@ set -euo pipefail
 BIN="$1"; DATA="$2"; CACHE="$3"
 VECTORS="$CACHE/models/glove-100d"
 if [ ! -f "$VECTORS/embeddings.safetensors" ] || [ ! -d /usr/share/wordnet ]; then
-  echo "SKIP: $VECTORS or /usr/share/wordnet missing (scripts/prepare.sh installs them)"; exit 77
+  echo "FAIL: $VECTORS or /usr/share/wordnet missing (bash scripts/prepare.sh installs and converts them)"; exit 1
 fi
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
 head -n 400 "$DATA/nli/snli_seed_sentences.txt" > "$TMP/seeds.txt"

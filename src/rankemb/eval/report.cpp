@@ -339,19 +339,15 @@ EvalReport run_eval(const TaskSelection& tasks, const EvalOptions& options, cons
             [&] {
               for (const auto& ds : dev_sets) report.dev.push_back(evaluate_sts(ds, table));
             });
-  run_group("rerank",
-            [&] {
-              for (const auto& ds : rerank_sets) add_texts(ds, table);
-              return !rerank_sets.empty();
-            },
+  const auto queue_all = [&](const auto& sets) {
+    for (const auto& ds : sets) add_texts(ds, table);
+    return !sets.empty();
+  };
+  run_group("rerank", [&] { return queue_all(rerank_sets); },
             [&] {
               for (const auto& ds : rerank_sets) report.rerank.push_back(evaluate_rerank(ds, table));
             });
-  run_group("transfer",
-            [&] {
-              for (const auto& ds : transfer_sets) add_texts(ds, table);
-              return !transfer_sets.empty();
-            },
+  run_group("transfer", [&] { return queue_all(transfer_sets); },
             [&] {
               for (const auto& ds : transfer_sets) report.transfer.push_back(evaluate_transfer(ds, table, options.transfer));
             });

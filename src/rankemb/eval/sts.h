@@ -17,13 +17,9 @@
 
 #include "rankemb/eval/datasets.h"
 #include "rankemb/util/progress.h"
+#include "rankemb/util/types.h"
 
 namespace rankemb::eval {
-
-// The embedding callback: one vector per input text, in input order, all of the same length.
-// A plain std::vector keeps this layer free of libtorch; an encoder returning a [n, d] tensor
-// adapts with one copy (tensor.contiguous().to(kFloat) rows into the vectors).
-using EmbedFn = std::function<std::vector<std::vector<float>>(const std::vector<std::string>&)>;
 
 // Distinct texts and their embeddings. add() queues texts; compute() embeds the queued texts in
 // batches of `batch_size` (0 = all in one call) and keeps the rows; get() looks a text up.

@@ -1,15 +1,14 @@
 #include "rankemb/generate/chain_runner.h"
 
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
-#include "rankemb/generate/chain_record.h"
+#include "rankemb/chains/chain_file.h"
+#include "rankemb/chains/record.h"
+#include "rankemb/chains/settings.h"
 #include "rankemb/generate/filters.h"
 #include "rankemb/io/file.h"
 #include "rankemb/util/error.h"
@@ -18,7 +17,11 @@ namespace rankemb::generate {
 
 namespace fs = std::filesystem;
 
-fs::path meta_path(const fs::path& output) { return fs::path(output.string() + ".meta.json"); }
+void set_seed_file(RunOptions& options, const SeedFile& file) {
+  options.seed_file_name = file.name;
+  options.seed_file_size = file.size;
+  options.seed_file_hash = file.hash;
+}
 
 nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options) {
   nlohmann::json j;
@@ -34,59 +37,19 @@ nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& opti
 
 namespace {
 
-// Appends whole lines and flushes each, so the file is always complete lines + at most one partial.
-class LineAppender {
- public:
-  explicit LineAppender(const fs::path& path) : path_(path), f_(std::fopen(path.c_str(), "ab")) {
-    if (!f_) fail(ErrorCode::Input, "{}: cannot open for appending: {}", path.string(), std::strerror(errno));
-  }
-  ~LineAppender() {
-    if (f_) std::fclose(f_);
-  }
-  LineAppender(const LineAppender&) = delete;
-  LineAppender& operator=(const LineAppender&) = delete;
-  void append(std::string line) {
-    line += '\n';
-    if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fflush(f_) != 0)
-      fail(ErrorCode::Other, "{}: write failed: {}", path_.string(), std::strerror(errno));
-  }
-
- private:
-  fs::path path_;
-  std::FILE* f_;
-};
-
-// First top-level key whose value differs, for a readable mismatch message.
-std::string describe_mismatch(const nlohmann::json& old_meta, const nlohmann::json& new_meta) {
-  if (!old_meta.is_object()) return "the existing meta is not a JSON object";
-  for (const auto& [key, value] : new_meta.items()) {
-    const auto it = old_meta.find(key);
-    if (it == old_meta.end()) return fmt::format("\"{}\" is missing from the existing meta", key);
-    if (*it != value) return fmt::format("\"{}\" was {}, this run has {}", key, it->dump(), value.dump());
-  }
-  for (const auto& [key, value] : old_meta.items())
-    if (!new_meta.contains(key)) return fmt::format("the existing meta has an unknown key \"{}\"", key);
-  return "unknown difference";
-}
-
-// Validates an existing output against the expected seed order; drops a partial last line.
-// Returns how many seeds are already done.
+// Validates an existing output against the expected seed order and cuts off an unfinished last
+// line (chains/chain_file.h). Returns how many seeds are already done.
 std::size_t resume_point(const fs::path& output, const std::vector<Seed>& seeds) {
-  const std::string text = io::read_file(output);
-  const std::size_t last_nl = text.rfind('\n');
-  const std::size_t complete = last_nl == std::string::npos ? 0 : last_nl + 1;
-  if (complete < text.size()) fs::resize_file(output, complete);  // the line a kill cut short
-  std::size_t done = 0, pos = 0, line_no = 0;
-  while (pos < complete) {
-    const std::size_t end = text.find('\n', pos);
-    const std::string_view line(text.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    const std::string where = fmt::format("{}:{}", output.string(), line_no);
+  const chains::ChainLines file = chains::read_chain_lines(output);
+  if (file.unfinished()) fs::resize_file(output, file.complete_bytes);  // the line a kill cut short
+  if (file.tail_without_newline) io::LineAppender(output).append("");  // a record missing only its '\n'
+  std::size_t done = 0;
+  for (const auto& line : file.lines) {
+    const std::string where = file.where(line);
     if (done >= seeds.size())
       fail(ErrorCode::Input, "{}: more chains than selected seeds ({}); was it written with other seeds?", where,
            seeds.size());
-    const ChainRecord r = parse_chain_record(line, where);
+    const chains::ChainRecord r = chains::parse_chain_record(file.view(line), where);
     if (r.id != seeds[done].id || r.seed != seeds[done].text)
       fail(ErrorCode::Input, "{}: chain id {} is not the expected next seed (id {}); the output does not belong to "
            "these seeds", where, r.id, seeds[done].id);
@@ -101,132 +64,173 @@ struct Active {
   std::string prev, cur;
 };
 
-}  // namespace
-
-RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options,
-                      Progress& progress) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  if (options.steps < 1) fail(ErrorCode::Usage, "--steps must be at least 1 (got {})", options.steps);
-  if (options.resume && options.overwrite) fail(ErrorCode::Usage, "--resume and --overwrite exclude each other");
+void check_run_options(const SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options) {
+  if (options.steps < 1) fail(ErrorCode::Usage, "steps must be at least 1 (got {})", options.steps);
+  if (options.resume && options.overwrite) fail(ErrorCode::Usage, "the options resume and overwrite exclude each other");
   if (options.output.empty()) fail(ErrorCode::Usage, "no output path given");
   for (std::size_t i = 1; i < seeds.size(); ++i)
     RANKEMB_CHECK(seeds[i - 1].id < seeds[i].id, ErrorCode::Other, "seed ids must increase (id {} after {})",
                   seeds[i].id, seeds[i - 1].id);
-  const std::size_t capacity = backend.capacity();
-  RANKEMB_CHECK(capacity > 0, ErrorCode::Other, "backend {} has capacity 0", backend.model_name());
+  RANKEMB_CHECK(backend.capacity() > 0, ErrorCode::Other, "backend {} has capacity 0", backend.model_name());
+}
 
+// Creates the output and its settings sidecar, or checks them when resuming. Returns how many
+// seeds the output already holds.
+std::size_t open_output(const SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options) {
   const fs::path& out_path = options.output;
-  const fs::path meta_file = meta_path(out_path);
+  const fs::path meta_file = chains::meta_path(out_path);
   const nlohmann::json meta = run_meta(backend, options);
   const bool exists = fs::exists(out_path);
-  std::size_t start = 0;
   if (exists && !options.resume && !options.overwrite)
-    fail(ErrorCode::Usage, "{} exists; pass --resume to continue it or --overwrite to replace it", out_path.string());
-  if (options.resume && exists) {
-    if (!fs::exists(meta_file))
-      fail(ErrorCode::Usage, "cannot resume {}: {} is missing, so its settings cannot be checked (use --overwrite)",
-           out_path.string(), meta_file.string());
-    const nlohmann::json old_meta = io::read_json(meta_file, ErrorCode::Input);
-    if (old_meta != meta)
-      fail(ErrorCode::Usage, "cannot resume {}: it was generated with other settings ({}); rerun with the same "
-           "options or use --overwrite", out_path.string(), describe_mismatch(old_meta, meta));
-    start = resume_point(out_path, seeds);
-  } else {
+    fail(ErrorCode::Usage, "{} exists; resume it (option resume) or replace it (option overwrite)", out_path.string());
+  if (!options.resume || !exists) {
     if (!out_path.parent_path().empty()) fs::create_directories(out_path.parent_path());
     io::write_atomic(meta_file, meta.dump(2) + "\n");
     io::write_atomic(out_path, std::string_view());
+    return 0;
+  }
+  if (!fs::exists(meta_file))
+    fail(ErrorCode::Usage, "cannot resume {}: {} is missing, so its settings cannot be checked (overwrite it instead)",
+         out_path.string(), meta_file.string());
+  if (const auto diff = chains::settings_difference(io::read_json(meta_file, ErrorCode::Input), meta))
+    fail(ErrorCode::Usage, "cannot resume {}: it was generated with other settings ({}); rerun with the same "
+         "options or overwrite it", out_path.string(), *diff);
+  return resume_point(out_path, seeds);
+}
+
+// The loop of chain_runner.h: keeps the backend full, turns its answers into chain steps and
+// writes finished chains in seed order.
+class ChainLoop {
+ public:
+  ChainLoop(SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options, std::size_t start,
+            Progress& progress)
+      : backend_(backend), seeds_(seeds), options_(options), progress_(progress), writer_(options.output),
+        next_seed_(start), next_write_(start) {
+    const std::size_t capacity = backend.capacity();
+    max_buffered_ = options.max_buffered ? options.max_buffered : std::max<std::size_t>(64, 4 * capacity);
+    summary_.chains_resumed = start;
   }
 
-  RunSummary summary;
-  summary.chains_resumed = start;
-  LineAppender writer(out_path);
-  const std::size_t max_buffered = options.max_buffered ? options.max_buffered : std::max<std::size_t>(64, 4 * capacity);
+  RunSummary run() {
+    const std::size_t start = next_write_;
+    progress_.start(start > 0 ? fmt::format("generating chains (resuming after {})", start) : "generating chains",
+                    seeds_.size() - start, "chains");
+    while (next_write_ < seeds_.size()) {
+      start_new_chains();
+      RANKEMB_CHECK(!in_flight_.empty() || !finished_.empty(), ErrorCode::Other, "chain runner stalled (a bug)");
+      if (!in_flight_.empty()) poll_backend();
+      write_ready_chains();
+    }
+    progress_.finish();
+    summary_.seconds = seconds();
+    return summary_;
+  }
 
-  std::unordered_map<std::uint64_t, Active> in_flight;  // ticket -> chain
-  std::map<std::size_t, ChainRecord> finished;          // seed index -> record, waiting for earlier ones
-  std::uint64_t next_ticket = 1;
-  std::size_t next_seed = start, next_write = start;
+ private:
+  double seconds() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
 
-  const auto submit = [&](Active chain) {
-    StepRequest req;
-    req.ticket = next_ticket++;
-    req.current = chain.cur;
-    req.previous = chain.prev;
-    req.chain_id = seeds[chain.index].id;
-    req.step = static_cast<int>(chain.sentences.size()) + 1;
-    backend.submit(std::move(req));
-    in_flight.emplace(next_ticket - 1, std::move(chain));
-  };
-  const auto finish = [&](Active chain, DropReason reason) {
-    if (reason == DropReason::None && is_repetitive(seeds[chain.index].text, chain.sentences))
-      reason = DropReason::Repetition;
-    ChainRecord r;
-    r.id = seeds[chain.index].id;
-    r.seed = seeds[chain.index].text;
-    r.sentences = std::move(chain.sentences);
-    r.guidance = backend.guidance();
-    r.model = backend.model_name();
-    r.steps = options.steps;
-    r.kept = reason == DropReason::None;
-    r.drop_reason = std::string(drop_reason_name(reason));
-    finished.emplace(chain.index, std::move(r));
-    progress.advance(1);
-  };
-
-  progress.start(start > 0 ? fmt::format("generating chains (resuming after {})", start) : "generating chains",
-                 seeds.size() - start, "chains");
-  while (next_write < seeds.size()) {
-    while (in_flight.size() < capacity && next_seed < seeds.size() && finished.size() < max_buffered) {
+  void start_new_chains() {
+    while (in_flight_.size() < backend_.capacity() && next_seed_ < seeds_.size() && finished_.size() < max_buffered_) {
       Active chain;
-      chain.index = next_seed++;
-      chain.prev = chain.cur = seeds[chain.index].text;
+      chain.index = next_seed_++;
+      chain.prev = chain.cur = seeds_[chain.index].text;
       submit(std::move(chain));
     }
-    RANKEMB_CHECK(!in_flight.empty() || !finished.empty(), ErrorCode::Other, "chain runner stalled (a bug)");
-    if (!in_flight.empty()) {
-      RANKEMB_CHECK(backend.pending() > 0, ErrorCode::Other,
-                    "backend {} reports no pending requests while {} are unanswered", backend.model_name(),
-                    in_flight.size());
-      std::vector<StepResult> results = backend.poll();
-      for (StepResult& res : results) {
-        auto node = in_flight.extract(res.ticket);
-        RANKEMB_CHECK(!node.empty(), ErrorCode::Other, "backend {} returned unknown ticket {}", backend.model_name(),
-                      res.ticket);
-        Active chain = std::move(node.mapped());
-        summary.new_tokens += res.new_tokens;
-        ++summary.steps_run;
-        const DropReason verdict = check_step(res.text);
-        chain.prev = std::move(chain.cur);
-        chain.cur = res.text;
-        chain.sentences.push_back(std::move(res.text));
-        if (verdict != DropReason::None || static_cast<int>(chain.sentences.size()) >= options.steps)
-          finish(std::move(chain), verdict);
-        else
-          submit(std::move(chain));
-      }
-      if (!results.empty()) {
-        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        progress.set_detail(fmt::format("{:.0f} tok/s, {} tokens, kept {}, dropped {}",
-                                        secs > 0 ? summary.new_tokens / secs : 0.0, summary.new_tokens, summary.kept,
-                                        summary.dropped));
-      }
+  }
+
+  void submit(Active chain) {
+    StepRequest req;
+    req.ticket = next_ticket_++;
+    req.current = chain.cur;
+    req.previous = chain.prev;
+    req.chain_id = seeds_[chain.index].id;
+    req.step = static_cast<int>(chain.sentences.size()) + 1;
+    backend_.submit(std::move(req));
+    in_flight_.emplace(next_ticket_ - 1, std::move(chain));
+  }
+
+  void poll_backend() {
+    RANKEMB_CHECK(backend_.pending() > 0, ErrorCode::Other, "backend {} reports no pending requests while {} are unanswered",
+                  backend_.model_name(), in_flight_.size());
+    std::vector<StepResult> results = backend_.poll();
+    for (StepResult& res : results) {
+      auto node = in_flight_.extract(res.ticket);
+      RANKEMB_CHECK(!node.empty(), ErrorCode::Other, "backend {} returned unknown ticket {}", backend_.model_name(),
+                    res.ticket);
+      Active chain = std::move(node.mapped());
+      summary_.new_tokens += res.new_tokens;
+      ++summary_.steps_run;
+      const DropReason verdict = check_step(res.text);
+      chain.prev = std::move(chain.cur);
+      chain.cur = res.text;
+      chain.sentences.push_back(std::move(res.text));
+      if (verdict != DropReason::None || static_cast<int>(chain.sentences.size()) >= options_.steps)
+        finish(std::move(chain), verdict);
+      else
+        submit(std::move(chain));
     }
-    for (auto it = finished.begin(); it != finished.end() && it->first == next_write; it = finished.erase(it)) {
-      const ChainRecord& r = it->second;
-      writer.append(format_chain_record(r));
-      ++next_write;
-      ++summary.chains_written;
+    if (results.empty()) return;
+    const double secs = seconds();
+    progress_.set_detail(fmt::format("{:.0f} tok/s, {} tokens, kept {}, dropped {}",
+                                     secs > 0 ? summary_.new_tokens / secs : 0.0, summary_.new_tokens, summary_.kept,
+                                     summary_.dropped));
+  }
+
+  void finish(Active chain, DropReason reason) {
+    const Seed& seed = seeds_[chain.index];
+    if (reason == DropReason::None && is_repetitive(seed.text, chain.sentences)) reason = DropReason::Repetition;
+    chains::ChainRecord r;
+    r.id = seed.id;
+    r.seed = seed.text;
+    r.sentences = std::move(chain.sentences);
+    r.guidance = backend_.guidance();
+    r.model = backend_.model_name();
+    r.steps = options_.steps;
+    r.kept = reason == DropReason::None;
+    r.drop_reason = std::string(drop_reason_name(reason));
+    finished_.emplace(chain.index, std::move(r));
+    progress_.advance(1);
+  }
+
+  void write_ready_chains() {
+    for (auto it = finished_.begin(); it != finished_.end() && it->first == next_write_; it = finished_.erase(it)) {
+      const chains::ChainRecord& r = it->second;
+      writer_.append(chains::format_chain_record(r));
+      ++next_write_;
+      ++summary_.chains_written;
       if (r.kept) {
-        ++summary.kept;
+        ++summary_.kept;
       } else {
-        ++summary.dropped;
-        ++summary.dropped_by_reason[r.drop_reason];
+        ++summary_.dropped;
+        ++summary_.dropped_by_reason[r.drop_reason];
       }
     }
   }
-  progress.finish();
-  summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  using Clock = std::chrono::steady_clock;
+  SentenceGenerator& backend_;
+  const std::vector<Seed>& seeds_;
+  const RunOptions& options_;
+  Progress& progress_;
+  io::LineAppender writer_;
+  Clock::time_point t0_ = Clock::now();
+  std::size_t max_buffered_ = 0;
+  std::unordered_map<std::uint64_t, Active> in_flight_;  // ticket -> chain
+  std::map<std::size_t, chains::ChainRecord> finished_;  // seed index -> record, waiting for earlier ones
+  std::uint64_t next_ticket_ = 1;
+  std::size_t next_seed_ = 0, next_write_ = 0;
+  RunSummary summary_;
+};
+
+}  // namespace
+
+RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options,
+                      Progress& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_run_options(backend, seeds, options);
+  const std::size_t start = open_output(backend, seeds, options);
+  RunSummary summary = ChainLoop(backend, seeds, options, start, progress).run();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;
 }
 

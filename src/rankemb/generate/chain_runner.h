@@ -7,10 +7,10 @@
 //
 // Output: one ChainRecord line per seed, in seed (id) order (a reorder buffer holds chains that
 // finish early), each line written and flushed whole, so a killed run leaves complete lines plus
-// at most one partial last line. A sidecar "<output>.meta.json" (written atomically when a run
-// starts) records what produced the file; --resume checks it, drops a partial last line, skips the
-// chains already written and continues, so the file ends byte-identical to an uninterrupted run
-// (backends are deterministic per request, see sentence_generator.h).
+// at most one unfinished last line. The run-settings sidecar (chains/settings.h) records what
+// produced the file; resuming checks it, cuts off an unfinished last line (chains/chain_file.h),
+// skips the chains already written and continues, so the file ends byte-identical to an
+// uninterrupted run (backends are deterministic per request, see sentence_generator.h).
 #pragma once
 
 #include <cstddef>
@@ -31,7 +31,7 @@ namespace rankemb::generate {
 
 struct RunOptions {
   int steps = 32;                  // n: sentences generated per chain
-  std::filesystem::path output;    // JSONL; the meta goes to "<output>.meta.json"
+  std::filesystem::path output;    // JSONL; the settings sidecar goes to chains::meta_path(output)
   bool resume = false;             // continue an existing output (its meta must match)
   bool overwrite = false;          // replace an existing output
   // What the meta records about the seeds (the runner gets the selected seeds only).
@@ -58,15 +58,15 @@ struct RunSummary {
   double seconds = 0;              // wall time of this run
 };
 
-// Sidecar path: "<output>.meta.json".
-std::filesystem::path meta_path(const std::filesystem::path& output);
+// Fills the seed-file fields of `options` (what the meta records) from the file the seeds came from.
+void set_seed_file(RunOptions& options, const SeedFile& file);
 
 // The meta JSON a run with these options and this backend writes.
 nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options);
 
 // Runs every seed of `seeds` (ids strictly increasing) through the loop into options.output.
 // Throws Error(Usage) when the output exists and neither resume nor overwrite is set, when both are
-// set, or when steps < 1; Error(Usage) when resuming with a meta that does not match; Error(Input)
+// set, or when steps < 1; Error(Usage) when resuming with settings that do not match; Error(Input)
 // when an existing output line is not the record expected at that position. Backend errors pass
 // through; everything written before them stays valid for --resume.
 RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options,

@@ -66,7 +66,7 @@ Shard parse_shard(std::string_view text) {
   };
   if (slash == std::string_view::npos || !number(text.substr(0, slash), s.index) ||
       !number(text.substr(slash + 1), s.count) || s.count == 0 || s.index >= s.count)
-    fail(ErrorCode::Usage, "--shard {}: expected i/N with 0 <= i < N, e.g. 0/4", text);
+    fail(ErrorCode::Usage, "shard {}: expected i/N with 0 <= i < N, e.g. 0/4", text);
   return s;
 }
 

@@ -1,8 +1,13 @@
-// The contract between the chain loop (generate/chain_runner) and a backend that writes one chain
+// rankemb::generate owns stage 1 of the method, the chain loop: seed files and shards (seeds.h),
+// the filters (filters.h), the runner that drives a backend and writes the chain file
+// (chain_runner.h), and this interface. The backends live in their own folders: lexical/ (offline)
+// and llm/ (a causal LM with classifier-free guidance).
+//
+// This file: the contract between the chain loop (chain_runner.h) and a backend that writes one chain
 // step: given the current sentence and the previous one, produce the next sentence, steered away
 // from the previous one with guidance scale g. Two backends implement it: the in-process LLM with
-// classifier-free guidance (generate/llm_generator) and the offline lexical editor
-// (generate/lexical_generator). Needs no libtorch.
+// classifier-free guidance (llm/llm_generator.h) and the offline lexical editor
+// (lexical/lexical_generator.h). Needs no libtorch.
 //
 // The interface is asynchronous so that an LLM backend can keep its batch full at token level
 // (continuous batching): the runner submits up to capacity() requests, then calls poll()

@@ -1,5 +1,7 @@
 #include "rankemb/io/file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -79,6 +81,22 @@ void write_directory_atomic(const std::filesystem::path& path,
     fs::remove_all(partial, ec);
     throw;
   }
+}
+
+LineAppender::LineAppender(const std::filesystem::path& path) : path_(path), file_(std::fopen(path.c_str(), "ab")) {
+  if (!file_) fail(ErrorCode::Input, "{}: cannot open for appending: {}", path.string(), std::strerror(errno));
+}
+
+LineAppender::~LineAppender() {
+  if (file_) std::fclose(file_);
+}
+
+void LineAppender::append(std::string_view line) {
+  std::string whole;
+  whole.reserve(line.size() + 1);
+  whole.append(line).push_back('\n');
+  if (std::fwrite(whole.data(), 1, whole.size(), file_) != whole.size() || std::fflush(file_) != 0)
+    fail(ErrorCode::Other, "{}: write failed: {}", path_.string(), std::strerror(errno));
 }
 
 }  // namespace rankemb::io

@@ -3,6 +3,7 @@
 // process never leaves a half-written output behind.
 #pragma once
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <ostream>
@@ -31,5 +32,22 @@ void write_atomic(const std::filesystem::path& path, std::string_view contents);
 // filesystem errors become Error(Input) naming `path`.
 void write_directory_atomic(const std::filesystem::path& path,
                             const std::function<void(const std::filesystem::path& partial)>& fill);
+
+// Appends whole lines to a file (created if missing), each written and flushed in one call, so a
+// killed process leaves complete lines plus at most one unfinished last line (the JSONL files:
+// chain outputs, training metrics). Write errors are Error(Other) naming the file.
+class LineAppender {
+ public:
+  explicit LineAppender(const std::filesystem::path& path);
+  ~LineAppender();
+  LineAppender(const LineAppender&) = delete;
+  LineAppender& operator=(const LineAppender&) = delete;
+  // Writes `line` and a '\n'.
+  void append(std::string_view line);
+
+ private:
+  std::filesystem::path path_;
+  std::FILE* file_;
+};
 
 }  // namespace rankemb::io

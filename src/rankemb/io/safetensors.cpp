@@ -32,15 +32,15 @@ using nlohmann::json;
 constexpr std::uint64_t kMaxHeaderSize = 100'000'000;
 
 struct DtypeInfo {
-  Dtype dtype;
+  TensorDtype dtype;
   std::string_view name;
   std::size_t size;
 };
 constexpr std::array<DtypeInfo, 15> kDtypes{{
-    {Dtype::Bool, "BOOL", 1}, {Dtype::U8, "U8", 1},   {Dtype::I8, "I8", 1},   {Dtype::F8_E5M2, "F8_E5M2", 1},
-    {Dtype::F8_E4M3, "F8_E4M3", 1}, {Dtype::I16, "I16", 2}, {Dtype::U16, "U16", 2}, {Dtype::F16, "F16", 2},
-    {Dtype::BF16, "BF16", 2}, {Dtype::I32, "I32", 4}, {Dtype::U32, "U32", 4}, {Dtype::F32, "F32", 4},
-    {Dtype::F64, "F64", 8},  {Dtype::I64, "I64", 8}, {Dtype::U64, "U64", 8},
+    {TensorDtype::Bool, "BOOL", 1}, {TensorDtype::U8, "U8", 1},   {TensorDtype::I8, "I8", 1},   {TensorDtype::F8_E5M2, "F8_E5M2", 1},
+    {TensorDtype::F8_E4M3, "F8_E4M3", 1}, {TensorDtype::I16, "I16", 2}, {TensorDtype::U16, "U16", 2}, {TensorDtype::F16, "F16", 2},
+    {TensorDtype::BF16, "BF16", 2}, {TensorDtype::I32, "I32", 4}, {TensorDtype::U32, "U32", 4}, {TensorDtype::F32, "F32", 4},
+    {TensorDtype::F64, "F64", 8},  {TensorDtype::I64, "I64", 8}, {TensorDtype::U64, "U64", 8},
 }};
 
 std::string dtype_list() {
@@ -258,11 +258,11 @@ std::string length_prefix(std::uint64_t n) {
 
 }  // namespace
 
-std::string_view dtype_name(Dtype dtype) { return kDtypes[static_cast<std::size_t>(dtype)].name; }
-std::size_t dtype_size(Dtype dtype) { return kDtypes[static_cast<std::size_t>(dtype)].size; }
-bool dtype_is_loadable(Dtype dtype) { return dtype == Dtype::F32 || dtype == Dtype::F16 || dtype == Dtype::BF16; }
+std::string_view dtype_name(TensorDtype dtype) { return kDtypes[static_cast<std::size_t>(dtype)].name; }
+std::size_t dtype_size(TensorDtype dtype) { return kDtypes[static_cast<std::size_t>(dtype)].size; }
+bool dtype_is_loadable(TensorDtype dtype) { return dtype == TensorDtype::F32 || dtype == TensorDtype::F16 || dtype == TensorDtype::BF16; }
 
-std::optional<Dtype> parse_dtype(std::string_view name) {
+std::optional<TensorDtype> parse_dtype(std::string_view name) {
   for (const auto& d : kDtypes)
     if (d.name == name) return d.dtype;
   return std::nullopt;
@@ -397,12 +397,12 @@ std::vector<float> to_float32(const TensorView& t, std::string_view origin) {
   std::vector<float> out(static_cast<std::size_t>(t.numel()));
   const std::byte* p = t.bytes.data();
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (t.dtype == Dtype::F32) {
+    if (t.dtype == TensorDtype::F32) {
       std::memcpy(&out[i], p + 4 * i, 4);
     } else {
       std::uint16_t h;
       std::memcpy(&h, p + 2 * i, 2);
-      out[i] = t.dtype == Dtype::F16 ? half_to_float(h) : bfloat16_to_float(h);
+      out[i] = t.dtype == TensorDtype::F16 ? half_to_float(h) : bfloat16_to_float(h);
     }
   }
   return out;

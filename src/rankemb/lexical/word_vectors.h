@@ -26,7 +26,7 @@ struct GloveConvertOptions {
   // Keep the most frequent words only. 100,000 covers nearly every SNLI/STS word while the
   // output stays ~40 MB (F32) and loads in well under a second; 0 keeps all 341,479.
   std::size_t max_words = 100000;
-  io::Dtype dtype = io::Dtype::F32;  // F32 (exact values) or F16 (half the size)
+  io::TensorDtype dtype = io::TensorDtype::F32;  // F32 (exact values) or F16 (half the size)
 };
 
 struct GloveConvertResult {

@@ -21,11 +21,13 @@
 #include <set>
 #include <string>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "rankemb/io/file.h"
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/registry.h"
+#include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/weights.h"
 #include "rankemb/util/error.h"
 
@@ -102,6 +104,13 @@ struct AttnGroup {
   Tensor gather, member, mask;
 };
 
+// One forward() call's new tokens in the packed layout (see pack()): per token its id, position,
+// slot and place in the [B, T] output; per request the row of its last token.
+struct PackedBatch {
+  std::vector<std::int64_t> ids, pos, write_slot, last, dest;
+  std::vector<AttnGroup> groups;
+};
+
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return b.defined() ? torch::linear(x, w, b) : torch::linear(x, w);
 }
@@ -110,7 +119,8 @@ class LlamaDecoder final : public CausalLm {
  public:
   LlamaDecoder(HfConfig config, std::unique_ptr<text::Tokenizer> tokenizer, std::vector<std::int64_t> stops,
                const CausalLmOptions& options)
-      : config_(std::move(config)), tokenizer_(std::move(tokenizer)), stops_(std::move(stops)), options_(options) {}
+      : config_(std::move(config)), tokenizer_(std::move(tokenizer)), stops_(std::move(stops)), options_(options),
+        dtype_(scalar_type(options.dtype)) {}
 
   void load(WeightStore& w);
 
@@ -138,11 +148,24 @@ class LlamaDecoder final : public CausalLm {
   }
   Tensor attention(const Layer& l, std::size_t li, const Tensor& x, const Tensor& cos, const Tensor& sin,
                    const Tensor& write_slot, const Tensor& write_pos, const std::vector<AttnGroup>& groups);
+  // forward()'s stages: argument checks (returns the longest token list), packing, one group's
+  // attention layout, the layers, and the logits.
+  std::size_t check_forward(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens) const;
+  PackedBatch pack(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens,
+                   std::size_t t_max) const;
+  AttnGroup group_layout(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens,
+                         const std::vector<std::int64_t>& members, std::size_t t_max, PackedBatch& batch) const;
+  Tensor run_layers(const PackedBatch& batch);
+  Tensor logits(const Tensor& x, const PackedBatch& batch, std::int64_t b_all, std::size_t t_max, bool all_positions) const;
+  Tensor to_device(const std::vector<std::int64_t>& v) const {
+    return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong)).to(options_.device);
+  }
 
   HfConfig config_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
   std::vector<std::int64_t> stops_;
   CausalLmOptions options_;
+  torch::ScalarType dtype_;  // options_.dtype as libtorch spells it
 
   Tensor embed_, final_norm_, lm_head_;
   std::vector<Layer> layers_;
@@ -165,11 +188,11 @@ void LlamaDecoder::load(WeightStore& w) {
   // Every weight owns its memory (not a view of the file mapping), copied exactly once: a
   // conversion already copies, only a tensor that needed none is cloned.
   auto dev = [&](const Tensor& t) {
-    Tensor out = t.to(options_.device, options_.dtype).contiguous();
+    Tensor out = t.to(options_.device, dtype_).contiguous();
     return out.is_alias_of(t) ? out.clone() : out;
   };
   // Concatenation copies, so fused weights own their memory even when the store maps the file.
-  auto cat = [&](std::vector<Tensor> parts) { return torch::cat(parts, 0).to(options_.device, options_.dtype); };
+  auto cat = [&](std::vector<Tensor> parts) { return torch::cat(parts, 0).to(options_.device, dtype_); };
 
   w.strip_prefix("model.");
   final_norm_ = dev(w.take("norm.weight", {h}));
@@ -218,14 +241,14 @@ void LlamaDecoder::reserve(std::size_t n_slots, std::size_t max_tokens) {
   // Free the old pool first so peak memory is one pool, not two.
   k_cache_.clear();
   v_cache_.clear();
-  auto opts = torch::TensorOptions().dtype(options_.dtype).device(options_.device);
+  auto opts = torch::TensorOptions().dtype(dtype_).device(options_.device);
   const auto s = static_cast<std::int64_t>(n_slots), t = static_cast<std::int64_t>(max_tokens);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     // Zeros, not empty: masked-out keys still enter the products, and must not be NaN/Inf.
     k_cache_.push_back(torch::zeros({s, n_kv_, t, head_dim_}, opts));
     v_cache_.push_back(torch::zeros({s, n_kv_, t, head_dim_}, opts));
   }
-  if (max_tokens != max_tokens_ || !rope_.defined()) rope_ = rope_tables(config_, t, options_.dtype).to(options_.device);
+  if (max_tokens != max_tokens_ || !rope_.defined()) rope_ = rope_tables(config_, t, dtype_).to(options_.device);
   max_tokens_ = max_tokens;
   lengths_.assign(n_slots, 0);
 }
@@ -282,6 +305,16 @@ Tensor LlamaDecoder::attention(const Layer& l, std::size_t li, const Tensor& x, 
 
 torch::Tensor LlamaDecoder::forward(const std::vector<std::size_t>& slots,
                                     const std::vector<std::vector<std::int64_t>>& tokens, bool all_positions) {
+  const std::size_t t_max = check_forward(slots, tokens);
+  torch::NoGradGuard no_grad;
+  const PackedBatch batch = pack(slots, tokens, t_max);
+  Tensor x = run_layers(batch);
+  for (std::size_t i = 0; i < slots.size(); ++i) lengths_[slots[i]] += tokens[i].size();
+  return logits(x, batch, static_cast<std::int64_t>(slots.size()), t_max, all_positions);
+}
+
+std::size_t LlamaDecoder::check_forward(const std::vector<std::size_t>& slots,
+                                        const std::vector<std::vector<std::int64_t>>& tokens) const {
   if (lengths_.empty()) fail(ErrorCode::Usage, "causal LM: forward() before reserve()");
   if (slots.size() != tokens.size())
     fail(ErrorCode::Usage, "causal LM: {} slots but {} token lists", slots.size(), tokens.size());
@@ -302,100 +335,117 @@ torch::Tensor LlamaDecoder::forward(const std::vector<std::size_t>& slots,
     }
     t_max = std::max(t_max, tokens[i].size());
   }
-  torch::NoGradGuard no_grad;
-  const auto b_all = static_cast<std::int64_t>(slots.size());
-  const torch::Device dev = options_.device;
-  auto i64 = torch::TensorOptions().dtype(torch::kLong);
-  auto to_dev = [&](const std::vector<std::int64_t>& v) { return torch::tensor(v, i64).to(dev); };
+  return t_max;
+}
 
-  // Packed layout: the slots are grouped by their number of new tokens T (each group's slots in
-  // increasing slot order) and each group's tokens are stored row-major [slot, t]; the token-wise
-  // parts of the network run on these N real tokens only, attention runs per group.
+// Packed layout: the slots are grouped by their number of new tokens T (each group's slots in
+// increasing slot order) and each group's tokens are stored row-major [slot, t]; the token-wise
+// parts of the network run on these N real tokens only, attention runs per group.
+PackedBatch LlamaDecoder::pack(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens,
+                               std::size_t t_max) const {
   std::map<std::size_t, std::vector<std::int64_t>> by_len;  // T -> indices into slots
-  for (std::int64_t i = 0; i < b_all; ++i) by_len[tokens[i].size()].push_back(i);
-  std::vector<std::int64_t> ids_v, pos_v, wslot_v, last_v(slots.size()), dest_v;
-  std::vector<AttnGroup> groups;
-  const bool window = config_.model_type == "mistral" && config_.sliding_window.has_value();
-  const double neg_inf = -std::numeric_limits<double>::infinity();
+  for (std::size_t i = 0; i < slots.size(); ++i) by_len[tokens[i].size()].push_back(static_cast<std::int64_t>(i));
+  PackedBatch batch;
+  batch.last.resize(slots.size());
   for (auto& [t_sz, members] : by_len) {
     std::sort(members.begin(), members.end(), [&](std::int64_t a, std::int64_t b) { return slots[a] < slots[b]; });
-    AttnGroup gr;
-    gr.b = static_cast<std::int64_t>(members.size());
-    gr.t = static_cast<std::int64_t>(t_sz);
-    gr.row_off = static_cast<std::int64_t>(ids_v.size());
-    std::size_t key_len = 0;
-    for (std::int64_t i : members) key_len = std::max(key_len, lengths_[slots[i]] + t_sz);
-    gr.key_len = static_cast<std::int64_t>(key_len);
-    const auto lo = static_cast<std::int64_t>(slots[members.front()]), hi = static_cast<std::int64_t>(slots[members.back()]);
-    const std::int64_t range = hi - lo + 1;
-    // A view over the slot range costs at most range/b times the attention arithmetic but copies
-    // no keys; a gather copies b slots' keys.
-    const bool use_range = range <= 2 * gr.b;
-    gr.lo = lo;
-    gr.r = use_range ? range : gr.b;
-    std::vector<std::int64_t> member_rows;
-    for (std::int64_t i : members) member_rows.push_back(static_cast<std::int64_t>(slots[i]) - lo);
-    if (!use_range) {
-      std::vector<std::int64_t> group_slots;
-      for (std::int64_t i : members) group_slots.push_back(static_cast<std::int64_t>(slots[i]));
-      gr.gather = to_dev(group_slots);
-    } else if (range != gr.b) {
-      gr.member = to_dev(member_rows);
-    }
-    // mask[r, 0, 0, t, j] (additive, 0 or -inf): key j is in the query's past (j <= length + t);
-    // Mistral also limits it to the sliding window (j > position - window), as transformers
-    // does. Range rows of slots outside the group allow every key (finite cache values).
-    Tensor qpos = torch::full({gr.r, gr.t}, static_cast<std::int64_t>(key_len) - 1, i64);
-    auto* qp = qpos.data_ptr<std::int64_t>();
-    for (std::size_t m = 0; m < members.size(); ++m) {
-      const std::int64_t i = members[m];
-      const auto len = static_cast<std::int64_t>(lengths_[slots[i]]);
-      const std::int64_t row = use_range ? member_rows[m] : static_cast<std::int64_t>(m);
-      for (std::int64_t j = 0; j < gr.t; ++j) {
-        qp[row * gr.t + j] = len + j;
-        if (j == gr.t - 1) last_v[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(ids_v.size());
-        ids_v.push_back(tokens[i][static_cast<std::size_t>(j)]);
-        pos_v.push_back(len + j);
-        wslot_v.push_back(static_cast<std::int64_t>(slots[i]));
-        dest_v.push_back(i * static_cast<std::int64_t>(t_max) + j);
-      }
-    }
-    Tensor key_idx = torch::arange(gr.key_len, i64).view({1, 1, gr.key_len});
-    Tensor qpos3 = qpos.unsqueeze(-1);
-    Tensor allowed = key_idx.le(qpos3);
-    if (window) allowed = allowed.logical_and(key_idx.gt(qpos3 - *config_.sliding_window));
-    gr.mask = torch::zeros({gr.r, 1, 1, gr.t, gr.key_len}, torch::TensorOptions().dtype(options_.dtype))
-                  .masked_fill_(allowed.logical_not().view({gr.r, 1, 1, gr.t, gr.key_len}), neg_inf)
-                  .to(dev);
-    groups.push_back(std::move(gr));
+    batch.groups.push_back(group_layout(slots, tokens, members, t_max, batch));
   }
-  const auto n = static_cast<std::int64_t>(ids_v.size());
-  Tensor pos = to_dev(pos_v);
-  Tensor write_slot = to_dev(wslot_v);
+  return batch;
+}
+
+// One group of equally long requests: how its attention reads the caches (a slot range or a
+// gather), its additive mask, and its tokens appended to `batch`.
+AttnGroup LlamaDecoder::group_layout(const std::vector<std::size_t>& slots,
+                                     const std::vector<std::vector<std::int64_t>>& tokens,
+                                     const std::vector<std::int64_t>& members, std::size_t t_max,
+                                     PackedBatch& batch) const {
+  const auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  AttnGroup gr;
+  gr.b = static_cast<std::int64_t>(members.size());
+  gr.t = static_cast<std::int64_t>(tokens[members.front()].size());
+  gr.row_off = static_cast<std::int64_t>(batch.ids.size());
+  std::size_t key_len = 0;
+  for (std::int64_t i : members) key_len = std::max(key_len, lengths_[slots[i]] + tokens[i].size());
+  gr.key_len = static_cast<std::int64_t>(key_len);
+  const auto lo = static_cast<std::int64_t>(slots[members.front()]), hi = static_cast<std::int64_t>(slots[members.back()]);
+  const std::int64_t range = hi - lo + 1;
+  // A view over the slot range costs at most range/b times the attention arithmetic but copies
+  // no keys; a gather copies b slots' keys.
+  const bool use_range = range <= 2 * gr.b;
+  gr.lo = lo;
+  gr.r = use_range ? range : gr.b;
+  std::vector<std::int64_t> member_rows;
+  for (std::int64_t i : members) member_rows.push_back(static_cast<std::int64_t>(slots[i]) - lo);
+  if (!use_range) {
+    std::vector<std::int64_t> group_slots;
+    for (std::int64_t i : members) group_slots.push_back(static_cast<std::int64_t>(slots[i]));
+    gr.gather = to_device(group_slots);
+  } else if (range != gr.b) {
+    gr.member = to_device(member_rows);
+  }
+  // mask[r, 0, 0, t, j] (additive, 0 or -inf): key j is in the query's past (j <= length + t);
+  // Mistral also limits it to the sliding window (j > position - window), as transformers
+  // does. Range rows of slots outside the group allow every key (finite cache values).
+  Tensor qpos = torch::full({gr.r, gr.t}, static_cast<std::int64_t>(key_len) - 1, i64);
+  auto* qp = qpos.data_ptr<std::int64_t>();
+  for (std::size_t m = 0; m < members.size(); ++m) {
+    const std::int64_t i = members[m];
+    const auto len = static_cast<std::int64_t>(lengths_[slots[i]]);
+    const std::int64_t row = use_range ? member_rows[m] : static_cast<std::int64_t>(m);
+    for (std::int64_t j = 0; j < gr.t; ++j) {
+      qp[row * gr.t + j] = len + j;
+      if (j == gr.t - 1) batch.last[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(batch.ids.size());
+      batch.ids.push_back(tokens[i][static_cast<std::size_t>(j)]);
+      batch.pos.push_back(len + j);
+      batch.write_slot.push_back(static_cast<std::int64_t>(slots[i]));
+      batch.dest.push_back(i * static_cast<std::int64_t>(t_max) + j);
+    }
+  }
+  Tensor key_idx = torch::arange(gr.key_len, i64).view({1, 1, gr.key_len});
+  Tensor qpos3 = qpos.unsqueeze(-1);
+  Tensor allowed = key_idx.le(qpos3);
+  const bool window = config_.model_type == "mistral" && config_.sliding_window.has_value();
+  if (window) allowed = allowed.logical_and(key_idx.gt(qpos3 - *config_.sliding_window));
+  gr.mask = torch::zeros({gr.r, 1, 1, gr.t, gr.key_len}, torch::TensorOptions().dtype(dtype_))
+                .masked_fill_(allowed.logical_not().view({gr.r, 1, 1, gr.t, gr.key_len}),
+                              -std::numeric_limits<double>::infinity())
+                .to(options_.device);
+  return gr;
+}
+
+// The decoder layers over the packed tokens: [N, hidden] after the last layer.
+Tensor LlamaDecoder::run_layers(const PackedBatch& batch) {
+  const auto n = static_cast<std::int64_t>(batch.ids.size());
+  Tensor pos = to_device(batch.pos);
+  Tensor write_slot = to_device(batch.write_slot);
   Tensor cos = rope_[0].index_select(0, pos).view({n, 1, head_dim_});
   Tensor sin = rope_[1].index_select(0, pos).view({n, 1, head_dim_});
-
-  Tensor x = embed_.index_select(0, to_dev(ids_v));  // [N, hidden]
+  Tensor x = embed_.index_select(0, to_device(batch.ids));  // [N, hidden]
   const double eps = config_.rms_norm_eps;
   const std::int64_t inter = config_.intermediate_size;
   for (std::size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
-    x.add_(attention(l, li, rms_norm(x, l.input_norm, eps), cos, sin, write_slot, pos, groups));
+    x.add_(attention(l, li, rms_norm(x, l.input_norm, eps), cos, sin, write_slot, pos, batch.groups));
     Tensor gu = linear(rms_norm(x, l.post_norm, eps), l.gate_up_w, l.gate_up_b);
     Tensor act = torch::silu(gu.narrow(-1, 0, inter)).mul_(gu.narrow(-1, inter, inter));
     x.add_(linear(act, l.down_w, l.down_b));
   }
-  for (std::int64_t i = 0; i < b_all; ++i) lengths_[slots[i]] += tokens[i].size();
+  return x;
+}
 
+Tensor LlamaDecoder::logits(const Tensor& x, const PackedBatch& batch, std::int64_t b_all, std::size_t t_max,
+                            bool all_positions) const {
+  const double eps = config_.rms_norm_eps;
   if (!all_positions) {
-    Tensor last = x.index_select(0, to_dev(last_v));
+    Tensor last = x.index_select(0, to_device(batch.last));
     return torch::linear(rms_norm(last, final_norm_, eps), lm_head_).to(torch::kCPU, torch::kFloat).contiguous();
   }
   // Every new position, scattered into [B, T, vocab]; rows past a slot's own length stay zero.
-  Tensor logits = torch::linear(rms_norm(x, final_norm_, eps), lm_head_).to(torch::kCPU, torch::kFloat);
+  Tensor out_logits = torch::linear(rms_norm(x, final_norm_, eps), lm_head_).to(torch::kCPU, torch::kFloat);
   const auto t = static_cast<std::int64_t>(t_max);
   Tensor out = torch::zeros({b_all * t, config_.vocab_size}, torch::TensorOptions().dtype(torch::kFloat));
-  out.index_copy_(0, torch::tensor(dest_v, i64), logits);
+  out.index_copy_(0, torch::tensor(batch.dest, torch::TensorOptions().dtype(torch::kLong)), out_logits);
   return out.view({b_all, t, config_.vocab_size});
 }
 
@@ -425,13 +475,11 @@ std::vector<std::int64_t> generation_eos(const std::filesystem::path& dir) {
 
 std::unique_ptr<CausalLm> load_causal_lm(const std::filesystem::path& model_dir, const CausalLmOptions& options) {
   try {
-    if (options.dtype != torch::kFloat32 && options.dtype != torch::kBFloat16)
-      fail(ErrorCode::Usage, "causal LM: dtype must be float32 or bfloat16");
     HfConfig config = load_hf_config(model_dir);
     const std::string config_path = (model_dir / "config.json").string();
     if (!config.is_decoder())
-      fail(ErrorCode::ModelFormat, "{}: model_type \"{}\" is not a causal LM (llama, mistral, qwen2, qwen3)", config_path,
-           config.model_type);
+      fail(ErrorCode::ModelFormat, "{}: model_type \"{}\" is not a causal LM ({})", config_path, config.model_type,
+           fmt::join(model_types(ModelKind::Decoder), ", "));
     if (config.hidden_act != "silu" && config.hidden_act != "swish")
       fail(ErrorCode::ModelFormat, "{}: hidden_act \"{}\" is not supported (silu)", config_path, config.hidden_act);
     if (config.head_dim % 2 != 0) fail(ErrorCode::ModelFormat, "{}: head_dim {} must be even for RoPE", config_path, config.head_dim);
@@ -456,7 +504,7 @@ std::unique_ptr<CausalLm> load_causal_lm(const std::filesystem::path& model_dir,
         fail(ErrorCode::ModelFormat, "{}: missing model.safetensors (or model.safetensors.index.json)", model_dir.string());
     }
     // Keep the file's dtype here; load() converts each tensor once, to the compute dtype.
-    WeightStore store(io::load_model_weights(model_dir, {.dtype = std::nullopt, .copy = false}), origin.string());
+    WeightStore store(models::load_model_weights(model_dir, {.dtype = std::nullopt, .copy = false}), origin.string());
     auto model = std::make_unique<LlamaDecoder>(std::move(config), std::move(tokenizer), std::move(stops), options);
     model->load(store);
     return model;

@@ -28,11 +28,12 @@
 
 #include "rankemb/models/config.h"
 #include "rankemb/text/tokenizer.h"
+#include "rankemb/util/types.h"
 
 namespace rankemb::models {
 
 struct CausalLmOptions {
-  torch::Dtype dtype = torch::kFloat32;  // compute/weight dtype: kFloat32 or kBFloat16
+  Dtype dtype = Dtype::Float32;  // compute/weight dtype
   torch::Device device = torch::kCPU;
 };
 

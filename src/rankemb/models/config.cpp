@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rankemb/io/file.h"
+#include "rankemb/models/registry.h"
 #include "rankemb/util/error.h"
 
 namespace rankemb::models {
@@ -14,8 +15,6 @@ namespace rankemb::models {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::array<std::string_view, 7> kModelTypes = {"bert", "roberta", "llama", "mistral", "qwen2", "qwen3", "use-lite"};
 
 // Typed access to one JSON object with errors that name the file and the field. Absent fields
 // take the given default or, without one, are a "missing required field" error; JSON null is a
@@ -258,19 +257,19 @@ void validate(const Fields& f, const HfConfig& c) {
 }  // namespace
 
 bool HfConfig::is_decoder() const {
-  return model_type == "llama" || model_type == "mistral" || model_type == "qwen2" || model_type == "qwen3";
+  const ArchSpec* spec = arch_registry().find(model_type);
+  return spec && spec->kind == ModelKind::Decoder;
 }
-
-std::span<const std::string_view> supported_model_types() { return kModelTypes; }
 
 HfConfig parse_hf_config(const json& j, std::string_view origin) {
   if (!j.is_object()) fail(ErrorCode::ModelFormat, "{}: config must be a JSON object, got {}", origin, j.type_name());
   Fields f(j, origin);
   HfConfig c;
   c.model_type = f.string("model_type");
-  if (std::find(kModelTypes.begin(), kModelTypes.end(), c.model_type) == kModelTypes.end())
+  const ArchSpec* spec = arch_registry().find(c.model_type);
+  if (!spec)
     fail(ErrorCode::ModelFormat, "{}: model_type \"{}\" is not supported (supported: {})", origin, c.model_type,
-         fmt::join(kModelTypes, ", "));
+         fmt::join(model_types(), ", "));
   if (f.present("architectures")) {
     const json& a = f.raw("architectures");
     if (!a.is_array()) f.type_error("architectures", "a list of strings", a);
@@ -282,9 +281,12 @@ HfConfig parse_hf_config(const json& j, std::string_view origin) {
   // transformers 5 renamed torch_dtype to dtype.
   c.torch_dtype = f.present("torch_dtype") ? f.string("torch_dtype") : f.present("dtype") ? f.string("dtype") : "";
 
-  if (c.model_type == "bert" || c.model_type == "roberta") parse_bert_like(f, c);
-  else if (c.model_type == "use-lite") parse_use_lite(f, c);
-  else parse_llama_like(f, c, origin);
+  switch (spec->family) {
+    case ConfigFamily::BertLike: parse_bert_like(f, c); break;
+    case ConfigFamily::UseLite: parse_use_lite(f, c); break;
+    case ConfigFamily::LlamaLike: parse_llama_like(f, c, origin); break;
+  }
+  c.initializer_range = f.number("initializer_range", 0.02);
   validate(f, c);
   return c;
 }
@@ -293,6 +295,11 @@ HfConfig load_hf_config(const std::filesystem::path& path) {
   std::filesystem::path file = std::filesystem::is_directory(path) ? path / "config.json" : path;
   if (!std::filesystem::exists(file)) fail(ErrorCode::ModelFormat, "{}: model config not found", file.string());
   return parse_hf_config(io::read_json(file, ErrorCode::ModelFormat), file.string());
+}
+
+double initializer_range(const std::filesystem::path& model_dir) {
+  const auto file = model_dir / "config.json";
+  return std::filesystem::exists(file) ? load_hf_config(file).initializer_range : 0.02;
 }
 
 }  // namespace rankemb::models

@@ -49,6 +49,7 @@ struct HfConfig {
   std::vector<std::int64_t> eos_token_ids;
   bool tie_word_embeddings = false;
   std::string torch_dtype;  // "float32", "bfloat16", ...; "" when absent ("dtype" in newer files)
+  double initializer_range = 0.02;  // std of freshly initialized weights (transformers' default 0.02)
 
   // Encoders (BERT, RoBERTa, USE-Lite).
   std::int64_t type_vocab_size = 0;     // 0 for families without token types
@@ -77,15 +78,14 @@ struct HfConfig {
   std::int64_t embedding_size = 0;
   std::int64_t output_dim = 0;
 
-  bool is_decoder() const;
+  bool is_decoder() const;  // the registry (registry.h) lists model_type as a decoder
 };
-
-// The model_type values parse_hf_config accepts.
-std::span<const std::string_view> supported_model_types();
 
 // Parses a config.json document; `origin` (the file) is named in every error.
 HfConfig parse_hf_config(const nlohmann::json& config, std::string_view origin);
 // Reads `path`, or `path`/config.json when it is a directory.
 HfConfig load_hf_config(const std::filesystem::path& path);
+// The initializer_range of `model_dir`/config.json; 0.02 (transformers' default) without one.
+double initializer_range(const std::filesystem::path& model_dir);
 
 }  // namespace rankemb::models

@@ -79,16 +79,8 @@ void require_file(const fs::path& path, const std::string& note = "") {
   if (!fs::is_regular_file(path, ec)) fail(ErrorCode::ModelFormat, "{}: missing{}", path.string(), note);
 }
 
-Graph read_graph(const fs::path& dir) {
-  const fs::path model_path = dir / "model.json";
-  const std::string file = model_path.string();
-  require_file(model_path);
-  json model = io::read_json(model_path);
-  if (!model.is_object()) fail(ErrorCode::ModelFormat, "{}: expected a JSON object, got {}", file, model.type_name());
-  if (auto f = model.find("format"); f != model.end() && !(f->is_string() && *f == "graph-model")) {
-    fail(ErrorCode::ModelFormat, "{}: format is {}, expected \"graph-model\" (a TF.js graph model)", file, f->dump());
-  }
-  Graph g;
+// modelTopology.node: the op names and counts the converter checks the graph against.
+void read_topology(const json& model, const std::string& file, Graph& g) {
   auto topo = model.find("modelTopology");
   if (topo == model.end() || !topo->is_object() || !topo->contains("node") || !(*topo)["node"].is_array()) {
     fail(ErrorCode::ModelFormat, "{}: modelTopology.node: missing or not an array (not a TF.js graph model)", file);
@@ -102,80 +94,106 @@ Graph read_graph(const fs::path& dir) {
     g.node_names.insert(n["name"].get<std::string>());
     ++g.op_counts[n["op"].get<std::string>()];
   }
+}
 
+// One weightsManifest[gi].weights[wi] entry: name, dtype and shape checked; its bytes start at
+// `offset` of the group's data.
+GraphTensor read_weight_entry(const json& w, const std::string& file, const std::string& field, const std::string& data,
+                              std::size_t offset) {
+  if (!w.is_object() || !w.contains("name") || !w["name"].is_string()) {
+    fail(ErrorCode::ModelFormat, "{}: expected an object with a string \"name\"", json_where(file, field));
+  }
+  GraphTensor t;
+  t.name = w["name"].get<std::string>();
+  t.where = fmt::format("{}: {} ({:?})", file, field, t.name);
+  if (w.contains("quantization")) {
+    fail(ErrorCode::ModelFormat, "{}: quantized weights ({}) are not supported; convert an unquantized model",
+         t.where, w["quantization"].dump());
+  }
+  if (!w.contains("dtype") || !w["dtype"].is_string()) fail(ErrorCode::ModelFormat, "{}: dtype: missing or not a string", t.where);
+  const std::string dtype = w["dtype"].get<std::string>();
+  if (dtype != "float32" && dtype != "int32") {
+    fail(ErrorCode::ModelFormat, "{}: dtype {:?} is not supported (float32, int32)", t.where, dtype);
+  }
+  t.is_int32 = dtype == "int32";
+  if (!w.contains("shape") || !w["shape"].is_array()) fail(ErrorCode::ModelFormat, "{}: shape: missing or not an array", t.where);
+  for (const json& d : w["shape"]) {
+    if (!d.is_number_integer() || d.get<std::int64_t>() < 0 || d.get<std::int64_t>() > (std::int64_t{1} << 32)) {
+      fail(ErrorCode::ModelFormat, "{}: shape {} has an invalid dimension", t.where, w["shape"].dump());
+    }
+    t.shape.push_back(d.get<std::int64_t>());
+  }
+  const std::size_t size = 4 * static_cast<std::size_t>(t.numel());
+  if (size > data.size() - offset) {
+    fail(ErrorCode::ModelFormat, "{}: needs bytes [{}, {}) but the group's shards hold only {} bytes", t.where, offset,
+         offset + size, data.size());
+  }
+  t.bytes = {reinterpret_cast<const std::byte*>(data.data()) + offset, size};  // re-pointed by read_group
+  return t;
+}
+
+// The shard files of one manifest group, concatenated: a group's shards are one byte stream cut
+// into files, and its weights follow each other in it.
+std::string read_group_shards(const json& group, const fs::path& dir, const std::string& gwhere) {
+  std::string data;
+  for (std::size_t pi = 0; pi < group["paths"].size(); ++pi) {
+    const json& p = group["paths"][pi];
+    if (!p.is_string()) fail(ErrorCode::ModelFormat, "{}.paths[{}]: expected a string", gwhere, pi);
+    fs::path rel(p.get<std::string>());
+    if (rel.empty() || rel.is_absolute() || rel.filename() != rel) {
+      fail(ErrorCode::ModelFormat, "{}.paths[{}]: {:?} is not a file name next to model.json", gwhere, pi, p.get<std::string>());
+    }
+    require_file(dir / rel, fmt::format(" (listed in {}.paths[{}])", gwhere, pi));
+    data += io::read_file(dir / rel);
+  }
+  return data;
+}
+
+void read_group(const json& group, std::size_t gi, const fs::path& dir, const std::string& file, Graph& g) {
+  const std::string gwhere = json_where(file, fmt::format("weightsManifest[{}]", gi));
+  if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array() || !group.contains("weights") ||
+      !group["weights"].is_array()) {
+    fail(ErrorCode::ModelFormat, "{}: expected an object with \"paths\" and \"weights\" arrays", gwhere);
+  }
+  std::string data = read_group_shards(group, dir, gwhere);
+  std::size_t offset = 0;
+  std::vector<GraphTensor> group_tensors;
+  for (std::size_t wi = 0; wi < group["weights"].size(); ++wi) {
+    GraphTensor t = read_weight_entry(group["weights"][wi], file, fmt::format("weightsManifest[{}].weights[{}]", gi, wi),
+                                      data, offset);
+    offset += t.bytes.size();
+    group_tensors.push_back(std::move(t));
+  }
+  if (offset != data.size()) {
+    fail(ErrorCode::ModelFormat, "{}: the weights take {} bytes but the shards hold {}", gwhere, offset, data.size());
+  }
+  g.shard_data.push_back(std::move(data));
+  const auto* base = reinterpret_cast<const std::byte*>(g.shard_data.back().data());
+  std::size_t pos = 0;
+  for (auto& t : group_tensors) {
+    t.bytes = {base + pos, t.bytes.size()};
+    pos += t.bytes.size();
+    g.tensors.push_back(std::move(t));
+  }
+}
+
+Graph read_graph(const fs::path& dir) {
+  const fs::path model_path = dir / "model.json";
+  const std::string file = model_path.string();
+  require_file(model_path);
+  json model = io::read_json(model_path);
+  if (!model.is_object()) fail(ErrorCode::ModelFormat, "{}: expected a JSON object, got {}", file, model.type_name());
+  if (auto f = model.find("format"); f != model.end() && !(f->is_string() && *f == "graph-model")) {
+    fail(ErrorCode::ModelFormat, "{}: format is {}, expected \"graph-model\" (a TF.js graph model)", file, f->dump());
+  }
+  Graph g;
+  read_topology(model, file, g);
   auto manifest = model.find("weightsManifest");
   if (manifest == model.end() || !manifest->is_array() || manifest->empty()) {
     fail(ErrorCode::ModelFormat, "{}: weightsManifest: missing, empty or not an array", file);
   }
-  g.shard_data.reserve(manifest->size());
-  for (std::size_t gi = 0; gi < manifest->size(); ++gi) {
-    const json& group = (*manifest)[gi];
-    const std::string gwhere = json_where(file, fmt::format("weightsManifest[{}]", gi));
-    if (!group.is_object() || !group.contains("paths") || !group["paths"].is_array() || !group.contains("weights") ||
-        !group["weights"].is_array()) {
-      fail(ErrorCode::ModelFormat, "{}: expected an object with \"paths\" and \"weights\" arrays", gwhere);
-    }
-    // A group's shards are one byte stream cut into files; the weights follow each other in it.
-    std::string data;
-    for (std::size_t pi = 0; pi < group["paths"].size(); ++pi) {
-      const json& p = group["paths"][pi];
-      if (!p.is_string()) fail(ErrorCode::ModelFormat, "{}.paths[{}]: expected a string", gwhere, pi);
-      fs::path rel(p.get<std::string>());
-      if (rel.empty() || rel.is_absolute() || rel.filename() != rel) {
-        fail(ErrorCode::ModelFormat, "{}.paths[{}]: {:?} is not a file name next to model.json", gwhere, pi, p.get<std::string>());
-      }
-      require_file(dir / rel, fmt::format(" (listed in {}.paths[{}])", gwhere, pi));
-      data += io::read_file(dir / rel);
-    }
-    std::size_t offset = 0;
-    std::vector<GraphTensor> group_tensors;
-    for (std::size_t wi = 0; wi < group["weights"].size(); ++wi) {
-      const json& w = group["weights"][wi];
-      std::string field = fmt::format("weightsManifest[{}].weights[{}]", gi, wi);
-      if (!w.is_object() || !w.contains("name") || !w["name"].is_string()) {
-        fail(ErrorCode::ModelFormat, "{}: expected an object with a string \"name\"", json_where(file, field));
-      }
-      GraphTensor t;
-      t.name = w["name"].get<std::string>();
-      t.where = fmt::format("{}: {} ({:?})", file, field, t.name);
-      if (w.contains("quantization")) {
-        fail(ErrorCode::ModelFormat, "{}: quantized weights ({}) are not supported; convert an unquantized model",
-             t.where, w["quantization"].dump());
-      }
-      if (!w.contains("dtype") || !w["dtype"].is_string()) fail(ErrorCode::ModelFormat, "{}: dtype: missing or not a string", t.where);
-      const std::string dtype = w["dtype"].get<std::string>();
-      if (dtype != "float32" && dtype != "int32") {
-        fail(ErrorCode::ModelFormat, "{}: dtype {:?} is not supported (float32, int32)", t.where, dtype);
-      }
-      t.is_int32 = dtype == "int32";
-      if (!w.contains("shape") || !w["shape"].is_array()) fail(ErrorCode::ModelFormat, "{}: shape: missing or not an array", t.where);
-      for (const json& d : w["shape"]) {
-        if (!d.is_number_integer() || d.get<std::int64_t>() < 0 || d.get<std::int64_t>() > (std::int64_t{1} << 32)) {
-          fail(ErrorCode::ModelFormat, "{}: shape {} has an invalid dimension", t.where, w["shape"].dump());
-        }
-        t.shape.push_back(d.get<std::int64_t>());
-      }
-      const std::size_t size = 4 * static_cast<std::size_t>(t.numel());
-      if (size > data.size() - offset) {
-        fail(ErrorCode::ModelFormat, "{}: needs bytes [{}, {}) but the group's shards hold only {} bytes", t.where, offset,
-             offset + size, data.size());
-      }
-      t.bytes = {reinterpret_cast<const std::byte*>(data.data()) + offset, size};  // re-pointed below
-      offset += size;
-      group_tensors.push_back(std::move(t));
-    }
-    if (offset != data.size()) {
-      fail(ErrorCode::ModelFormat, "{}: the weights take {} bytes but the shards hold {}", gwhere, offset, data.size());
-    }
-    g.shard_data.push_back(std::move(data));
-    const auto* base = reinterpret_cast<const std::byte*>(g.shard_data.back().data());
-    std::size_t pos = 0;
-    for (auto& t : group_tensors) {
-      t.bytes = {base + pos, t.bytes.size()};
-      pos += t.bytes.size();
-      g.tensors.push_back(std::move(t));
-    }
-  }
+  g.shard_data.reserve(manifest->size());  // tensors point into these strings: no reallocation
+  for (std::size_t gi = 0; gi < manifest->size(); ++gi) read_group((*manifest)[gi], gi, dir, file, g);
   return g;
 }
 
@@ -301,72 +319,82 @@ const OutTensor& need(const Extracted& x, const std::string& name, const std::ve
 
 // Checks every tensor against the dimensions the embedding, first layer and tanh layer imply and
 // returns config.json.
-json make_config(const Graph& g, const Extracted& x, const std::string& file) {
+// The widths make_config reads off the extracted tensors and constants.
+struct UseLiteWidths {
+  std::int64_t vocab = 0, embed = 0, hidden = 0, inter = 0, heads = 0, n_layers = 0, out_dim = 0;
+};
+
+UseLiteWidths read_widths(const Extracted& x, const std::string& file) {
+  UseLiteWidths w;
   auto emb = x.tensors.find("embeddings.weight");
   if (emb == x.tensors.end() || emb->second.shape.size() != 2) fail(ErrorCode::ModelFormat, "{}: no [vocab, dim] weight module/Embeddings_en", file);
-  const std::int64_t vocab = emb->second.shape[0], embed = emb->second.shape[1];
+  w.vocab = emb->second.shape[0];
+  w.embed = emb->second.shape[1];
   auto out0 = x.tensors.find("layers.0.attention.output.weight");
   if (out0 == x.tensors.end()) fail(ErrorCode::ModelFormat, "{}: no Layer_0 output_transform_single kernel", file);
-  const std::int64_t hidden = out0->second.shape[0];
+  w.hidden = out0->second.shape[0];
   auto conv1 = x.tensors.find("layers.0.ffn.conv1.weight");
   if (conv1 == x.tensors.end()) fail(ErrorCode::ModelFormat, "{}: no Layer_0 FFN conv1 kernel", file);
-  const std::int64_t inter = conv1->second.shape[0];
+  w.inter = conv1->second.shape[0];
   if (!x.n_heads || *x.n_heads <= 0) fail(ErrorCode::ModelFormat, "{}: no positive split_heads head count constant", file);
   if (!x.max_length || *x.max_length <= 0) fail(ErrorCode::ModelFormat, "{}: no positive ClipToMaxLength/Less/y constant", file);
   if (!x.layer_norm_eps) fail(ErrorCode::ModelFormat, "{}: no layer_norm/Cast/x (epsilon) constant", file);
   if (!x.l2_eps || *x.l2_eps != 1e-12f) fail(ErrorCode::ModelFormat, "{}: l2_normalize/Maximum/y is not 1e-12", file);
-  const std::int64_t heads = *x.n_heads;
-  if (embed % 2 != 0 || embed % heads != 0 || hidden % heads != 0) {
-    fail(ErrorCode::ModelFormat, "{}: widths {} and {} do not split into {} heads", file, embed, hidden, heads);
+  w.heads = *x.n_heads;
+  if (w.embed % 2 != 0 || w.embed % w.heads != 0 || w.hidden % w.heads != 0) {
+    fail(ErrorCode::ModelFormat, "{}: widths {} and {} do not split into {} heads", file, w.embed, w.hidden, w.heads);
   }
-
-  std::int64_t n_layers = 0;
-  while (x.tensors.contains(fmt::format("layers.{}.attention.qkv.weight", n_layers))) ++n_layers;
-  need(x, "timing_signal.inv_timescales", {embed / 2}, file);
-  for (std::int64_t l = 0; l < n_layers; ++l) {
-    const std::int64_t in = l == 0 ? embed : hidden;
-    auto p = [l](std::string_view rest) { return fmt::format("layers.{}.{}", l, rest); };
-    need(x, p("attention_norm.weight"), {in}, file);
-    need(x, p("attention_norm.bias"), {in}, file);
-    need(x, p("attention.qkv.weight"), {3 * in, in}, file);
-    need(x, p("attention.qkv.bias"), {3 * in}, file);
-    need(x, p("attention.output.weight"), {hidden, in}, file);
-    need(x, p("attention.output.bias"), {hidden}, file);
-    if (in != hidden || x.tensors.contains(p("residual_proj.weight"))) {
-      need(x, p("residual_proj.weight"), {hidden, in}, file);
-      need(x, p("residual_proj.bias"), {hidden}, file);
-    }
-    need(x, p("ffn_norm.weight"), {hidden}, file);
-    need(x, p("ffn_norm.bias"), {hidden}, file);
-    need(x, p("ffn.conv1.weight"), {inter, hidden}, file);
-    need(x, p("ffn.conv1.bias"), {inter}, file);
-    need(x, p("ffn.conv2.weight"), {hidden, inter}, file);
-    need(x, p("ffn.conv2.bias"), {hidden}, file);
-    // Our model scales queries by 1/sqrt(head_dim); the graph's constant must be that value.
-    auto sc = x.attention_scale.find(static_cast<int>(l));
-    const float want = static_cast<float>(1.0 / std::sqrt(static_cast<double>(in / heads)));
-    if (sc == x.attention_scale.end() || std::abs(sc->second - want) > 1e-7f * want) {
-      fail(ErrorCode::ModelFormat, "{}: Layer_{} attention scale is {}, expected 1/sqrt({}) = {}", file, l,
-           sc == x.attention_scale.end() ? std::string("missing") : fmt::format("{}", sc->second), in / heads, want);
-    }
-  }
+  while (x.tensors.contains(fmt::format("layers.{}.attention.qkv.weight", w.n_layers))) ++w.n_layers;
   auto tanh = x.tensors.find("tanh_layer.weight");
   if (tanh == x.tensors.end()) fail(ErrorCode::ModelFormat, "{}: no hidden_layers/tanh_layer_0/weights", file);
-  const std::int64_t out_dim = tanh->second.shape[0];
-  need(x, "tanh_layer.weight", {out_dim, hidden}, file);
-  need(x, "tanh_layer.bias", {out_dim}, file);
+  w.out_dim = tanh->second.shape[0];
+  return w;
+}
+
+// Every tensor of layer l with the shape use_lite.cpp expects, and the attention scale constant.
+void check_layer(const Extracted& x, const UseLiteWidths& w, std::int64_t l, const std::string& file) {
+  const std::int64_t in = l == 0 ? w.embed : w.hidden, hidden = w.hidden, inter = w.inter;
+  auto p = [l](std::string_view rest) { return fmt::format("layers.{}.{}", l, rest); };
+  need(x, p("attention_norm.weight"), {in}, file);
+  need(x, p("attention_norm.bias"), {in}, file);
+  need(x, p("attention.qkv.weight"), {3 * in, in}, file);
+  need(x, p("attention.qkv.bias"), {3 * in}, file);
+  need(x, p("attention.output.weight"), {hidden, in}, file);
+  need(x, p("attention.output.bias"), {hidden}, file);
+  if (in != hidden || x.tensors.contains(p("residual_proj.weight"))) {
+    need(x, p("residual_proj.weight"), {hidden, in}, file);
+    need(x, p("residual_proj.bias"), {hidden}, file);
+  }
+  need(x, p("ffn_norm.weight"), {hidden}, file);
+  need(x, p("ffn_norm.bias"), {hidden}, file);
+  need(x, p("ffn.conv1.weight"), {inter, hidden}, file);
+  need(x, p("ffn.conv1.bias"), {inter}, file);
+  need(x, p("ffn.conv2.weight"), {hidden, inter}, file);
+  need(x, p("ffn.conv2.bias"), {hidden}, file);
+  // Our model scales queries by 1/sqrt(head_dim); the graph's constant must be that value.
+  auto sc = x.attention_scale.find(static_cast<int>(l));
+  const float want = static_cast<float>(1.0 / std::sqrt(static_cast<double>(in / w.heads)));
+  if (sc == x.attention_scale.end() || std::abs(sc->second - want) > 1e-7f * want) {
+    fail(ErrorCode::ModelFormat, "{}: Layer_{} attention scale is {}, expected 1/sqrt({}) = {}", file, l,
+         sc == x.attention_scale.end() ? std::string("missing") : fmt::format("{}", sc->second), in / w.heads, want);
+  }
+}
+
+// No tensor left over (a layer after a missing one, an unknown weight).
+void check_tensor_count(const Extracted& x, std::int64_t n_layers, const std::string& file) {
   std::size_t expected = 4 + 12 * static_cast<std::size_t>(n_layers);
   for (std::int64_t l = 0; l < n_layers; ++l) expected += x.tensors.contains(fmt::format("layers.{}.residual_proj.weight", l)) ? 2 : 0;
-  if (x.tensors.size() != expected) {
-    for (const auto& [name, t] : x.tensors) {
-      if (name.starts_with("layers.") && std::stoll(name.substr(7)) >= n_layers) {
-        fail(ErrorCode::ModelFormat, "{}: {:?} belongs to a layer after a missing one (layers 0..{} are complete)", t.where, name, n_layers - 1);
-      }
+  if (x.tensors.size() == expected) return;
+  for (const auto& [name, t] : x.tensors) {
+    if (name.starts_with("layers.") && std::stoll(name.substr(7)) >= n_layers) {
+      fail(ErrorCode::ModelFormat, "{}: {:?} belongs to a layer after a missing one (layers 0..{} are complete)", t.where, name, n_layers - 1);
     }
-    fail(ErrorCode::ModelFormat, "{}: {} tensors recognised, expected {}", file, x.tensors.size(), expected);
   }
+  fail(ErrorCode::ModelFormat, "{}: {} tensors recognised, expected {}", file, x.tensors.size(), expected);
+}
 
-  // The semantics use_lite.cpp implements; a graph without these nodes is built differently.
+// The semantics use_lite.cpp implements; a graph without these nodes is built differently.
+void check_graph_semantics(const Graph& g, std::int64_t n_layers, const std::string& file) {
   for (std::string_view node : {"indices", "values", "module_apply_default/Encoder_en/KonaTransformer/Encode/TransformerStack/Layer_0/AddTimingSignal/add",
                                 "module_apply_default/Encoder_en/KonaTransformer/Encode/TransformerStack/Layer_0/add",
                                 "module_apply_default/Encoder_en/hidden_layers/l2_normalize"}) {
@@ -378,17 +406,27 @@ json make_config(const Graph& g, const Extracted& x, const std::string& file) {
       fail(ErrorCode::ModelFormat, "{}: graph has {} {} ops, expected one per layer ({})", file, it == g.op_counts.end() ? 0 : it->second, op, n_layers);
     }
   }
+}
+
+json make_config(const Graph& g, const Extracted& x, const std::string& file) {
+  const UseLiteWidths w = read_widths(x, file);
+  need(x, "timing_signal.inv_timescales", {w.embed / 2}, file);
+  for (std::int64_t l = 0; l < w.n_layers; ++l) check_layer(x, w, l, file);
+  need(x, "tanh_layer.weight", {w.out_dim, w.hidden}, file);
+  need(x, "tanh_layer.bias", {w.out_dim}, file);
+  check_tensor_count(x, w.n_layers, file);
+  check_graph_semantics(g, w.n_layers, file);
 
   json c = json::object();
   c["model_type"] = "use-lite";
   c["architectures"] = json::array({"UseLiteEncoder"});
-  c["vocab_size"] = vocab;
-  c["embedding_size"] = embed;
-  c["hidden_size"] = hidden;
-  c["num_hidden_layers"] = n_layers;
-  c["num_attention_heads"] = heads;
-  c["intermediate_size"] = inter;
-  c["output_dim"] = out_dim;
+  c["vocab_size"] = w.vocab;
+  c["embedding_size"] = w.embed;
+  c["hidden_size"] = w.hidden;
+  c["num_hidden_layers"] = w.n_layers;
+  c["num_attention_heads"] = w.heads;
+  c["intermediate_size"] = w.inter;
+  c["output_dim"] = w.out_dim;
   c["max_position_embeddings"] = *x.max_length;
   c["hidden_act"] = "relu";
   // Shortest decimal that reads back as the graph's float32 (1e-06 rather than 9.99999997e-07).
@@ -435,7 +473,7 @@ UseLiteConversion convert_use_lite(const fs::path& input_dir, const fs::path& ou
   io::write_directory_atomic(output_dir, [&](const fs::path& partial) {
     std::vector<io::TensorToWrite> out;
     for (const auto& [name, t] : x.tensors) {
-      out.push_back({name, io::Dtype::F32, t.shape, std::as_bytes(std::span(t.data))});
+      out.push_back({name, io::TensorDtype::F32, t.shape, std::as_bytes(std::span(t.data))});
       result.n_params += static_cast<std::int64_t>(t.data.size());
     }
     result.n_tensors = static_cast<std::int64_t>(out.size());

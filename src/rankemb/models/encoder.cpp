@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rankemb/io/file.h"
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/registry.h"
 #include "rankemb/models/weights.h"
 #include "rankemb/util/error.h"
@@ -34,12 +34,6 @@ Tensor masked_mean(const Tensor& h, const Tensor& attention_mask) {
   Tensor m = attention_mask.to(h.scalar_type()).unsqueeze(-1);
   // sentence-transformers clamps the count the same way, so all-pad rows give 0 rather than NaN.
   return (h * m).sum(1) / m.sum(1).clamp_min(1e-9);
-}
-
-std::string_view dtype_name(torch::ScalarType t) {
-  if (t == torch::kFloat) return "float32";
-  if (t == torch::kBFloat16) return "bfloat16";
-  return c10::toString(t);
 }
 
 Tensor to_pooling_dtype(const Tensor& t) {
@@ -152,9 +146,9 @@ SentenceEncoder::SentenceEncoder(std::shared_ptr<text::Tokenizer> tokenizer, std
   pad_id_ = net_pad ? static_cast<text::TokenId>(*net_pad) : (tok_pad >= 0 ? tok_pad : 0);
 }
 
-torch::ScalarType SentenceEncoder::dtype() const {
+Dtype SentenceEncoder::dtype() const {
   auto params = network_->parameters();
-  return params.empty() ? torch::kFloat : params.front().scalar_type();
+  return params.empty() ? Dtype::Float32 : compute_dtype(params.front().scalar_type());
 }
 
 namespace {
@@ -272,10 +266,10 @@ void SentenceEncoder::save(const fs::path& dir) const {
     fail(ErrorCode::Usage, "pooler {} cannot be written as a sentence-transformers Pooling module (avg, cls_before_pooler, max)",
          pooler_name(pooler_));
   }
-  io::NamedTensors tensors;
+  models::NamedTensors tensors;
   for (const auto& p : network_->named_parameters(true)) tensors.emplace(p.key(), p.value().detach());
   for (const auto& b : network_->named_buffers(true)) tensors.emplace(b.key(), b.value().detach());
-  io::save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
+  models::save_safetensors(dir / "model.safetensors", tensors, {{"format", "pt"}});
 
   auto copy = [&](const fs::path& rel) {
     if (fs::exists(source_dir_ / rel) && fs::weakly_canonical(source_dir_) != fs::weakly_canonical(dir)) {
@@ -375,23 +369,18 @@ StLayout read_st_layout(const fs::path& dir) {
 std::unique_ptr<SentenceEncoder> load_encoder(const fs::path& dir, const LoadOptions& options) {
   try {
     RANKEMB_CHECK(fs::is_directory(dir), ErrorCode::ModelFormat, "not a model directory (missing or not a directory)");
-    RANKEMB_CHECK(options.dtype == torch::kFloat || options.dtype == torch::kBFloat16, ErrorCode::Usage,
-                  "dtype must be float32 or bfloat16, got {}", dtype_name(options.dtype));
     StLayout st = read_st_layout(dir);
     HfConfig config = load_hf_config(st.transformer_dir / "config.json");
     const ArchSpec* spec = arch_registry().find(config.model_type);
     if (!spec || spec->kind != ModelKind::Encoder || !spec->build_encoder) {
-      std::vector<std::string_view> names;
-      for (const auto& s : arch_registry().all()) {
-        if (s.kind == ModelKind::Encoder) names.insert(names.end(), s.hf_model_types.begin(), s.hf_model_types.end());
-      }
+      const std::vector<std::string_view> names = model_types(ModelKind::Encoder);
       fail(ErrorCode::ModelFormat, "model_type \"{}\" is not a sentence encoder rankemb supports ({})",
            config.model_type, fmt::join(names, ", "));
     }
     WeightStore weights = WeightStore::load(st.transformer_dir);
     std::shared_ptr<EncoderNetwork> net = spec->build_encoder(config, weights);
     weights.finish();
-    net->to(options.dtype);
+    net->to(scalar_type(options.dtype));
     net->eval();
     std::shared_ptr<text::Tokenizer> tok = text::load_tokenizer(st.transformer_dir);
     std::int64_t max_length = std::min(st.max_seq_length.value_or(net->max_tokens()), net->max_tokens());

@@ -29,6 +29,7 @@
 #include "rankemb/models/config.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/util/progress.h"
+#include "rankemb/util/types.h"
 
 namespace rankemb::models {
 
@@ -84,7 +85,7 @@ class EncoderNetwork : public torch::nn::Module {
 
 struct LoadOptions {
   std::optional<Pooler> pooler;                   // overrides the directory's pooling (modules.json) / the arch default
-  torch::ScalarType dtype = torch::kFloat32;      // parameter and compute dtype (kFloat32 or kBFloat16)
+  Dtype dtype = Dtype::Float32;                   // parameter and compute dtype
 };
 
 struct EncodeOptions {
@@ -92,7 +93,7 @@ struct EncodeOptions {
   std::int64_t max_length = 0;    // tokens per text incl. specials; 0 = the model's default
   bool normalize = false;         // L2-normalize (on top of a Normalize module the model may have)
   // Compute dtype; must match the loaded network's (LoadOptions::dtype). nullopt = the network's.
-  std::optional<torch::ScalarType> dtype;
+  std::optional<Dtype> dtype;
 };
 
 class SentenceEncoder {
@@ -118,7 +119,7 @@ class SentenceEncoder {
   void set_pooler(Pooler pooler) { pooler_ = pooler; }
   bool normalizes() const { return normalize_; }  // has a Normalize module
   std::int64_t default_max_length() const { return default_max_length_; }
-  torch::ScalarType dtype() const;
+  Dtype dtype() const;
 
   EncoderNetwork& network() { return *network_; }
   const std::shared_ptr<EncoderNetwork>& network_ptr() const { return network_; }

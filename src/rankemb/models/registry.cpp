@@ -22,4 +22,11 @@ const ArchRegistry& arch_registry() {
   return registry;
 }
 
+std::vector<std::string_view> model_types(std::optional<ModelKind> kind) {
+  std::vector<std::string_view> names;
+  for (const auto& s : arch_registry().all())
+    if (!kind || s.kind == *kind) names.insert(names.end(), s.hf_model_types.begin(), s.hf_model_types.end());
+  return names;
+}
+
 }  // namespace rankemb::models

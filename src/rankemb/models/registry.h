@@ -1,10 +1,13 @@
-// rankemb::models architecture registry: one ArchSpec per architecture, matched against
-// config.json's "model_type". Registration is explicit: register_builtin_archs() in
-// models/arch/all.cpp has one line per arch, and arch_registry() calls it once (no
-// self-registering statics, which vanish from static libraries).
+// rankemb::models architecture registry, the one list of model types: one ArchSpec per
+// architecture, matched against config.json's "model_type", saying whether it is an encoder or a
+// decoder and which config.json fields it has. Config parsing (config.cpp), encoder loading
+// (encoder.cpp), decoder loading (causal_lm.cpp) and the CLI ask it. Registration is explicit:
+// register_builtin_archs() in models/arch/all.cpp has one line per arch, and arch_registry()
+// calls it once (no self-registering statics, which vanish from static libraries).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,10 +20,14 @@ class EncoderNetwork;
 
 enum class ModelKind { Encoder, Decoder };
 
+// Which config.json fields (and defaults) a model type has: parse_hf_config reads them.
+enum class ConfigFamily { BertLike, LlamaLike, UseLite };
+
 struct ArchSpec {
   std::string_view name;                         // "bert", "roberta", "use-lite"
   std::vector<std::string_view> hf_model_types;  // matched against config.json "model_type"
   ModelKind kind = ModelKind::Encoder;
+  ConfigFamily family = ConfigFamily::BertLike;
   // Encoders: builds the network with its weights taken from the store (the caller runs
   // store.finish() afterwards).
   std::shared_ptr<EncoderNetwork> (*build_encoder)(const HfConfig&, WeightStore&) = nullptr;
@@ -39,6 +46,8 @@ class ArchRegistry {
 
 // The builtin architectures (built on first use).
 const ArchRegistry& arch_registry();
+// Every model_type of the registry (of one kind), in registration order, for messages.
+std::vector<std::string_view> model_types(std::optional<ModelKind> kind = std::nullopt);
 // models/arch/all.cpp: one registry.add() line per architecture.
 void register_builtin_archs(ArchRegistry& r);
 

@@ -6,7 +6,7 @@
 
 namespace rankemb::models {
 
-WeightStore::WeightStore(io::NamedTensors tensors, std::string origin)
+WeightStore::WeightStore(models::NamedTensors tensors, std::string origin)
     : tensors_(std::move(tensors)), origin_(std::move(origin)) {}
 
 WeightStore WeightStore::load(const std::filesystem::path& dir) {
@@ -22,14 +22,14 @@ WeightStore WeightStore::load(const std::filesystem::path& dir) {
     }
   }
   // Zero-copy views of the mapping are enough: load_into() copies them into the parameters.
-  return WeightStore(io::load_model_weights(dir, {.dtype = torch::kFloat32, .copy = false}), origin.string());
+  return WeightStore(models::load_model_weights(dir, {.dtype = torch::kFloat32, .copy = false}), origin.string());
 }
 
 void WeightStore::strip_prefix(std::string_view prefix) {
   bool any = false;
   for (const auto& [name, t] : tensors_) any = any || name.starts_with(prefix);
   if (!any) return;
-  io::NamedTensors out;
+  models::NamedTensors out;
   for (auto& [name, t] : tensors_) {
     std::string key = name.starts_with(prefix) ? name.substr(prefix.size()) : name;
     if (!out.emplace(key, t).second) {
@@ -47,7 +47,7 @@ void WeightStore::ignore_prefix(std::string_view prefix) {
 }
 
 void WeightStore::rename_prefix(std::string_view from, std::string_view to) {
-  io::NamedTensors out;
+  models::NamedTensors out;
   for (auto& [name, t] : tensors_) {
     std::string key = name.starts_with(from) ? std::string(to) + name.substr(from.size()) : name;
     if (!out.emplace(key, t).second) fail(ErrorCode::ModelFormat, "{}: two tensors named \"{}\" after renaming \"{}\" to \"{}\"", origin_, key, from, to);

@@ -16,14 +16,14 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/safetensors_torch.h"
 
 namespace rankemb::models {
 
 class WeightStore {
  public:
   // `origin` (the weights file) is named in every error.
-  WeightStore(io::NamedTensors tensors, std::string origin);
+  WeightStore(models::NamedTensors tensors, std::string origin);
   // Reads model.safetensors (or a sharded index) from a model directory, as float32.
   static WeightStore load(const std::filesystem::path& dir);
 
@@ -47,7 +47,7 @@ class WeightStore {
   const std::string& origin() const { return origin_; }
 
  private:
-  io::NamedTensors tensors_;
+  models::NamedTensors tensors_;
   std::set<std::string> claimed_;
   std::string origin_;
 };

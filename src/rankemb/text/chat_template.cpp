@@ -138,7 +138,7 @@ ChatFormat detect_chat_format(const fs::path& model_dir) {
   if (tmpl.find("<|im_start|>") != std::string::npos) return ChatFormat::ChatML;
   fail(ErrorCode::ModelFormat,
        "{}: chat_template is neither Llama-3 (<|start_header_id|>) nor ChatML (<|im_start|>); "
-       "choose the format explicitly (--chat-template none|llama3|chatml)",
+       "choose the format explicitly (chat template none, llama3 or chatml)",
        file.string());
 }
 

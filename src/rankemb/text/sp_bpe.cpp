@@ -209,94 +209,112 @@ void flush_bytes(std::string& bytes, std::vector<std::string>& out) {
   bytes.clear();
 }
 
+// ByteLevel: map each token's characters back to the bytes GPT-2 encoded them as, and decode the
+// whole sequence at once (a character may span tokens).
+void decode_byte_level(std::vector<std::string>& tokens) {
+  std::string bytes;
+  for (const auto& t : tokens) {
+    std::size_t mark = bytes.size();
+    bool all_mapped = true;
+    for (std::size_t pos = 0; pos < t.size();) {
+      int b = unicode_to_byte(unicode::next_codepoint(t, pos));
+      if (b < 0) {
+        all_mapped = false;
+        break;
+      }
+      bytes += static_cast<char>(b);
+    }
+    // A token with a character outside the byte map (an added token) passes through as is.
+    if (!all_mapped) {
+      bytes.resize(mark);
+      bytes += t;
+    }
+  }
+  tokens.assign(1, unicode::utf8_lossy(bytes));
+}
+
+// ByteFallback: runs of "<0xNN>" tokens become the text they spell, or one U+FFFD per byte when
+// the run is not valid UTF-8 (flush_bytes).
+void decode_byte_fallback(std::vector<std::string>& tokens) {
+  std::vector<std::string> out;
+  out.reserve(tokens.size());
+  std::string bytes;
+  for (auto& t : tokens) {
+    int b = byte_token_value(t);
+    if (b >= 0) {
+      bytes += static_cast<char>(b);
+      continue;
+    }
+    flush_bytes(bytes, out);
+    out.push_back(std::move(t));
+  }
+  flush_bytes(bytes, out);
+  tokens.swap(out);
+}
+
+void decode_fuse(std::vector<std::string>& tokens) {
+  std::string all;
+  for (const auto& t : tokens) all += t;
+  tokens.assign(1, std::move(all));
+}
+
+// Strip: up to `start` leading and `stop` trailing copies of the content character, per token.
+void decode_strip(std::vector<std::string>& tokens, const DecoderStep& step) {
+  for (auto& t : tokens) {
+    std::u32string cps = unicode::to_u32(t);
+    std::size_t pos = 0;
+    char32_t c = unicode::next_codepoint(step.content, pos);
+    std::size_t start_cut = 0, stop_cut = 0;
+    while (start_cut < step.start && start_cut < cps.size() && cps[start_cut] == c) ++start_cut;
+    while (stop_cut < step.stop && stop_cut < cps.size() && cps[cps.size() - 1 - stop_cut] == c) ++stop_cut;
+    // HF takes (byte length - cuts) characters, so the stop cut only bites on ASCII tokens.
+    std::size_t take_bytes = t.size() >= start_cut + stop_cut ? t.size() - start_cut - stop_cut : 0;
+    std::size_t take = std::min(cps.size() - start_cut, take_bytes);
+    t = unicode::to_utf8(std::u32string_view(cps).substr(start_cut, take));
+  }
+}
+
+// Metaspace: the replacement character reads as a space, except on the first token when the
+// encoder prepended it there.
+void decode_metaspace(std::vector<std::string>& tokens, const DecoderStep& step) {
+  for (std::size_t k = 0; k < tokens.size(); ++k) {
+    bool drop = k == 0 && step.prepend;
+    replace_all(tokens[k], step.content, drop ? "" : " ");
+  }
+}
+
+// Replace: a literal pattern, in each token separately.
+void decode_replace(std::vector<std::string>& tokens, const DecoderStep& step) {
+  for (auto& t : tokens) replace_all(t, step.pattern, step.content);
+}
+
+void apply_decoder_step(const DecoderStep& step, std::vector<std::string>& tokens) {
+  using K = DecoderStep::Kind;
+  switch (step.kind) {
+    case K::ByteLevel: decode_byte_level(tokens); break;
+    case K::Replace: decode_replace(tokens, step); break;
+    case K::ByteFallback: decode_byte_fallback(tokens); break;
+    case K::Fuse: decode_fuse(tokens); break;
+    case K::Strip: decode_strip(tokens, step); break;
+    case K::Metaspace: decode_metaspace(tokens, step); break;
+  }
+}
+
+std::string join_tokens(const std::vector<std::string>& tokens, std::string_view separator) {
+  std::string out;
+  for (std::size_t k = 0; k < tokens.size(); ++k) {
+    if (k) out += separator;
+    out += tokens[k];
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Decoder::run(std::vector<std::string> tokens) const {
-  using K = DecoderStep::Kind;
-  if (steps_.empty()) {
-    std::string out;
-    for (std::size_t k = 0; k < tokens.size(); ++k) {
-      if (k) out += ' ';
-      out += tokens[k];
-    }
-    return out;
-  }
-  for (const auto& step : steps_) {
-    switch (step.kind) {
-      case K::ByteLevel: {
-        std::string bytes;
-        for (const auto& t : tokens) {
-          std::size_t mark = bytes.size();
-          bool all_mapped = true;
-          for (std::size_t pos = 0; pos < t.size();) {
-            int b = unicode_to_byte(unicode::next_codepoint(t, pos));
-            if (b < 0) {
-              all_mapped = false;
-              break;
-            }
-            bytes += static_cast<char>(b);
-          }
-          // A token with a character outside the byte map (an added token) passes through as is.
-          if (!all_mapped) {
-            bytes.resize(mark);
-            bytes += t;
-          }
-        }
-        tokens.assign(1, unicode::utf8_lossy(bytes));
-        break;
-      }
-      case K::Replace:
-        for (auto& t : tokens) replace_all(t, step.pattern, step.content);
-        break;
-      case K::ByteFallback: {
-        std::vector<std::string> out;
-        out.reserve(tokens.size());
-        std::string bytes;
-        for (auto& t : tokens) {
-          int b = byte_token_value(t);
-          if (b >= 0) {
-            bytes += static_cast<char>(b);
-            continue;
-          }
-          flush_bytes(bytes, out);
-          out.push_back(std::move(t));
-        }
-        flush_bytes(bytes, out);
-        tokens.swap(out);
-        break;
-      }
-      case K::Fuse: {
-        std::string all;
-        for (const auto& t : tokens) all += t;
-        tokens.assign(1, std::move(all));
-        break;
-      }
-      case K::Strip: {
-        for (auto& t : tokens) {
-          std::u32string cps = unicode::to_u32(t);
-          std::size_t pos = 0;
-          char32_t c = unicode::next_codepoint(step.content, pos);
-          std::size_t start_cut = 0, stop_cut = 0;
-          while (start_cut < step.start && start_cut < cps.size() && cps[start_cut] == c) ++start_cut;
-          while (stop_cut < step.stop && stop_cut < cps.size() && cps[cps.size() - 1 - stop_cut] == c) ++stop_cut;
-          // HF takes (byte length - cuts) characters, so the stop cut only bites on ASCII tokens.
-          std::size_t take_bytes = t.size() >= start_cut + stop_cut ? t.size() - start_cut - stop_cut : 0;
-          std::size_t take = std::min(cps.size() - start_cut, take_bytes);
-          t = unicode::to_utf8(std::u32string_view(cps).substr(start_cut, take));
-        }
-        break;
-      }
-      case K::Metaspace:
-        for (std::size_t k = 0; k < tokens.size(); ++k) {
-          bool drop = k == 0 && step.prepend;
-          replace_all(tokens[k], step.content, drop ? "" : " ");
-        }
-        break;
-    }
-  }
-  std::string out;
-  for (const auto& t : tokens) out += t;
-  return out;
+  if (steps_.empty()) return join_tokens(tokens, " ");
+  for (const auto& step : steps_) apply_decoder_step(step, tokens);
+  return join_tokens(tokens, "");
 }
 
 }  // namespace rankemb::text::detail

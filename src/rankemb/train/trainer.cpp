@@ -17,10 +17,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "rankemb/eval/encoder_embed.h"
+#include "rankemb/chains/settings.h"
 #include "rankemb/eval/sts.h"
 #include "rankemb/io/file.h"
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/config.h"
+#include "rankemb/models/embed.h"
+#include "rankemb/models/safetensors_torch.h"
 #include "rankemb/train/curve_svg.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
@@ -103,14 +105,7 @@ std::string shape_string(const Tensor& t) {
   return s + "]";
 }
 
-std::string dtype_option_name(torch::ScalarType t) { return t == torch::kBFloat16 ? "bfloat16" : "float32"; }
-
-void append_jsonl(const fs::path& path, const Json& record) {
-  std::ofstream out(path, std::ios::app | std::ios::binary);
-  RANKEMB_CHECK(out.good(), ErrorCode::Other, "cannot append to {}", path.string());
-  out << record.dump() << '\n';
-  out.flush();
-}
+void append_jsonl(const fs::path& path, const Json& record) { io::LineAppender(path).append(record.dump()); }
 
 // metrics.jsonl records, skipping lines that do not parse (a kill mid-line).
 std::vector<Json> read_jsonl(const fs::path& path) {
@@ -129,7 +124,7 @@ std::vector<Json> read_jsonl(const fs::path& path) {
 }  // namespace
 
 struct Trainer::Impl {
-  std::vector<Chain> chains;
+  std::vector<chains::Chain> chains;
   TrainOptions opt;
   std::unique_ptr<models::SentenceEncoder> student, teacher;
   torch::nn::Linear mlp{nullptr};  // the mlp_only_train head
@@ -153,7 +148,7 @@ struct Trainer::Impl {
                 {"batch", opt.batch},
                 {"total_steps", total_steps},
                 {"max_length", opt.max_length},
-                {"dtype", dtype_option_name(opt.dtype)},
+                {"dtype", std::string(dtype_name(opt.dtype))},
                 {"temp", opt.loss.temp},
                 {"tau2", opt.loss.tau2},
                 {"omega", opt.loss.omega},
@@ -201,6 +196,25 @@ struct Trainer::Impl {
     return torch::tanh(mlp->forward(out.last_hidden_state.select(1, 0))).to(torch::kFloat);
   }
 
+  // SimCSE's mlp_only_train head (trainer.h), initialized as transformers would.
+  void init_mlp_head() {
+    models::Pooler p = student->pooler();
+    RANKEMB_CHECK(p == models::Pooler::Cls || p == models::Pooler::ClsBeforePooler, ErrorCode::Usage,
+                  "mlp_only_train needs [CLS] pooling (cls or cls_before_pooler); the student pools with {}",
+                  models::pooler_name(p));
+    // Evaluation and export read the raw [CLS] state, as the authors' sentemb_forward does.
+    student->set_pooler(models::Pooler::ClsBeforePooler);
+    const double init_range = models::initializer_range(opt.student);
+    std::int64_t h = student->network().hidden_size();
+    mlp = torch::nn::Linear(torch::nn::LinearOptions(h, h));
+    torch::NoGradGuard no_grad;
+    // Own generator: the head is the same whatever else drew from the default one before.
+    torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed ^ 0x6d6c70ULL);
+    mlp->weight.normal_(0.0, init_range, gen);
+    mlp->bias.zero_();
+    mlp->train();
+  }
+
   const Tensor& target(std::size_t i) {
     if (!targets[i].defined()) {
       NullProgress quiet;
@@ -213,7 +227,7 @@ struct Trainer::Impl {
 
   EvalRecord evaluate() {
     NullProgress quiet;
-    eval::EmbedFn embed = eval::encoder_embed_fn(*student, models::EncodeOptions{.batch = opt.eval_batch}, quiet);
+    EmbedFn embed = models::encoder_embed_fn(*student, models::EncodeOptions{.batch = opt.eval_batch}, quiet);
     auto results = eval::evaluate_sts(dev, embed, eval::StsOptions{}, quiet);
     EvalRecord rec;
     rec.step = step;
@@ -228,8 +242,8 @@ struct Trainer::Impl {
     io::write_directory_atomic(out("best"), [&](const fs::path& tmp) { student->save(tmp); });
   }
 
-  io::NamedTensors student_tensors() {
-    io::NamedTensors tensors;
+  models::NamedTensors student_tensors() {
+    models::NamedTensors tensors;
     for (const auto& p : student->network().named_parameters(true)) tensors.emplace(p.key(), p.value().detach());
     for (const auto& b : student->network().named_buffers(true)) tensors.emplace(b.key(), b.value().detach());
     if (mlp) {
@@ -244,10 +258,10 @@ struct Trainer::Impl {
   }
 
   void write_checkpoint(const fs::path& tmp, torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
-    io::save_safetensors(tmp / "model.safetensors", student_tensors(), {{"format", "pt"}});
+    models::save_safetensors(tmp / "model.safetensors", student_tensors(), {{"format", "pt"}});
     torch::save(optimizer, (tmp / "optimizer.pt").string());
     at::Generator cpu = at::detail::getDefaultCPUGenerator();
-    io::NamedTensors rng;
+    models::NamedTensors rng;
     {
       std::lock_guard<std::mutex> lock(cpu.mutex());
       rng.emplace("default_cpu", cpu.get_state());
@@ -256,7 +270,7 @@ struct Trainer::Impl {
       std::lock_guard<std::mutex> lock(loss_gen.mutex());
       rng.emplace("list_mle", loss_gen.get_state());
     }
-    io::save_safetensors(tmp / "rng.safetensors", rng);
+    models::save_safetensors(tmp / "rng.safetensors", rng);
     Json state{{"version", kCheckpointVersion},
                {"step", step},
                {"total_steps", total_steps},
@@ -272,29 +286,19 @@ struct Trainer::Impl {
     old += ".old";
     // A kill between the two renames of io::write_directory_atomic leaves only checkpoint.old.
     if (!fs::exists(dir / "state.json") && fs::exists(old / "state.json")) dir = old;
-    RANKEMB_CHECK(fs::exists(dir / "state.json"), ErrorCode::Usage, "--resume: no checkpoint in {}",
+    RANKEMB_CHECK(fs::exists(dir / "state.json"), ErrorCode::Usage, "resume: no checkpoint in {}",
                   opt.output_dir.string());
     try {
       Json state = io::read_json(dir / "state.json", ErrorCode::Input);
       RANKEMB_CHECK(state.value("version", 0) == kCheckpointVersion, ErrorCode::Input,
                     "checkpoint version {} is not {}", state.value("version", 0), kCheckpointVersion);
-      Json want = full_fingerprint();
-      const Json& got = state.at("options");
-      for (const auto& [key, value] : want.items()) {
-        RANKEMB_CHECK(got.contains(key) && got.at(key) == value, ErrorCode::Usage,
-                      "the checkpoint was made with {} = {}, this run has {}; resume with the same options", key,
-                      got.contains(key) ? got.at(key).dump() : "nothing", value.dump());
-      }
-      for (const auto& [key, value] : got.items()) {
-        RANKEMB_CHECK(want.contains(key), ErrorCode::Usage,
-                      "the checkpoint was made with {} = {}, this run has nothing; resume with the same options", key,
-                      value.dump());
-      }
+      if (const auto diff = chains::settings_difference(state.at("options"), full_fingerprint()))
+        fail(ErrorCode::Usage, "the checkpoint was made with other options ({}); resume with the same options", *diff);
       step = state.at("step").get<std::int64_t>();
       best_step = state.value("best_step", std::int64_t{0});
       if (state.contains("best_score") && state.at("best_score").is_number()) best_score = state.at("best_score").get<double>();
 
-      io::NamedTensors weights = io::load_safetensors(dir / "model.safetensors", {.copy = true});
+      models::NamedTensors weights = models::load_safetensors(dir / "model.safetensors", {.copy = true});
       torch::NoGradGuard no_grad;
       auto restore = [&](const std::string& name, Tensor& t) {
         auto it = weights.find(name);
@@ -311,7 +315,7 @@ struct Trainer::Impl {
 
       torch::load(optimizer, (dir / "optimizer.pt").string());
 
-      io::NamedTensors rng = io::load_safetensors(dir / "rng.safetensors", {.copy = true});
+      models::NamedTensors rng = models::load_safetensors(dir / "rng.safetensors", {.copy = true});
       RANKEMB_CHECK(rng.count("default_cpu") && rng.count("list_mle"), ErrorCode::Input,
                     "rng.safetensors needs tensors default_cpu and list_mle");
       at::Generator cpu = at::detail::getDefaultCPUGenerator();
@@ -333,6 +337,127 @@ struct Trainer::Impl {
     io::write_atomic(out("metrics.jsonl"), kept);
   }
 
+  // ---- one run: set-up, steps, model selection (Trainer::run strings them together) ----
+
+  std::vector<Tensor> params;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::optional<torch::Generator> loss_gen;  // ListMLE tie-breaking
+  std::int64_t cached_epoch = -1;
+  std::vector<std::size_t> order;  // chain order of cached_epoch
+
+  // Output directory, optimizer and generators; restores the checkpoint when resuming.
+  void start_run() {
+    fs::create_directories(opt.output_dir);
+    if (!opt.resume) {
+      RANKEMB_CHECK(!fs::exists(out("checkpoint")), ErrorCode::Usage,
+                    "{} already holds a run; resume it (option resume) or choose another output directory",
+                    opt.output_dir.string());
+      io::write_atomic(out("metrics.jsonl"), "");
+    }
+    params = student->network().parameters();
+    if (mlp) {
+      for (const auto& p : mlp->parameters()) params.push_back(p);
+    }
+    optimizer = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
+    // Seeded after both models are built: building a network draws initial weights from the
+    // default generator, and that must not depend on whether this is a resumed run.
+    torch::manual_seed(opt.seed);
+    loss_gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed);
+    step = 0;
+    best_score.reset();
+    best_step = 0;
+    if (opt.resume) load_checkpoint(*optimizer, *loss_gen);
+  }
+
+  // The chains of global step `s` (0-based), in the order of its epoch's permutation.
+  std::vector<std::size_t> step_chains(std::int64_t s) {
+    const std::int64_t epoch = s / steps_per_epoch, pos = s % steps_per_epoch;
+    if (epoch != cached_epoch) order = epoch_order(chains.size(), opt.seed, epoch), cached_epoch = epoch;
+    const auto first = static_cast<std::size_t>(pos * opt.batch);
+    const auto last = std::min(chains.size(), first + static_cast<std::size_t>(opt.batch));
+    return std::vector<std::size_t>(order.begin() + static_cast<std::ptrdiff_t>(first),
+                                    order.begin() + static_cast<std::ptrdiff_t>(last));
+  }
+
+  // Mean loss over the chains `ids`: one forward pass for the batch, then each chain is its own
+  // k x k block; the permutations are drawn in chain order, as ranking_distillation_loss_batched does.
+  Tensor batch_loss(const std::vector<std::size_t>& ids) {
+    std::vector<std::string> texts;
+    for (std::size_t id : ids) texts.insert(texts.end(), chains[id].sentences.begin(), chains[id].sentences.end());
+    student->network().train();
+    Tensor emb;
+    {
+      CpuAutocast autocast(opt.dtype == Dtype::BFloat16);
+      emb = training_embeddings(texts);
+    }
+    Tensor loss;
+    std::int64_t offset = 0;
+    for (std::size_t id : ids) {
+      auto k = static_cast<std::int64_t>(chains[id].sentences.size());
+      Tensor l = ranking_distillation_loss_from_target(emb.narrow(0, offset, k), target(id), opt.loss, *loss_gen);
+      loss = loss.defined() ? loss + l : l;
+      offset += k;
+    }
+    return loss / static_cast<double>(ids.size());
+  }
+
+  // One optimizer step, logged to metrics.jsonl.
+  StepRecord train_step() {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::int64_t s = step;
+    const std::vector<std::size_t> ids = step_chains(s);
+    const double lr = linear_schedule_lr(opt.lr, s, total_steps, opt.warmup_steps);
+    for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer->zero_grad();
+    Tensor loss = batch_loss(ids);
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      fail(ErrorCode::Other, "loss is {} at step {} ({}, chain {})", loss_value, s + 1, chains[ids.front()].where,
+           chains[ids.front()].id);
+    }
+    loss.backward();
+    const double max_norm = opt.clip > 0 ? opt.clip : std::numeric_limits<double>::infinity();
+    const double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+    optimizer->step();
+    step = s + 1;
+    StepRecord rec{step, s / steps_per_epoch + 1, loss_value, lr, grad_norm,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+    append_jsonl(out("metrics.jsonl"), Json{{"type", "step"}, {"step", rec.step}, {"epoch", rec.epoch},
+                                            {"loss", rec.loss}, {"lr", rec.lr}, {"grad_norm", rec.grad_norm},
+                                            {"seconds", rec.seconds}});
+    return rec;
+  }
+
+  // After a step: evaluates dev when due, keeps best/ up to date and logs the evaluation.
+  std::optional<EvalRecord> select_model(const StepRecord& rec, bool last_step) {
+    if (!opt.evaluate) {
+      if (last_step) {
+        best_step = step;
+        save_best();
+      }
+      return std::nullopt;
+    }
+    if (step % opt.eval_steps != 0 && !last_step) return std::nullopt;
+    const auto t_eval = std::chrono::steady_clock::now();
+    EvalRecord ev = evaluate();
+    ev.best = !best_score || ev.score > *best_score;
+    if (ev.best) {
+      best_score = ev.score;
+      best_step = step;
+      save_best();
+    }
+    Json tasks = Json::object();
+    for (const auto& [name, v] : ev.tasks) tasks[name] = v;
+    append_jsonl(out("metrics.jsonl"),
+                 Json{{"type", "eval"}, {"step", ev.step}, {"score", ev.score}, {"tasks", tasks}, {"best", ev.best},
+                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_eval).count()}});
+    log::info("step={} epoch={} loss={:.4f} lr={:.3e} val_spearman={:.4f} best={}", step, rec.epoch, rec.loss, rec.lr,
+              ev.score, ev.best ? "yes" : "no");
+    return ev;
+  }
+
+  void save_checkpoint() { save_checkpoint(*optimizer, *loss_gen); }
+
   void write_curve() {
     CurveSeries loss{"training loss", {}, "#1f77b4", false};
     CurveSeries score{"dev mean Spearman (STS-B dev, SICK-R dev)", {}, "#d62728", true};
@@ -348,7 +473,7 @@ struct Trainer::Impl {
   }
 };
 
-Trainer::Trainer(std::vector<Chain> chains, TrainOptions options) : impl_(std::make_unique<Impl>()) {
+Trainer::Trainer(std::vector<chains::Chain> chains, TrainOptions options) : impl_(std::make_unique<Impl>()) {
   auto& m = *impl_;
   m.chains = std::move(chains);
   m.opt = std::move(options);
@@ -367,8 +492,6 @@ Trainer::Trainer(std::vector<Chain> chains, TrainOptions options) : impl_(std::m
   RANKEMB_CHECK(o.eval_steps >= 1, ErrorCode::Usage, "eval steps must be >= 1, got {}", o.eval_steps);
   RANKEMB_CHECK(o.checkpoint_steps >= 0, ErrorCode::Usage, "checkpoint steps must be >= 0, got {}", o.checkpoint_steps);
   RANKEMB_CHECK(!o.max_steps || *o.max_steps >= 1, ErrorCode::Usage, "max steps must be >= 1, got {}", o.max_steps.value_or(0));
-  RANKEMB_CHECK(o.dtype == torch::kFloat32 || o.dtype == torch::kBFloat16, ErrorCode::Usage,
-                "dtype must be float32 or bfloat16");
   RANKEMB_CHECK(o.length_buckets >= 1, ErrorCode::Usage, "length buckets must be >= 1, got {}", o.length_buckets);
   RANKEMB_CHECK(o.eval_batch >= 1, ErrorCode::Usage, "eval batch must be >= 1, got {}", o.eval_batch);
 
@@ -383,29 +506,7 @@ Trainer::Trainer(std::vector<Chain> chains, TrainOptions options) : impl_(std::m
   m.teacher = models::load_encoder(o.teacher.empty() ? o.student : o.teacher);
   m.teacher->network().eval();
   if (o.pooler) m.student->set_pooler(*o.pooler);
-  if (o.mlp_only_train) {
-    models::Pooler p = m.student->pooler();
-    RANKEMB_CHECK(p == models::Pooler::Cls || p == models::Pooler::ClsBeforePooler, ErrorCode::Usage,
-                  "--mlp-only-train needs [CLS] pooling (cls or cls_before_pooler); the student pools with {}",
-                  models::pooler_name(p));
-    // Evaluation and export read the raw [CLS] state, as the authors' sentemb_forward does.
-    m.student->set_pooler(models::Pooler::ClsBeforePooler);
-    double init_range = 0.02;  // transformers' default initializer_range
-    fs::path cfg = o.student / "config.json";
-    if (fs::exists(cfg)) {
-      Json j = io::read_json(cfg);
-      if (j.contains("initializer_range") && j.at("initializer_range").is_number())
-        init_range = j.at("initializer_range").get<double>();
-    }
-    std::int64_t h = m.student->network().hidden_size();
-    m.mlp = torch::nn::Linear(torch::nn::LinearOptions(h, h));
-    torch::NoGradGuard no_grad;
-    // Own generator: the head is the same whatever else drew from the default one before.
-    torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed ^ 0x6d6c70ULL);
-    m.mlp->weight.normal_(0.0, init_range, gen);
-    m.mlp->bias.zero_();
-    m.mlp->train();
-  }
+  if (o.mlp_only_train) m.init_mlp_head();
   for (auto& p : m.teacher->network().parameters()) p.requires_grad_(false);
   if (o.evaluate) {
     m.dev = eval::load_dev_tasks(o.data_dir.empty() ? eval::default_data_dir() : o.data_dir, o.text);
@@ -422,135 +523,36 @@ torch::nn::Linear Trainer::mlp_head() { return impl_->mlp; }
 models::SentenceEncoder& Trainer::teacher() { return *impl_->teacher; }
 const TrainOptions& Trainer::options() const { return impl_->opt; }
 
+bool has_checkpoint(const fs::path& output_dir) {
+  // A kill between the two renames of io::write_directory_atomic leaves only checkpoint.old.
+  return fs::exists(output_dir / "checkpoint" / "state.json") || fs::exists(output_dir / "checkpoint.old" / "state.json");
+}
+
 TrainResult Trainer::run(Progress& progress) {
   auto& m = *impl_;
-  const auto& o = m.opt;
-  using Clock = std::chrono::steady_clock;
-  auto t_start = Clock::now();
-
-  fs::create_directories(o.output_dir);
-  fs::path metrics = m.out("metrics.jsonl");
-  if (!o.resume) {
-    RANKEMB_CHECK(!fs::exists(m.out("checkpoint")), ErrorCode::Usage,
-                  "{} already holds a run; pass --resume to continue it or choose another output directory",
-                  o.output_dir.string());
-    io::write_atomic(metrics, "");
-  }
-
-  std::vector<Tensor> params = m.student->network().parameters();
-  if (m.mlp) {
-    for (const auto& p : m.mlp->parameters()) params.push_back(p);
-  }
-  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  // Seeded after both models are built: building a network draws initial weights from the
-  // default generator, and that must not depend on whether this is a resumed run.
-  torch::manual_seed(o.seed);
-  torch::Generator loss_gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
-  m.step = 0;
-  m.best_score.reset();
-  m.best_step = 0;
-  if (o.resume) m.load_checkpoint(optimizer, loss_gen);
-
+  const auto t_start = std::chrono::steady_clock::now();
+  m.start_run();
   TrainResult result;
   result.total_steps = m.total_steps;
   result.start_step = m.step;
   if (m.step > 0) log::info("resuming at step {} of {}", m.step, m.total_steps);
 
-  std::int64_t ckpt_every = o.checkpoint_steps > 0 ? o.checkpoint_steps : o.eval_steps;
-  std::int64_t cached_epoch = -1;
-  std::vector<std::size_t> order;
+  const auto& o = m.opt;
+  const std::int64_t ckpt_every = o.checkpoint_steps > 0 ? o.checkpoint_steps : o.eval_steps;
   progress.start("training", static_cast<std::uint64_t>(m.total_steps - m.step), "steps");
-
   while (m.step < m.total_steps) {
-    auto t0 = Clock::now();
-    std::int64_t s = m.step;
-    std::int64_t epoch = s / m.steps_per_epoch, pos = s % m.steps_per_epoch;
-    if (epoch != cached_epoch) order = epoch_order(m.chains.size(), o.seed, epoch), cached_epoch = epoch;
-    auto first = static_cast<std::size_t>(pos * o.batch);
-    auto last = std::min(m.chains.size(), first + static_cast<std::size_t>(o.batch));
-
-    double lr = linear_schedule_lr(o.lr, s, m.total_steps, o.warmup_steps);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-
-    std::vector<std::string> texts;
-    std::vector<std::size_t> ids;
-    for (std::size_t k = first; k < last; ++k) {
-      ids.push_back(order[k]);
-      const auto& c = m.chains[order[k]].sentences;
-      texts.insert(texts.end(), c.begin(), c.end());
-    }
-    optimizer.zero_grad();
-    m.student->network().train();
-    Tensor emb;
-    {
-      CpuAutocast autocast(o.dtype == torch::kBFloat16);
-      emb = m.training_embeddings(texts);
-    }
-    // One forward pass for the batch, then each chain is its own k x k block; the permutations
-    // are drawn in chain order, as ranking_distillation_loss_batched does.
-    Tensor loss;
-    std::int64_t offset = 0;
-    for (std::size_t id : ids) {
-      auto k = static_cast<std::int64_t>(m.chains[id].sentences.size());
-      Tensor l = ranking_distillation_loss_from_target(emb.narrow(0, offset, k), m.target(id), o.loss, loss_gen);
-      loss = loss.defined() ? loss + l : l;
-      offset += k;
-    }
-    loss = loss / static_cast<double>(ids.size());
-    double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value)) {
-      fail(ErrorCode::Other, "loss is {} at step {} ({}, chain {})", loss_value, s + 1, m.chains[ids.front()].where,
-           m.chains[ids.front()].id);
-    }
-    loss.backward();
-    double max_norm = o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity();
-    double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
-    optimizer.step();
-    m.step = s + 1;
-
-    StepRecord rec{m.step, epoch + 1, loss_value, lr, grad_norm,
-                   std::chrono::duration<double>(Clock::now() - t0).count()};
+    const StepRecord rec = m.train_step();
     result.steps.push_back(rec);
-    append_jsonl(metrics, Json{{"type", "step"},
-                               {"step", rec.step},
-                               {"epoch", rec.epoch},
-                               {"loss", rec.loss},
-                               {"lr", rec.lr},
-                               {"grad_norm", rec.grad_norm},
-                               {"seconds", rec.seconds}});
-    progress.set_detail(fmt::format("loss {:.4f} lr {:.2e}{}", loss_value, lr,
+    progress.set_detail(fmt::format("loss {:.4f} lr {:.2e}{}", rec.loss, rec.lr,
                                     m.best_score ? fmt::format(" best {:.4f}", *m.best_score) : std::string()));
     progress.advance(1);
-
-    bool last_step = m.step == m.total_steps;
-    if (o.evaluate && (m.step % o.eval_steps == 0 || last_step)) {
-      auto t_eval = Clock::now();
-      EvalRecord ev = m.evaluate();
-      ev.best = !m.best_score || ev.score > *m.best_score;
-      if (ev.best) {
-        m.best_score = ev.score;
-        m.best_step = m.step;
-        m.save_best();
-      }
-      Json tasks = Json::object();
-      for (const auto& [name, v] : ev.tasks) tasks[name] = v;
-      append_jsonl(metrics, Json{{"type", "eval"},
-                                 {"step", ev.step},
-                                 {"score", ev.score},
-                                 {"tasks", tasks},
-                                 {"best", ev.best},
-                                 {"seconds", std::chrono::duration<double>(Clock::now() - t_eval).count()}});
-      log::info("step={} epoch={} loss={:.4f} lr={:.3e} val_spearman={:.4f} best={}", m.step, epoch + 1, loss_value, lr,
-                ev.score, ev.best ? "yes" : "no");
-      progress.set_detail(fmt::format("loss {:.4f} lr {:.2e} best {:.4f}", loss_value, lr, *m.best_score));
-      result.evals.push_back(std::move(ev));
-    } else if (!o.evaluate && last_step) {
-      m.best_step = m.step;
-      m.save_best();
+    const bool last_step = m.step == m.total_steps;
+    if (auto ev = m.select_model(rec, last_step)) {
+      progress.set_detail(fmt::format("loss {:.4f} lr {:.2e} best {:.4f}", rec.loss, rec.lr, *m.best_score));
+      result.evals.push_back(std::move(*ev));
     }
-
-    bool stop = o.stop_after && m.step >= *o.stop_after && !last_step;
-    if (m.step % ckpt_every == 0 || last_step || stop) m.save_checkpoint(optimizer, loss_gen);
+    const bool stop = o.stop_after && m.step >= *o.stop_after && !last_step;
+    if (m.step % ckpt_every == 0 || last_step || stop) m.save_checkpoint();
     if (stop) break;
   }
   progress.finish();
@@ -560,7 +562,7 @@ TrainResult Trainer::run(Progress& progress) {
   result.best_score = m.best_score;
   result.best_step = m.best_step;
   if (result.finished && o.write_curve) m.write_curve();
-  result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return result;
 }
 

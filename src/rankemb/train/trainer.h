@@ -30,9 +30,10 @@
 
 #include "rankemb/eval/datasets.h"
 #include "rankemb/models/encoder.h"
-#include "rankemb/train/chains.h"
+#include "rankemb/chains/training.h"
 #include "rankemb/train/ranking_loss.h"
 #include "rankemb/util/progress.h"
+#include "rankemb/util/types.h"
 
 namespace rankemb::train {
 
@@ -50,9 +51,9 @@ struct TrainOptions {
   std::int64_t batch = 1;            // chains per step (each chain its own k x k block)
   std::int64_t epochs = 1;
   std::int64_t max_length = 32;      // tokens per sentence for student and teacher, specials included
-  // kFloat32, or kBFloat16: the forward pass of the student runs under CPU autocast to bfloat16
+  // Float32, or BFloat16: the forward pass of the student runs under CPU autocast to bfloat16
   // (weights and optimizer stay float32); the loss is computed in float32.
-  torch::ScalarType dtype = torch::kFloat32;
+  Dtype dtype = Dtype::Float32;
   std::optional<std::int64_t> max_steps;  // caps the run; the schedule then decays over max_steps
   // The student's pooler (nullopt = the model directory's own); the teacher keeps its own.
   std::optional<models::Pooler> pooler;
@@ -115,7 +116,7 @@ class Trainer {
  public:
   // Loads student and teacher and checks the options (Error(Usage) for bad values). `chains`
   // must be non-empty; chains shorter than 2 sentences are an Error(Input).
-  Trainer(std::vector<Chain> chains, TrainOptions options);
+  Trainer(std::vector<chains::Chain> chains, TrainOptions options);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -139,6 +140,9 @@ class Trainer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Whether `output_dir` holds a checkpoint that TrainOptions::resume can continue from.
+bool has_checkpoint(const std::filesystem::path& output_dir);
 
 // The learning rate of (0-based) step `step` of `total`: a linear ramp over `warmup`, then a
 // linear decay to 0 (transformers' get_linear_schedule_with_warmup).

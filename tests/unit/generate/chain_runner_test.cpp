@@ -1,18 +1,24 @@
 // The chain loop, filters in the loop, ordered output, kill-and-resume, meta checks, and the
-// round trip through train::read_chains, all with the scrambling fake backend.
+// round trip through chains::read_chains, all with the scrambling fake backend.
 #include <gtest/gtest.h>
 
 #include <map>
 
-#include "fake_generator.h"
-#include "rankemb/generate/chain_record.h"
+#include "common/fake_generator.h"
+#include "rankemb/chains/record.h"
+#include "rankemb/chains/settings.h"
 #include "rankemb/generate/chain_runner.h"
 #include "rankemb/generate/seeds.h"
-#include "rankemb/train/chains.h"
+#include "rankemb/chains/training.h"
 #include "rankemb/util/progress.h"
 
 namespace rankemb::generate::test {
 namespace {
+
+using chains::ChainRecord;
+using chains::format_chain_record;
+using chains::meta_path;
+using chains::parse_chain_record;
 
 // 12 seeds on 15 lines (lines 3, 7 and 12 blank), so ids are not 0..11.
 const char* kSeedText =
@@ -278,8 +284,8 @@ TEST(ChainRunner, ExistingOutputNeedsResumeOrOverwrite) {
   FakeGenerator gen(fake());
   Error e = expect_error([&] { run_chains(gen, all_seeds(), options_for(path), p); });
   EXPECT_EQ(e.code(), ErrorCode::Usage);
-  EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos);
-  EXPECT_NE(std::string(e.what()).find("--overwrite"), std::string::npos);
+  EXPECT_NE(std::string(e.what()).find("resume"), std::string::npos);
+  EXPECT_NE(std::string(e.what()).find("overwrite"), std::string::npos);
   auto both = options_for(path);
   both.resume = both.overwrite = true;
   EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), both, p); }).code(), ErrorCode::Usage);
@@ -303,7 +309,7 @@ TEST(ChainRunner, ExistingOutputNeedsResumeOrOverwrite) {
 TEST(ChainRunner, OutputReadsBackWithTrainReadChains) {
   TempDir dir;
   reference_run(dir);
-  const auto file = train::read_chains(dir / "reference.jsonl", {.strict = true});
+  const auto file = chains::read_chains(dir / "reference.jsonl", {.strict = true});
   const auto seeds = all_seeds();
   ASSERT_EQ(file.chains.size(), seeds.size() - 3);
   EXPECT_EQ(file.n_dropped, 3u);

@@ -1,7 +1,7 @@
 // The authors' chain filters (seed counted in the repetition rule) and the seed file reader.
 #include <gtest/gtest.h>
 
-#include "fake_generator.h"
+#include "common/fake_generator.h"
 #include "rankemb/generate/filters.h"
 #include "rankemb/generate/seeds.h"
 

@@ -40,13 +40,13 @@ bool same_float(float a, float b) { return std::bit_cast<std::uint32_t>(a) == st
 }  // namespace
 
 TEST(SafetensorsDtype, NamesSizesAndLoadability) {
-  EXPECT_EQ(io::dtype_name(io::Dtype::BF16), "BF16");
-  EXPECT_EQ(io::parse_dtype("F8_E4M3"), io::Dtype::F8_E4M3);
+  EXPECT_EQ(io::dtype_name(io::TensorDtype::BF16), "BF16");
+  EXPECT_EQ(io::parse_dtype("F8_E4M3"), io::TensorDtype::F8_E4M3);
   EXPECT_EQ(io::parse_dtype("f32"), std::nullopt);  // names are case-sensitive, as in the spec
-  EXPECT_EQ(io::dtype_size(io::Dtype::U64), 8u);
-  EXPECT_EQ(io::dtype_size(io::Dtype::Bool), 1u);
-  EXPECT_TRUE(io::dtype_is_loadable(io::Dtype::F16));
-  EXPECT_FALSE(io::dtype_is_loadable(io::Dtype::I64));
+  EXPECT_EQ(io::dtype_size(io::TensorDtype::U64), 8u);
+  EXPECT_EQ(io::dtype_size(io::TensorDtype::Bool), 1u);
+  EXPECT_TRUE(io::dtype_is_loadable(io::TensorDtype::F16));
+  EXPECT_FALSE(io::dtype_is_loadable(io::TensorDtype::I64));
 }
 
 TEST(SafetensorsHalf, ConvertsSpecialValues) {
@@ -73,7 +73,7 @@ TEST(SafetensorsRead, MatchesReferenceFixture) {
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(io::dtype_name(t->dtype), want["dtype"].get<std::string>()) << name;
     EXPECT_EQ(t->shape, want["shape"].get<std::vector<std::int64_t>>()) << name;
-    if (t->dtype == io::Dtype::I64) {
+    if (t->dtype == io::TensorDtype::I64) {
       auto values = want["values"].get<std::vector<std::int64_t>>();
       ASSERT_EQ(t->bytes.size(), values.size() * 8);
       EXPECT_EQ(std::memcmp(t->bytes.data(), values.data(), t->bytes.size()), 0) << name;
@@ -111,18 +111,18 @@ TEST(SafetensorsWrite, MatchesReferenceBytes) {
 TEST(SafetensorsWrite, RoundTripsAllDtypesAndMetadata) {
   std::vector<std::string> storage;
   std::vector<io::TensorToWrite> tensors;
-  const io::Dtype all[] = {io::Dtype::Bool, io::Dtype::U8,  io::Dtype::I8,  io::Dtype::F8_E5M2, io::Dtype::F8_E4M3,
-                           io::Dtype::I16,  io::Dtype::U16, io::Dtype::F16, io::Dtype::BF16,    io::Dtype::I32,
-                           io::Dtype::U32,  io::Dtype::F32, io::Dtype::F64, io::Dtype::I64,     io::Dtype::U64};
+  const io::TensorDtype all[] = {io::TensorDtype::Bool, io::TensorDtype::U8,  io::TensorDtype::I8,  io::TensorDtype::F8_E5M2, io::TensorDtype::F8_E4M3,
+                           io::TensorDtype::I16,  io::TensorDtype::U16, io::TensorDtype::F16, io::TensorDtype::BF16,    io::TensorDtype::I32,
+                           io::TensorDtype::U32,  io::TensorDtype::F32, io::TensorDtype::F64, io::TensorDtype::I64,     io::TensorDtype::U64};
   storage.reserve(std::size(all));
-  for (io::Dtype d : all) {
+  for (io::TensorDtype d : all) {
     std::string bytes;
     for (std::size_t i = 0; i < 3 * io::dtype_size(d); ++i) bytes += static_cast<char>(i * 7 + static_cast<int>(d));
     storage.push_back(bytes);
     tensors.push_back({fmt::format("t.{}\n\"q\"", io::dtype_name(d)), d, {3}, as_bytes(storage.back())});
   }
-  tensors.push_back({"scalar", io::Dtype::F32, {}, as_bytes(std::string_view("\0\0\x80?", 4))});
-  tensors.push_back({"empty", io::Dtype::F16, {2, 0}, {}});
+  tensors.push_back({"scalar", io::TensorDtype::F32, {}, as_bytes(std::string_view("\0\0\x80?", 4))});
+  tensors.push_back({"empty", io::TensorDtype::F16, {2, 0}, {}});
   io::SafetensorsMetadata metadata{{"b", "2"}, {"a", "caf\xc3\xa9\t"}};
   std::string bytes = io::serialize_safetensors(tensors, metadata);
   std::uint64_t header_len = 0;
@@ -154,11 +154,11 @@ TEST(SafetensorsWrite, RejectsBadTensors) {
       EXPECT_NE(std::string(e.what()).find("out.safetensors"), std::string::npos) << e.what();
     }
   };
-  expect_error({{"a", io::Dtype::F32, {1}, as_bytes(four)}, {"a", io::Dtype::F32, {1}, as_bytes(four)}}, "duplicate");
-  expect_error({{"__metadata__", io::Dtype::F32, {1}, as_bytes(four)}}, "reserved");
-  expect_error({{"w", io::Dtype::F32, {2}, as_bytes(four)}}, "\"w\"");
-  expect_error({{"neg", io::Dtype::U8, {-4}, as_bytes(four)}}, "\"neg\"");
-  expect_error({{"bad\xff", io::Dtype::U8, {4}, as_bytes(four)}}, "UTF-8");
+  expect_error({{"a", io::TensorDtype::F32, {1}, as_bytes(four)}, {"a", io::TensorDtype::F32, {1}, as_bytes(four)}}, "duplicate");
+  expect_error({{"__metadata__", io::TensorDtype::F32, {1}, as_bytes(four)}}, "reserved");
+  expect_error({{"w", io::TensorDtype::F32, {2}, as_bytes(four)}}, "\"w\"");
+  expect_error({{"neg", io::TensorDtype::U8, {-4}, as_bytes(four)}}, "\"neg\"");
+  expect_error({{"bad\xff", io::TensorDtype::U8, {4}, as_bytes(four)}}, "UTF-8");
 }
 
 TEST(SafetensorsRead, LoadRefusesUnsupportedDtype) {

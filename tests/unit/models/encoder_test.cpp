@@ -15,7 +15,7 @@
 #include "common/corpus.h"
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/registry.h"
 #include "rankemb/models/weights.h"
 #include "rankemb/util/error.h"
@@ -238,17 +238,17 @@ TEST(SentenceEncoder, EncodeRestoresTrainMode) {
   Tensor y = enc->encode({"w5 w6", "w7"}, {}, progress);
   EXPECT_TRUE(torch::equal(x, y));  // eval mode inside encode
   EXPECT_TRUE(enc->network().is_training());
-  expect_error([&] { enc->encode({"w5"}, {.dtype = torch::kBFloat16}, progress); }, ErrorCode::Usage, {"bfloat16"});
+  expect_error([&] { enc->encode({"w5"}, {.dtype = rankemb::Dtype::BFloat16}, progress); }, ErrorCode::Usage, {"bfloat16"});
 }
 
 TEST(SentenceEncoder, Bfloat16StaysClose) {
   auto f32 = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg});
-  auto bf16 = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg, .dtype = torch::kBFloat16});
-  EXPECT_EQ(bf16->dtype(), torch::kBFloat16);
+  auto bf16 = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg, .dtype = rankemb::Dtype::BFloat16});
+  EXPECT_EQ(bf16->dtype(), rankemb::Dtype::BFloat16);
   rankemb::NullProgress progress;
   std::vector<std::string> texts{"w5 w6 w7 w8", "w9 w10", "w11"};
   Tensor a = f32->encode(texts, {}, progress);
-  Tensor b = bf16->encode(texts, {.dtype = torch::kBFloat16}, progress);
+  Tensor b = bf16->encode(texts, {.dtype = rankemb::Dtype::BFloat16}, progress);
   EXPECT_EQ(b.scalar_type(), torch::kFloat);
   Tensor cos = torch::cosine_similarity(a, b, 1);
   EXPECT_GT(cos.min().item<double>(), 0.99);
@@ -260,7 +260,7 @@ TEST(SentenceEncoder, SaveRoundTripsWithoutPrefix) {
   auto enc = load_encoder(models_dir() / "tiny-bert-b", {.pooler = Pooler::AvgTop2});
   enc->save(out);
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt"}) EXPECT_TRUE(fs::exists(out / f)) << f;
-  auto tensors = rankemb::io::load_safetensors(out / "model.safetensors");
+  auto tensors = rankemb::models::load_safetensors(out / "model.safetensors");
   EXPECT_TRUE(tensors.count("embeddings.word_embeddings.weight"));
   for (const auto& [name, t] : tensors) EXPECT_FALSE(name.starts_with("bert.")) << name;
   auto again = load_encoder(out, {.pooler = Pooler::AvgTop2});
@@ -334,9 +334,9 @@ TEST(LoadEncoder, Errors) {
 
   // Extra tensors are not silently dropped.
   rankemb::io::write_atomic(dir / "config.json", rankemb::io::read_file(models_dir() / "tiny-bert-a" / "config.json"));
-  auto tensors = rankemb::io::load_safetensors(models_dir() / "tiny-bert-a" / "model.safetensors", {.copy = true});
+  auto tensors = rankemb::models::load_safetensors(models_dir() / "tiny-bert-a" / "model.safetensors", {.copy = true});
   tensors["surprise.weight"] = torch::zeros({2});
-  rankemb::io::save_safetensors(dir / "model.safetensors", tensors);
+  rankemb::models::save_safetensors(dir / "model.safetensors", tensors);
   expect_error([&] { load_encoder(dir); }, ErrorCode::ModelFormat, {"surprise.weight", "not used"});
 
   fs::remove(dir / "model.safetensors");

@@ -1,6 +1,6 @@
 #include "common/temp_dir.h"
 #include "common/expect_error.h"
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/safetensors_torch.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -14,6 +14,7 @@
 #include "rankemb/util/error.h"
 
 namespace io = rankemb::io;
+namespace models = rankemb::models;
 namespace fs = std::filesystem;
 using rankemb::ErrorCode;
 
@@ -27,7 +28,7 @@ fs::path fixture() { return rankemb::test::fixtures_dir() / "io" / "mixed.safete
 
 TEST(SafetensorsTorch, LoadsReferenceFixture) {
   auto expected = io::read_json(rankemb::test::fixtures_dir() / "io" / "mixed.expected.json");
-  io::NamedTensors tensors = io::load_safetensors(fixture());
+  models::NamedTensors tensors = models::load_safetensors(fixture());
   ASSERT_EQ(tensors.size(), expected["tensors"].size());
   const std::map<std::string, torch::ScalarType> types = {
       {"F32", torch::kFloat32}, {"F16", torch::kHalf}, {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}};
@@ -51,28 +52,28 @@ TEST(SafetensorsTorch, LoadsReferenceFixture) {
 }
 
 TEST(SafetensorsTorch, CastsFloatsOnlyAndCopiesOnRequest) {
-  io::NamedTensors cast = io::load_safetensors(fixture(), {.dtype = torch::kFloat32});
+  models::NamedTensors cast = models::load_safetensors(fixture(), {.dtype = torch::kFloat32});
   EXPECT_EQ(cast.at("half.vector").scalar_type(), torch::kFloat32);
   EXPECT_EQ(cast.at("bf16.weight").scalar_type(), torch::kFloat32);
   EXPECT_EQ(cast.at("ids").scalar_type(), torch::kInt64);  // integers keep their type
-  io::NamedTensors as_bf16 = io::load_safetensors(fixture(), {.dtype = torch::kBFloat16});
+  models::NamedTensors as_bf16 = models::load_safetensors(fixture(), {.dtype = torch::kBFloat16});
   EXPECT_EQ(as_bf16.at("encoder.layer.0.weight").scalar_type(), torch::kBFloat16);
 
   std::string before = io::read_file(fixture());
   // Zero-copy tensors sit on private pages: writing to them must not crash or touch the file.
-  io::NamedTensors mapped = io::load_safetensors(fixture());
+  models::NamedTensors mapped = models::load_safetensors(fixture());
   mapped.at("encoder.layer.0.weight").add_(1.0f);
-  io::NamedTensors copied = io::load_safetensors(fixture(), {.dtype = std::nullopt, .copy = true});
+  models::NamedTensors copied = models::load_safetensors(fixture(), {.dtype = std::nullopt, .copy = true});
   copied.at("encoder.layer.0.weight").mul_(2.0f);
   EXPECT_TRUE(io::read_file(fixture()) == before);
-  EXPECT_FALSE(torch::equal(mapped.at("encoder.layer.0.weight"), io::load_safetensors(fixture()).at("encoder.layer.0.weight")));
+  EXPECT_FALSE(torch::equal(mapped.at("encoder.layer.0.weight"), models::load_safetensors(fixture()).at("encoder.layer.0.weight")));
 }
 
 TEST(SafetensorsTorch, MappedTensorsOutliveTheirFile) {
   torch::Tensor w;
   {
     auto file = io::SafetensorsFile::open(fixture());
-    w = io::to_torch(file, file.at("encoder.layer.0.bias"));
+    w = models::to_torch(file, file.at("encoder.layer.0.bias"));
   }
   EXPECT_EQ(w[0].item<float>(), 0.5f);
 }
@@ -81,13 +82,13 @@ TEST(SafetensorsTorch, MappedTensorsOutliveTheirFile) {
 TEST(SafetensorsTorch, SaveMatchesReferenceBytes) {
   rankemb::test::TempDir tmp;
   const fs::path dir = tmp.path();
-  io::save_safetensors(dir / "out.safetensors", io::load_safetensors(fixture()), {{"format", "pt"}});
+  models::save_safetensors(dir / "out.safetensors", models::load_safetensors(fixture()), {{"format", "pt"}});
   EXPECT_TRUE(io::read_file(dir / "out.safetensors") == io::read_file(fixture()));
 }
 
 TEST(SafetensorsTorch, SaveLoadRoundTrip) {
   torch::manual_seed(7);
-  io::NamedTensors tensors = {
+  models::NamedTensors tensors = {
       {"f32", torch::randn({3, 5})},
       {"f32.transposed", torch::randn({4, 6}).t()},  // not contiguous
       {"f16", torch::randn({7}).to(torch::kHalf)},
@@ -102,10 +103,10 @@ TEST(SafetensorsTorch, SaveLoadRoundTrip) {
   };
   rankemb::test::TempDir tmp;
   const fs::path dir = tmp.path();
-  io::save_safetensors(dir / "rt.safetensors", tensors, {{"step", "12"}, {"format", "pt"}});
+  models::save_safetensors(dir / "rt.safetensors", tensors, {{"step", "12"}, {"format", "pt"}});
   auto file = io::SafetensorsFile::open(dir / "rt.safetensors");
   EXPECT_EQ(file.metadata().at("step"), "12");
-  io::NamedTensors back = io::load_safetensors(dir / "rt.safetensors");
+  models::NamedTensors back = models::load_safetensors(dir / "rt.safetensors");
   ASSERT_EQ(back.size(), tensors.size());
   for (const auto& [name, t] : tensors) {
     ASSERT_TRUE(back.count(name)) << name;
@@ -113,7 +114,7 @@ TEST(SafetensorsTorch, SaveLoadRoundTrip) {
     EXPECT_EQ(back.at(name).sizes(), t.sizes()) << name;
     EXPECT_TRUE(torch::equal(back.at(name), t)) << name;
   }
-  expect_error([&] { io::save_safetensors(dir / "c.safetensors", {{"c", torch::randn({2}, torch::kComplexFloat)}}); },
+  expect_error([&] { models::save_safetensors(dir / "c.safetensors", {{"c", torch::randn({2}, torch::kComplexFloat)}}); },
                ErrorCode::Other, {"\"c\"", "cannot store"});
 }
 
@@ -121,10 +122,10 @@ TEST(SafetensorsTorch, LoadsShardedIndex) {
   rankemb::test::TempDir tmp;
   const fs::path dir = tmp.path();
   torch::manual_seed(3);
-  io::NamedTensors a = {{"layer.0.w", torch::randn({4, 4})}, {"layer.0.b", torch::randn({4})}};
-  io::NamedTensors b = {{"layer.1.w", torch::randn({4, 4}).to(torch::kBFloat16)}, {"extra.buf", torch::arange(4)}};
-  io::save_safetensors(dir / "model-00001-of-00002.safetensors", a);
-  io::save_safetensors(dir / "model-00002-of-00002.safetensors", b);
+  models::NamedTensors a = {{"layer.0.w", torch::randn({4, 4})}, {"layer.0.b", torch::randn({4})}};
+  models::NamedTensors b = {{"layer.1.w", torch::randn({4, 4}).to(torch::kBFloat16)}, {"extra.buf", torch::arange(4)}};
+  models::save_safetensors(dir / "model-00001-of-00002.safetensors", a);
+  models::save_safetensors(dir / "model-00002-of-00002.safetensors", b);
   nlohmann::json index = {{"metadata", {{"total_size", 144}}},
                           {"weight_map",
                            {{"layer.0.w", "model-00001-of-00002.safetensors"},
@@ -132,46 +133,46 @@ TEST(SafetensorsTorch, LoadsShardedIndex) {
                             {"layer.1.w", "model-00002-of-00002.safetensors"}}}};
   io::write_atomic(dir / "model.safetensors.index.json", index.dump());
 
-  io::NamedTensors all = io::load_model_weights(dir, {.dtype = torch::kFloat32});
+  models::NamedTensors all = models::load_model_weights(dir, {.dtype = torch::kFloat32});
   ASSERT_EQ(all.size(), 4u);  // extra.buf is not in the map but its shard is loaded whole
   EXPECT_TRUE(torch::equal(all.at("layer.0.w"), a.at("layer.0.w")));
   EXPECT_TRUE(torch::equal(all.at("layer.1.w"), b.at("layer.1.w").to(torch::kFloat32)));
   EXPECT_EQ(all.at("extra.buf").scalar_type(), torch::kInt64);
-  EXPECT_EQ(io::load_model_weights(dir / "model.safetensors.index.json").size(), 4u);
+  EXPECT_EQ(models::load_model_weights(dir / "model.safetensors.index.json").size(), 4u);
 
   // Broken indexes name the index file, the tensor and the shard.
   auto write_index = [&](const nlohmann::json& j) { io::write_atomic(dir / "bad.index.json", j.dump()); };
   write_index({{"weight_map", {{"layer.9.w", "model-00001-of-00002.safetensors"}}}});
-  expect_error([&] { io::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat,
+  expect_error([&] { models::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat,
                {"bad.index.json", "\"layer.9.w\"", "model-00001-of-00002.safetensors", "does not contain"});
-  io::save_safetensors(dir / "dup.safetensors", {{"layer.0.w", torch::zeros({1})}, {"other", torch::zeros({1})}});
+  models::save_safetensors(dir / "dup.safetensors", {{"layer.0.w", torch::zeros({1})}, {"other", torch::zeros({1})}});
   write_index({{"weight_map", {{"layer.0.w", "model-00001-of-00002.safetensors"}, {"other", "dup.safetensors"}}}});
-  expect_error([&] { io::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat,
+  expect_error([&] { models::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat,
                {"bad.index.json", "\"layer.0.w\"", "stored in both"});
   write_index({{"weight_map", {{"w", "../../etc/model.safetensors"}}}});
-  expect_error([&] { io::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat, {"relative path"});
+  expect_error([&] { models::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat, {"relative path"});
   write_index({{"metadata", {}}});
-  expect_error([&] { io::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat, {"bad.index.json", "weight_map"});
+  expect_error([&] { models::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat, {"bad.index.json", "weight_map"});
   write_index({{"weight_map", {{"w", 3}}}});
-  expect_error([&] { io::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat, {"\"w\"", "string"});
+  expect_error([&] { models::load_model_weights(dir / "bad.index.json"); }, ErrorCode::ModelFormat, {"\"w\"", "string"});
   write_index({{"weight_map", {{"w", "missing.safetensors"}}}});
-  expect_error([&] { io::load_model_weights(dir / "bad.index.json"); }, ErrorCode::Input, {"missing.safetensors"});
+  expect_error([&] { models::load_model_weights(dir / "bad.index.json"); }, ErrorCode::Input, {"missing.safetensors"});
 
   fs::path empty_dir = dir / "empty";
   fs::create_directories(empty_dir);
-  expect_error([&] { io::load_model_weights(empty_dir); }, ErrorCode::ModelFormat, {"model.safetensors.index.json"});
+  expect_error([&] { models::load_model_weights(empty_dir); }, ErrorCode::ModelFormat, {"model.safetensors.index.json"});
 }
 
 TEST(SafetensorsTorch, RefusesTypesTorchLacks) {
   std::string data(6, '\0');
-  io::TensorToWrite t{"u16", io::Dtype::U16, {3}, std::as_bytes(std::span(data.data(), data.size()))};
+  io::TensorToWrite t{"u16", io::TensorDtype::U16, {3}, std::as_bytes(std::span(data.data(), data.size()))};
   std::string bytes = io::serialize_safetensors(std::span(&t, 1));
   auto file = io::SafetensorsFile::from_bytes(std::as_bytes(std::span(bytes.data(), bytes.size())), "u16.safetensors");
-  expect_error([&] { io::to_torch(file, file.at("u16")); }, ErrorCode::ModelFormat, {"u16.safetensors", "\"u16\"", "U16"});
+  expect_error([&] { models::to_torch(file, file.at("u16")); }, ErrorCode::ModelFormat, {"u16.safetensors", "\"u16\"", "U16"});
 }
 
 TEST(SafetensorsTorch, LoadsRealMiniLM) {
-  io::NamedTensors w = io::load_model_weights(rankemb::test::asset("all-MiniLM-L6-v2"));
+  models::NamedTensors w = models::load_model_weights(rankemb::test::asset("all-MiniLM-L6-v2"));
   EXPECT_EQ(w.size(), 104u);
   ASSERT_TRUE(w.count("embeddings.word_embeddings.weight"));
   EXPECT_EQ(w.at("embeddings.word_embeddings.weight").sizes().vec(), (std::vector<std::int64_t>{30522, 384}));
@@ -183,7 +184,7 @@ TEST(SafetensorsTorch, LoadsRealMiniLM) {
 }
 
 TEST(SafetensorsTorch, LoadsRealTinyStories) {
-  io::NamedTensors w = io::load_model_weights(rankemb::test::shared_model("tinystories-656k"));
+  models::NamedTensors w = models::load_model_weights(rankemb::test::shared_model("tinystories-656k"));
   // 20 tensors: the tied embedding is stored once, as lm_head.weight (the file's metadata records
   // "model.embed_tokens.weight": "lm_head.weight"); the architecture re-ties it.
   EXPECT_EQ(w.size(), 20u);

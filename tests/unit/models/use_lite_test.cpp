@@ -229,7 +229,7 @@ TEST(UseLite, PaddingAndBatchingDoNotChangeVectors) {
 }
 
 TEST(UseLite, Bfloat16StaysCloseToFloat32) {
-  auto bf16 = rankemb::models::load_encoder(converted(), {.pooler = std::nullopt, .dtype = torch::kBFloat16});
+  auto bf16 = rankemb::models::load_encoder(converted(), {.pooler = std::nullopt, .dtype = rankemb::Dtype::BFloat16});
   std::vector<std::string> texts;
   for (const auto& r : reference()) texts.push_back(r.text);
   texts.resize(100);

@@ -20,7 +20,7 @@
 #include "common/temp_dir.h"
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/safetensors_torch.h"
 #include "rankemb/train/trainer.h"
 
 namespace {
@@ -70,7 +70,7 @@ TEST(ExportParity, RecordedPythonResultsAreWithinTolerance) {
 struct Case {
   std::string name;
   fs::path base;
-  std::vector<rt::Chain> chains;
+  std::vector<rankemb::chains::Chain> chains;
   bool mlp_only_train;
 };
 
@@ -127,7 +127,7 @@ void check_layout(const Case& c, const Json& recorded) {
   }
 
   std::vector<std::string> tensors;
-  for (const auto& [name, t] : rankemb::io::load_safetensors(best / "model.safetensors")) tensors.push_back(name);
+  for (const auto& [name, t] : rankemb::models::load_safetensors(best / "model.safetensors")) tensors.push_back(name);
   std::sort(tensors.begin(), tensors.end());
   EXPECT_EQ(tensors, lay.at("tensors").get<std::vector<std::string>>());
 }
@@ -138,12 +138,12 @@ TEST(ExportParity, FreshExportHasTheLayoutPythonLoaded) {
   const Json* tiny = find_case(cases, "tiny-bert-b");
   ASSERT_TRUE(minilm && tiny);
 
-  auto chains = rt::read_chains(rankemb::test::fixtures_dir() / "train" / "tiny_chains.jsonl", {.strict = true}).chains;
+  auto chains = rankemb::chains::read_chains(rankemb::test::fixtures_dir() / "train" / "tiny_chains.jsonl", {.strict = true}).chains;
   check_layout({"minilm", rankemb::test::asset("all-MiniLM-L6-v2"), chains, false}, *minilm);
 
-  std::vector<rt::Chain> toy;
+  std::vector<rankemb::chains::Chain> toy;
   for (int c = 0; c < 2; ++c) {
-    rt::Chain ch{"toy" + std::to_string(c), {}, "test"};
+    rankemb::chains::Chain ch{"toy" + std::to_string(c), {}, "test"};
     for (int k = 0; k < 5; ++k) ch.sentences.push_back("w" + std::to_string(5 + c) + " w" + std::to_string(30 + 7 * k));
     toy.push_back(std::move(ch));
   }

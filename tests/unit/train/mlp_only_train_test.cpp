@@ -15,7 +15,7 @@
 #include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "common/test_paths.h"
-#include "rankemb/io/safetensors_torch.h"
+#include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/encoder.h"
 
 namespace {
@@ -31,10 +31,10 @@ using rankemb::test::TempDir;
 fs::path tiny_bert_b() { return rankemb::test::fixtures_dir() / "models" / "tiny-bert-b"; }
 
 // Chains over tiny-bert-b's toy vocabulary (w5..w99): each member changes one more word.
-std::vector<rt::Chain> toy_chains() {
-  std::vector<rt::Chain> chains;
+std::vector<rankemb::chains::Chain> toy_chains() {
+  std::vector<rankemb::chains::Chain> chains;
   for (int c = 0; c < 4; ++c) {
-    rt::Chain ch{"toy" + std::to_string(c), {}, "test:" + std::to_string(c)};
+    rankemb::chains::Chain ch{"toy" + std::to_string(c), {}, "test:" + std::to_string(c)};
     std::vector<int> words{5 + c, 20 + c, 40 + 3 * c, 60 + c, 80 + c};
     for (int k = 0; k < 6; ++k) {
       std::string s;
@@ -115,7 +115,7 @@ TEST(MlpOnlyTrain, ExportKeepsTheRawClsPathAndNoHead) {
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "modules.json", "1_Pooling/config.json",
                         "sentence_bert_config.json"})
     EXPECT_TRUE(fs::exists(best / f)) << f;
-  auto tensors = rankemb::io::load_safetensors(best / "model.safetensors");
+  auto tensors = rankemb::models::load_safetensors(best / "model.safetensors");
   for (const auto& [name, t] : tensors) EXPECT_EQ(name.find("mlp"), std::string::npos) << name;
   auto reloaded = rm::load_encoder(best);
   EXPECT_EQ(reloaded->pooler(), rm::Pooler::ClsBeforePooler);
@@ -126,7 +126,7 @@ TEST(MlpOnlyTrain, ExportKeepsTheRawClsPathAndNoHead) {
   EXPECT_LE((got - cls_states(*reloaded, kProbe, 0)).abs().max().item<double>(), 1e-6);
 
   // The checkpoint carries the head for --resume.
-  auto ckpt = rankemb::io::load_safetensors(dir.path() / "checkpoint" / "model.safetensors");
+  auto ckpt = rankemb::models::load_safetensors(dir.path() / "checkpoint" / "model.safetensors");
   ASSERT_TRUE(ckpt.count("mlp.dense.weight") && ckpt.count("mlp.dense.bias"));
   EXPECT_TRUE(torch::equal(ckpt.at("mlp.dense.weight"), trainer.mlp_head()->weight.detach()));
 }
@@ -166,7 +166,7 @@ TEST(MlpOnlyTrain, RefusesNonClsStudents) {
   TempDir dir("refuse");
   rt::TrainOptions o = mlp_options(dir.path());
   o.pooler = rm::Pooler::Avg;
-  expect_error([&] { rt::Trainer t(toy_chains(), o); }, ErrorCode::Usage, {"--mlp-only-train", "avg"});
+  expect_error([&] { rt::Trainer t(toy_chains(), o); }, ErrorCode::Usage, {"mlp_only_train", "avg"});
   // Without the option nothing changes: no head, the loss sees the pooled vector.
   o.mlp_only_train = false;
   rt::Trainer plain(toy_chains(), o);

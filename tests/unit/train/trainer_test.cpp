@@ -33,8 +33,8 @@ using rankemb::ErrorCode;
 
 using rankemb::test::TempDir;
 
-std::vector<rt::Chain> tiny_chains() {
-  return rt::read_chains(rankemb::test::fixtures_dir() / "train" / "tiny_chains.jsonl", {.strict = true}).chains;
+std::vector<rankemb::chains::Chain> tiny_chains() {
+  return rankemb::chains::read_chains(rankemb::test::fixtures_dir() / "train" / "tiny_chains.jsonl", {.strict = true}).chains;
 }
 
 rt::TrainOptions base_options(const fs::path& out) {
@@ -221,14 +221,14 @@ TEST(Trainer, Bfloat16AutocastTrains) {
   rt::TrainOptions o = base_options(dir.path());
   o.max_steps = 3;
   o.evaluate = false;
-  o.dtype = torch::kBFloat16;
+  o.dtype = rankemb::Dtype::BFloat16;
   rt::Trainer trainer(tiny_chains(), o);
   rankemb::NullProgress quiet;
   rt::TrainResult r = trainer.run(quiet);
   ASSERT_EQ(r.steps.size(), 3u);
   for (const auto& s : r.steps) EXPECT_TRUE(std::isfinite(s.loss) && s.loss > 0) << "step " << s.step;
   // Master weights stay float32 and the export is the final model.
-  EXPECT_EQ(trainer.student().dtype(), torch::kFloat32);
+  EXPECT_EQ(trainer.student().dtype(), rankemb::Dtype::Float32);
   EXPECT_TRUE(fs::exists(dir.path() / "best" / "model.safetensors"));
 }
 

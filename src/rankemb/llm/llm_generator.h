@@ -1,0 +1,89 @@
+// rankemb::llm owns the LLM backend of stage 1 (a generate::SentenceGenerator): guided decoding of one chain step with classifier-free
+// guidance between two prompts (METHOD.md "Stage 1"), on a models::CausalLm with continuous
+// batching at token level.
+//
+// Per request there are two streams, each in its own CausalLm slot: positive = prompt(current),
+// negative = prompt(previous). Both are extended with the same chosen token; at every token
+//   score = logp_neg + g * (logp_pos - logp_neg)
+// over float32 log-softmax outputs. When the two prompts are equal (step 1) or g == 1 only the
+// positive stream runs (the negative one could not change the choice). Greedy by default
+// (argmax, ties -> lowest id); with temperature > 0, temperature/top-p sampling from an RNG
+// derived from (seed, chain_id, step) only, so results do not depend on batch composition.
+//
+// Each poll() is one forward call: it prefills the prompts of newly submitted requests and
+// decodes one token for every running request. Finished requests free their slots at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rankemb/generate/sentence_generator.h"
+#include "rankemb/text/chat_template.h"
+#include "rankemb/util/types.h"
+
+namespace rankemb::models {
+class CausalLm;
+}
+
+namespace rankemb::llm {
+
+using generate::SentenceGenerator;
+
+struct LlmGeneratorOptions {
+  std::filesystem::path model_dir;  // Hugging Face checkpoint directory (make_llm_generator(options))
+  std::size_t batch = 16;           // chains in flight (capacity()); 2 * batch model slots
+  double guidance = 1.5;            // g; 1 = unguided (one stream per request)
+  int max_new_tokens = 100;         // per step, stop token included
+  // Prompt text with a "{sentence}" placeholder (every occurrence is replaced by the sentence,
+  // stripped of surrounding white space as the authors' code does); empty = the paper's prompt,
+  // default_prompt_template().
+  std::string prompt_template;
+  // auto (detect from model_dir/tokenizer_config.json; "none" when there is no model_dir),
+  // llama3, chatml or none (the raw prompt, with the tokenizer's BOS when it adds one).
+  std::string chat_template = "auto";
+  double temperature = 0.0;  // 0 = greedy
+  double top_p = 1.0;        // nucleus mass kept when sampling, in (0, 1]
+  std::uint64_t seed = 0;    // sampling only
+  Dtype dtype = Dtype::Float32;  // model weights/compute
+};
+
+// Loads the model in options.model_dir (models::load_causal_lm) and wraps it. model_name() is the
+// directory's name. Throws Error(Usage) for invalid options, Error(ModelFormat) for a model that
+// cannot be loaded or has no tokenizer.json.
+std::unique_ptr<SentenceGenerator> make_llm_generator(const LlmGeneratorOptions& options);
+
+// Wraps an already loaded model (tests use a fake one). options.model_dir is used only for
+// chat_template = "auto" and for the BOS string of the Llama-3 template; when empty, "auto" means
+// none and the BOS string comes from the model's tokenizer. `model_name` empty = the directory's
+// name, or "causal-lm". The model must have a tokenizer (Error(ModelFormat) otherwise); the
+// generator calls model->reserve() and owns all of its slots while it lives.
+std::unique_ptr<SentenceGenerator> make_llm_generator(std::shared_ptr<models::CausalLm> model,
+                                                      const LlmGeneratorOptions& options,
+                                                      std::string model_name = "");
+
+// The authors' prompt (hly1998/RankingSentenceGeneration, generation/generation.py), verbatim
+// with its indentation, "{sentence}" standing for the stripped input sentence.
+std::string_view default_prompt_template();
+
+// The user-turn text for `sentence`: every "{sentence}" in `prompt_template` replaced by the
+// sentence stripped of surrounding white space (Python str.strip()). Throws Error(Usage) when the
+// template has no placeholder, Error(Input) for invalid UTF-8 in the sentence.
+std::string fill_prompt(std::string_view prompt_template, std::string_view sentence);
+
+// The guided score of every token, score = lneg + g * (lpos - lneg) in float32, where lpos/lneg
+// are the log-softmax of the two logit rows (`neg_logits` empty or g == 1: score = lpos exactly,
+// as the generator computes it with one stream).
+// Exposed for the tests of the formula.
+std::vector<float> guided_scores(std::span<const float> pos_logits, std::span<const float> neg_logits,
+                                 double guidance);
+
+// Greedy choice: the index of the largest score, the lowest index among equal ones.
+std::int64_t argmax_lowest(std::span<const float> scores);
+
+}  // namespace rankemb::llm

@@ -1,0 +1,26 @@
+#include "rankemb/util/types.h"
+
+#include "rankemb/util/error.h"
+
+namespace rankemb {
+
+std::string_view dtype_name(Dtype dtype) { return dtype == Dtype::BFloat16 ? "bfloat16" : "float32"; }
+
+Dtype parse_dtype(std::string_view name, std::string_view what) {
+  if (name == "float32" || name == "fp32" || name == "f32") return Dtype::Float32;
+  if (name == "bfloat16" || name == "bf16") return Dtype::BFloat16;
+  fail(ErrorCode::Usage, "{} \"{}\" is not supported (float32 or bfloat16)", what, name);
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t request_seed(std::uint64_t seed, std::uint64_t chain_id, std::int64_t step) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ chain_id) ^ static_cast<std::uint64_t>(step));
+}
+
+}  // namespace rankemb

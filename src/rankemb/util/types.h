@@ -1,0 +1,39 @@
+// The library's shared vocabulary: the few types and functions that several stages speak of and
+// none of them owns. Needs no libtorch, so every folder may include it without pulling in
+// another folder only to borrow a type.
+//
+// - Dtype: the compute dtype of a model (float32, or bfloat16 where the CPU has matrix units).
+//   Every command's --dtype and every library option spell it through parse_dtype/dtype_name;
+//   models/ maps it to libtorch's ScalarType in one place (models/safetensors_torch.h).
+// - EmbedFn: texts in, one vector per text out. How an encoder reaches the evaluators, the chain
+//   quality report and the lexical generator without them depending on models/.
+// - request_seed: the per-request random seed of a generation backend, a pure function of
+//   (run seed, chain id, step), so that a chain does not depend on which other requests shared
+//   its batch, or on whether the run was resumed or sharded.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rankemb {
+
+enum class Dtype { Float32, BFloat16 };
+
+// "float32" or "bfloat16".
+std::string_view dtype_name(Dtype dtype);
+// Accepts "float32" / "fp32" / "f32" and "bfloat16" / "bf16"; throws Error(Usage) naming `what`
+// (the option being set, e.g. "dtype") and the accepted names for anything else.
+Dtype parse_dtype(std::string_view name, std::string_view what = "dtype");
+
+// Rows in input order; every row has the same length.
+using EmbedFn = std::function<std::vector<std::vector<float>>(const std::vector<std::string>&)>;
+
+// splitmix64 of x (Steele et al.): a fast, well-mixed 64-bit hash.
+std::uint64_t splitmix64(std::uint64_t x);
+// splitmix64(splitmix64(splitmix64(seed) ^ chain_id) ^ step).
+std::uint64_t request_seed(std::uint64_t seed, std::uint64_t chain_id, std::int64_t step);
+
+}  // namespace rankemb
