@@ -23,6 +23,7 @@ struct StatsArgs {
 };
 
 int run_stats(const StatsArgs& a) {
+  io::check_not_an_input(a.json, {a.file});
   bool partial = false;
   const auto records = chains::read_chain_records(a.file, &partial);
   std::unique_ptr<Progress> progress = make_progress();

@@ -55,6 +55,7 @@ int run_encode(const EncodeArgs& a) {
   RANKEMB_CHECK(!(format == "npy" && (a.output == "-" || a.output.empty())), ErrorCode::Usage,
                 "--format npy needs an output file (-o out.npy)");
 
+  if (a.output != "-" && a.input != "-") io::check_not_an_input(a.output, {a.input});
   LineReader reader(a.input);
   std::vector<std::string> texts;
   for (std::string line; reader.next(line);) {

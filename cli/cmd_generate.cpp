@@ -3,6 +3,8 @@
 // filters, ordered output, --resume and sharding are generate::run_chains; this file parses the
 // options, builds the backend (make_backend, the one place that knows the backends) and prints
 // the summary.
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -76,6 +78,7 @@ int run_generate(const GenerateArgs& a) {
   // Checked before a model is loaded, so a forgotten flag costs nothing.
   if (std::filesystem::exists(a.output) && !a.resume && !a.overwrite)
     fail(ErrorCode::Usage, "{} exists; pass --resume to continue it or --overwrite to replace it", a.output);
+  io::check_not_an_input(a.output, {a.seeds, a.prompt});
   const generate::SeedFile seed_file = generate::read_seeds(a.seeds);
   std::optional<std::size_t> limit;
   if (a.limit >= 0) limit = static_cast<std::size_t>(a.limit);
@@ -111,9 +114,17 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--seeds", a->seeds, "Seed sentences, one per line")->required();
   cmd->add_option("-o,--output", a->output, "Output JSONL, one chain per line")->required();
   cmd->add_option("--steps", a->steps, "Sentences generated per chain (n)");
-  cmd->add_option("--guidance", a->guidance, "Guidance scale g (1 = unconstrained)");
+  cmd->add_option("--guidance", a->guidance, "Guidance scale g (1 = unconstrained)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            char* end = nullptr;
+            const double g = std::strtod(v.c_str(), &end);
+            return end != v.c_str() && *end == '\0' && std::isfinite(g) ? std::string() : "must be a finite number";
+          },
+          "FINITE"));
   cmd->add_option("--max-new-tokens", a->max_new_tokens, "Token limit per generated sentence");
-  cmd->add_option("--batch", a->batch, "Chains decoded together (continuous batching)");
+  cmd->add_option("--batch", a->batch, "Chains decoded together (continuous batching)")
+      ->check(CLI::Range(1, static_cast<int>(generate::kMaxBatch)));
   cmd->add_option("--prompt", a->prompt, "Prompt template file with {sentence} (default: the paper's prompt)");
   cmd->add_option("--chat-template", a->chat_template, "auto, llama3, chatml or none")->check(CLI::IsMember({"auto", "llama3", "chatml", "none"}));
   cmd->add_option("--temperature", a->temperature, "0 = greedy");

@@ -18,11 +18,13 @@ struct TrainArgs {
   double lr = 3e-6, temp = 0.05, tau2 = 0.05, omega = 0.5, weight_decay = 0.0, clip = 1.0;
   int batch = 1, length_buckets = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024, warmup = 0, checkpoint_steps = 0;
   long max_steps = 0;
-  bool resume = false, no_eval = false, mlp_only_train = false;
+  bool resume = false, no_eval = false, mlp_only_train = false, skip_malformed = false;
 };
 
 int run_train(const TrainArgs& a) {
-  chains::ChainFile file = chains::read_chains(a.chains);
+  // A run must not silently train on less than it was given: a malformed record is an error
+  // (exit 3, naming file:line) unless the user chose to skip them.
+  chains::ChainFile file = chains::read_chains(a.chains, {.strict = !a.skip_malformed});
   if (!file.malformed.empty()) {
     log::warn("{}: skipped {} malformed record(s), first: {}", a.chains, file.malformed.size(), file.malformed.front());
   }
@@ -110,6 +112,7 @@ void register_train(CLI::App& root, ExitCode& rc) {
   cmd->add_flag("--mlp-only-train", a->mlp_only_train,
                 "SimCSE's mlp_only_train for [CLS] students: a fresh dense+tanh head over [CLS] in training only; "
                 "evaluation and the exported model use the raw [CLS] vector");
+  cmd->add_flag("--skip-malformed", a->skip_malformed, "Leave out malformed chain records (listed as a warning) instead of stopping at the first");
   cmd->add_flag("--resume", a->resume, "Resume from the run directory's last checkpoint (same options required)");
   cmd->callback([a, &rc] { rc = run_train(*a); });
 }

@@ -3,7 +3,13 @@
 // 4 model format, 1 anything else). It is the only catch-all in the program.
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
 
 #include "cli.h"
 #include "rankemb/util/error.h"
@@ -12,6 +18,19 @@
 namespace rankemb {
 const char* version();
 }
+
+namespace {
+// Output that never reached its file (a full disk, a closed pipe) must not end in status 0; the
+// streams buffer, so the error shows only when they are flushed.
+int check_stdout(int rc) {
+  std::cout.flush();
+  if (std::cout.fail() || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    rankemb::log::error("writing standard output failed: {}", std::strerror(errno));
+    return rc != 0 ? rc : static_cast<int>(rankemb::ErrorCode::Other);
+  }
+  return rc;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace rankemb;
@@ -28,7 +47,10 @@ int main(int argc, char** argv) {
   int threads = 0;
   bool quiet = false;
   int verbose = 0;
-  app.add_option("--threads", threads, "Intra-op threads for tensor work (0 = all cores)")->check(CLI::NonNegativeNumber);
+  // More threads than cores only adds contention; far more is a typo that would take minutes to spawn.
+  const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()) * 4);
+  app.add_option("--threads", threads, fmt::format("Intra-op threads for tensor work (0 = all cores; at most {})", max_threads))
+      ->check(CLI::Range(0, max_threads));
   app.add_flag("-q,--quiet", quiet, "Only print errors");
   app.add_flag("-v,--verbose", verbose, "More logging (-v info, -vv debug)");
 
@@ -57,10 +79,14 @@ int main(int argc, char** argv) {
     return status == 0 ? 0 : 2;
   } catch (const Error& e) {
     log::error("{}", e.what());
-    return static_cast<int>(e.code());
+    return check_stdout(static_cast<int>(e.code()));
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the program could not inspect (a symlink loop, no permission): bad input data.
+    log::error("{}", e.what());
+    return static_cast<int>(ErrorCode::Input);
   } catch (const std::exception& e) {
     log::error("{}", e.what());
     return 1;
   }
-  return rc;
+  return check_stdout(rc);
 }

@@ -5,13 +5,26 @@
 // compares its options (train/trainer.cpp): one comparison, one wording.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 namespace rankemb::chains {
+
+// A run's share of the seeds: those with id % count == index ("i/N" in the sidecar and on the
+// command line).
+struct Shard {
+  std::size_t index = 0;  // i in i/N
+  std::size_t count = 1;  // N
+  bool operator==(const Shard&) const = default;
+};
+// "i/N" with 0 <= i < N; an empty string is 0/1. Throws Error(Usage) otherwise.
+Shard parse_shard(std::string_view text);
+std::string format_shard(const Shard& shard);  // "i/N"
 
 // "<output>.meta.json".
 std::filesystem::path meta_path(const std::filesystem::path& output);

@@ -23,13 +23,14 @@ void set_seed_file(RunOptions& options, const SeedFile& file) {
   options.seed_file_hash = file.hash;
 }
 
-nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options) {
+nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options, std::size_t n_seeds) {
   nlohmann::json j;
   j["model"] = backend.model_name();
   j["guidance"] = backend.guidance();
   j["steps"] = options.steps;
   j["seed_file"] = {{"name", options.seed_file_name}, {"size", options.seed_file_size}, {"hash", options.seed_file_hash}};
   j["shard"] = format_shard(options.shard);
+  j["seeds"] = n_seeds;
   j["limit"] = options.limit ? nlohmann::json(*options.limit) : nlohmann::json();
   j["settings"] = options.settings;
   return j;
@@ -79,7 +80,7 @@ void check_run_options(const SentenceGenerator& backend, const std::vector<Seed>
 std::size_t open_output(const SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options) {
   const fs::path& out_path = options.output;
   const fs::path meta_file = chains::meta_path(out_path);
-  const nlohmann::json meta = run_meta(backend, options);
+  const nlohmann::json meta = run_meta(backend, options, seeds.size());
   const bool exists = fs::exists(out_path);
   if (exists && !options.resume && !options.overwrite)
     fail(ErrorCode::Usage, "{} exists; resume it (option resume) or replace it (option overwrite)", out_path.string());

@@ -61,8 +61,9 @@ struct RunSummary {
 // Fills the seed-file fields of `options` (what the meta records) from the file the seeds came from.
 void set_seed_file(RunOptions& options, const SeedFile& file);
 
-// The meta JSON a run with these options and this backend writes.
-nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options);
+// The meta JSON a run with these options and this backend writes over `n_seeds` selected seeds
+// (recorded as "seeds", so that merge can tell a complete shard from one killed between lines).
+nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& options, std::size_t n_seeds);
 
 // Runs every seed of `seeds` (ids strictly increasing) through the loop into options.output.
 // Throws Error(Usage) when the output exists and neither resume nor overwrite is set, when both are

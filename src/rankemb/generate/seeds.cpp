@@ -1,7 +1,6 @@
 #include "rankemb/generate/seeds.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include <fmt/format.h>
 
@@ -37,6 +36,9 @@ std::vector<Seed> parse_seeds(std::string_view text, std::string_view source) {
     if (line.find('\t') != std::string_view::npos)
       fail(ErrorCode::Input, "{}:{}: seed contains a tab; seeds are one plain sentence per line (a TSV file?)", source,
            line_no);
+    if (line.size() > kMaxSeedBytes)
+      fail(ErrorCode::Input, "{}:{}: seed of {} bytes, longer than the {} a sentence may have (one sentence per line)",
+           source, line_no, line.size(), kMaxSeedBytes);
     if (line.find('\r') != std::string_view::npos)
       fail(ErrorCode::Input, "{}:{}: seed contains a carriage return inside the line (old Mac line endings?)", source,
            line_no);
@@ -56,37 +58,12 @@ SeedFile read_seeds(const std::filesystem::path& path) {
   return f;
 }
 
-Shard parse_shard(std::string_view text) {
-  if (text.empty()) return {};
-  const auto slash = text.find('/');
-  Shard s;
-  const auto number = [&](std::string_view part, std::size_t& v) {
-    const auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
-    return !part.empty() && ec == std::errc() && p == part.data() + part.size();
-  };
-  if (slash == std::string_view::npos || !number(text.substr(0, slash), s.index) ||
-      !number(text.substr(slash + 1), s.count) || s.count == 0 || s.index >= s.count)
-    fail(ErrorCode::Usage, "shard {}: expected i/N with 0 <= i < N, e.g. 0/4", text);
-  return s;
-}
-
-std::string format_shard(const Shard& shard) { return fmt::format("{}/{}", shard.index, shard.count); }
-
 std::vector<Seed> select_seeds(const std::vector<Seed>& seeds, std::optional<std::size_t> limit, const Shard& shard) {
   std::vector<Seed> out;
   const std::size_t n = limit ? std::min(*limit, seeds.size()) : seeds.size();
   for (std::size_t i = 0; i < n; ++i)
     if (seeds[i].id % shard.count == shard.index) out.push_back(seeds[i]);
   return out;
-}
-
-std::string fnv1a64_hex(std::string_view bytes) {
-  std::uint64_t h = 14695981039346656037ULL;
-  for (const unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return fmt::format("{:016x}", h);
 }
 
 }  // namespace rankemb::generate

@@ -11,6 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "rankemb/chains/settings.h"
+#include "rankemb/util/types.h"
+
 namespace rankemb::generate {
 
 struct Seed {
@@ -25,26 +28,28 @@ struct SeedFile {
   std::string hash;         // FNV-1a 64 of the bytes, 16 hex digits (a change detector, not security)
 };
 
+// The longest seed accepted, in bytes. A seed is one sentence; the backends' work per step grows
+// faster than linearly with its length (the lexical backend scores every edit of every word), so
+// a runaway line (a file without newlines, a pasted document) is refused up front instead of
+// exhausting memory mid-run.
+constexpr std::size_t kMaxSeedBytes = 2048;
+
 // Parses seed text. Throws Error(Input) "<source>:<line>: ..." on invalid UTF-8, a tab inside a
-// seed (a TSV file passed by mistake) or a stray carriage return inside a line.
+// seed (a TSV file passed by mistake), a stray carriage return inside a line or a seed longer
+// than kMaxSeedBytes.
 std::vector<Seed> parse_seeds(std::string_view text, std::string_view source);
 // Reads and parses a seed file; Error(Input) naming the file when it cannot be read or has no seed.
 SeedFile read_seeds(const std::filesystem::path& path);
 
-struct Shard {
-  std::size_t index = 0;  // i in i/N
-  std::size_t count = 1;  // N
-  bool operator==(const Shard&) const = default;
-};
-// "i/N" with 0 <= i < N; an empty string is 0/1. Throws Error(Usage) otherwise.
-Shard parse_shard(std::string_view text);
-std::string format_shard(const Shard& shard);  // "i/N"
+// Shards are recorded in the chain file's settings sidecar, which owns them (chains/settings.h).
+using chains::Shard;
+using chains::format_shard;
+using chains::parse_shard;
 
 // The first `limit` seeds (all when nullopt), then those with id % N == i. The limit applies
 // before sharding so that shards 0/N..N-1/N of a limited run together hold that run's seeds.
 std::vector<Seed> select_seeds(const std::vector<Seed>& seeds, std::optional<std::size_t> limit, const Shard& shard);
 
-// FNV-1a 64 as 16 lowercase hex digits.
-std::string fnv1a64_hex(std::string_view bytes);
+using rankemb::fnv1a64_hex;  // util/types.h
 
 }  // namespace rankemb::generate

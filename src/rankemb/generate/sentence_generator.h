@@ -28,6 +28,11 @@
 
 namespace rankemb::generate {
 
+// The most requests a backend may be asked to keep in flight (its batch, capacity()). Larger
+// batches stop paying on any machine rankemb targets and would reserve KV-cache slots for each;
+// the bound is checked before anything is allocated.
+constexpr std::size_t kMaxBatch = 4096;
+
 struct StepRequest {
   std::uint64_t ticket = 0;  // chosen by the runner, echoed back in StepResult
   std::string current;       // positive prompt: the sentence to rewrite

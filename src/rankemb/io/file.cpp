@@ -11,6 +11,11 @@
 namespace rankemb::io {
 
 std::string read_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);  // a symlink loop, a permission error
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    fail(ErrorCode::Input, "{}: cannot open file: {}", path.string(), ec.message());
+  if (std::filesystem::is_directory(status)) fail(ErrorCode::Input, "{}: is a directory, not a file", path.string());
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(ErrorCode::Input, "{}: cannot open file", path.string());
   std::ostringstream ss;
@@ -81,6 +86,14 @@ void write_directory_atomic(const std::filesystem::path& path,
     fs::remove_all(partial, ec);
     throw;
   }
+}
+
+void check_not_an_input(const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs) {
+  std::error_code ec;
+  if (output.empty() || !std::filesystem::exists(output, ec)) return;
+  for (const auto& in : inputs)
+    if (!in.empty() && std::filesystem::equivalent(in, output, ec))
+      fail(ErrorCode::Usage, "the output {} is also the input {}; choose another output path", output.string(), in.string());
 }
 
 LineAppender::LineAppender(const std::filesystem::path& path) : path_(path), file_(std::fopen(path.c_str(), "ab")) {

@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +33,10 @@ void write_atomic(const std::filesystem::path& path, std::string_view contents);
 // filesystem errors become Error(Input) naming `path`.
 void write_directory_atomic(const std::filesystem::path& path,
                             const std::function<void(const std::filesystem::path& partial)>& fill);
+
+// Refuses (Error(Usage) naming both) an output path that is one of the inputs, so a careless
+// command line never replaces the data it reads. Paths that do not exist yet are no input.
+void check_not_an_input(const std::filesystem::path& output, const std::vector<std::filesystem::path>& inputs);
 
 // Appends whole lines to a file (created if missing), each written and flushed in one call, so a
 // killed process leaves complete lines plus at most one unfinished last line (the JSONL files:

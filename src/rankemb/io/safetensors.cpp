@@ -324,7 +324,9 @@ SafetensorsFile::SafetensorsFile(std::shared_ptr<const Buffer> buffer, std::stri
 
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   auto buffer = std::make_shared<Buffer>();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; the fstat below
+  // refuses anything but a regular file (where the flag changes nothing).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(ErrorCode::Input, "{}: cannot open file: {}", path.string(), std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

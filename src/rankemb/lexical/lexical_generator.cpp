@@ -876,8 +876,10 @@ class LexicalGenerator final : public SentenceGenerator {
  public:
   LexicalGenerator(std::shared_ptr<const WordNet> wn, std::shared_ptr<const WordVectors> wv, LexicalGeneratorOptions o)
       : wn_(std::move(wn)), wv_(std::move(wv)), options_(std::move(o)), res_{*wn_, *wv_, adjective_sets(*wv_)} {
-    if (options_.batch == 0) fail(ErrorCode::Usage, "lexical generator: batch must be at least 1");
-    if (!(options_.guidance >= 1.0)) fail(ErrorCode::Usage, "lexical generator: guidance {} must be >= 1", options_.guidance);
+    if (options_.batch == 0 || options_.batch > generate::kMaxBatch)
+      fail(ErrorCode::Usage, "lexical generator: batch must be in [1, {}], got {}", generate::kMaxBatch, options_.batch);
+    if (!(options_.guidance >= 1.0) || !std::isfinite(options_.guidance))
+      fail(ErrorCode::Usage, "lexical generator: guidance {} must be a finite number >= 1", options_.guidance);
   }
   std::size_t capacity() const override { return options_.batch; }
   void submit(StepRequest request) override {

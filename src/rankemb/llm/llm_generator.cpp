@@ -100,7 +100,8 @@ std::int64_t sample_token(std::span<const float> scores, double temperature, dou
 }
 
 void validate(const LlmGeneratorOptions& o) {
-  RANKEMB_CHECK(o.batch >= 1, ErrorCode::Usage, "batch must be at least 1, got {}", o.batch);
+  RANKEMB_CHECK(o.batch >= 1 && o.batch <= kMaxBatch, ErrorCode::Usage, "batch must be in [1, {}], got {}", kMaxBatch,
+                o.batch);
   RANKEMB_CHECK(o.max_new_tokens >= 1, ErrorCode::Usage, "max_new_tokens must be at least 1, got {}", o.max_new_tokens);
   RANKEMB_CHECK(std::isfinite(o.guidance), ErrorCode::Usage, "guidance must be a finite number, got {}", o.guidance);
   RANKEMB_CHECK(std::isfinite(o.temperature) && o.temperature >= 0, ErrorCode::Usage,

@@ -226,6 +226,23 @@ void check_positive(const Fields& f, const char* key, std::int64_t v) {
   if (v <= 0) f.invalid(key, fmt::format("must be positive, got {}", v));
 }
 
+// Sizes far beyond any released checkpoint (a typo, a hostile file) are refused here, before a
+// network of that size is allocated; the weights then pin every size exactly.
+constexpr std::int64_t kMaxLayers = 1024, kMaxWidth = 1 << 17, kMaxVocab = 1 << 24, kMaxPositions = 1 << 24;
+
+void check_at_most(const Fields& f, const char* key, std::int64_t v, std::int64_t limit) {
+  if (v > limit) f.invalid(key, fmt::format("is {}, more than the {} any supported model has", v, limit));
+}
+
+void check_sizes(const Fields& f, const HfConfig& c) {
+  check_at_most(f, "vocab_size", c.vocab_size, kMaxVocab);
+  check_at_most(f, "hidden_size", c.hidden_size, kMaxWidth);
+  check_at_most(f, "num_hidden_layers", c.num_hidden_layers, kMaxLayers);
+  check_at_most(f, "num_attention_heads", c.num_attention_heads, kMaxWidth);
+  check_at_most(f, "intermediate_size", c.intermediate_size, 8 * kMaxWidth);
+  check_at_most(f, "max_position_embeddings", c.max_position_embeddings, kMaxPositions);
+}
+
 void validate(const Fields& f, const HfConfig& c) {
   check_positive(f, "vocab_size", c.vocab_size);
   check_positive(f, "hidden_size", c.hidden_size);
@@ -233,6 +250,7 @@ void validate(const Fields& f, const HfConfig& c) {
   check_positive(f, "num_attention_heads", c.num_attention_heads);
   check_positive(f, "intermediate_size", c.intermediate_size);
   check_positive(f, "max_position_embeddings", c.max_position_embeddings);
+  check_sizes(f, c);
   if (c.model_type == "use-lite") {
     check_positive(f, "embedding_size", c.embedding_size);
     check_positive(f, "output_dim", c.output_dim);

@@ -57,7 +57,7 @@ void WeightStore::rename_prefix(std::string_view from, std::string_view to) {
 
 bool WeightStore::has(const std::string& name) const { return tensors_.count(name) != 0; }
 
-torch::Tensor WeightStore::take(const std::string& name, const std::vector<std::int64_t>& shape) {
+void WeightStore::require(const std::string& name, const std::vector<std::int64_t>& shape) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) fail(ErrorCode::ModelFormat, "{}: missing tensor \"{}\"", origin_, name);
   std::vector<std::int64_t> got(it->second.sizes().begin(), it->second.sizes().end());
@@ -65,8 +65,12 @@ torch::Tensor WeightStore::take(const std::string& name, const std::vector<std::
     fail(ErrorCode::ModelFormat, "{}: tensor \"{}\" has shape [{}], expected [{}]", origin_, name,
          fmt::join(got, ", "), fmt::join(shape, ", "));
   }
+}
+
+torch::Tensor WeightStore::take(const std::string& name, const std::vector<std::int64_t>& shape) {
+  require(name, shape);
   claimed_.insert(name);
-  return it->second;
+  return tensors_.at(name);
 }
 
 void WeightStore::load_into(torch::nn::Module& module) {

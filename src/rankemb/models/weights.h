@@ -37,6 +37,9 @@ class WeightStore {
   void rename_prefix(std::string_view from, std::string_view to);
 
   bool has(const std::string& name) const;
+  // Throws (as take() would) unless the store holds `name` with `shape`; claims nothing. Lets a
+  // build function check the sizes config.json asks for before allocating a network of them.
+  void require(const std::string& name, const std::vector<std::int64_t>& shape) const;
   // The tensor, checked against `shape`; marks it claimed.
   torch::Tensor take(const std::string& name, const std::vector<std::int64_t>& shape);
   // Copies every parameter and buffer of `module` (recursively, by its dotted name) from the store.

@@ -242,7 +242,7 @@ Json PipelineRun::judge() {
 
 Json PipelineRun::refine() {
   const auto t = Clock::now();
-  chains::ChainFile file = chains::read_chains(chains_path());
+  chains::ChainFile file = chains::read_chains(chains_path(), {.strict = true});
   train::TrainOptions o;
   o.student = o_.student;
   o.teacher = o_.teacher;

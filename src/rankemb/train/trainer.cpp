@@ -153,7 +153,18 @@ struct Trainer::Impl {
                 {"tau2", opt.loss.tau2},
                 {"omega", opt.loss.omega},
                 {"refine", std::string(refine_mode_name(opt.loss.mode))},
-                {"chains", chains.size()}};
+                {"chains", chains.size()},
+                {"chains_hash", chains_hash()}};
+  }
+
+  // The chains' sentences, so that a resumed run trains on the very chains it started with.
+  std::string chains_hash() const {
+    std::string all;
+    for (const auto& c : chains) {
+      for (const auto& s : c.sentences) all.append(s).push_back('\n');
+      all.push_back('\x1e');  // chain boundary
+    }
+    return fnv1a64_hex(all);
   }
 
   // Options added after checkpoint version 1 enter the fingerprint only when set, so older

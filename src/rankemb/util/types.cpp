@@ -1,5 +1,7 @@
 #include "rankemb/util/types.h"
 
+#include <fmt/format.h>
+
 #include "rankemb/util/error.h"
 
 namespace rankemb {
@@ -10,6 +12,15 @@ Dtype parse_dtype(std::string_view name, std::string_view what) {
   if (name == "float32" || name == "fp32" || name == "f32") return Dtype::Float32;
   if (name == "bfloat16" || name == "bf16") return Dtype::BFloat16;
   fail(ErrorCode::Usage, "{} \"{}\" is not supported (float32 or bfloat16)", what, name);
+}
+
+std::string fnv1a64_hex(std::string_view bytes) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
 }
 
 std::uint64_t splitmix64(std::uint64_t x) {

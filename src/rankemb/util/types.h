@@ -31,6 +31,10 @@ Dtype parse_dtype(std::string_view name, std::string_view what = "dtype");
 // Rows in input order; every row has the same length.
 using EmbedFn = std::function<std::vector<std::vector<float>>(const std::vector<std::string>&)>;
 
+// FNV-1a 64 of `bytes` as 16 lowercase hex digits: a change detector for inputs a run depends on
+// (seed files, chains), not a security hash.
+std::string fnv1a64_hex(std::string_view bytes);
+
 // splitmix64 of x (Steele et al.): a fast, well-mixed 64-bit hash.
 std::uint64_t splitmix64(std::uint64_t x);
 // splitmix64(splitmix64(splitmix64(seed) ^ chain_id) ^ step).

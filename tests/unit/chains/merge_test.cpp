@@ -119,5 +119,28 @@ TEST(ChainMerge, Errors) {
   EXPECT_EQ(expect_error([&] { merge_chain_shards({a}, a); }).code(), ErrorCode::Usage);
 }
 
+// Issue 17: merge refuses incomplete input that the sidecars can expose.
+TEST(ChainMerge, RefusesMissingOrUnfinishedShards) {
+  TempDir dir;
+  std::vector<std::filesystem::path> parts;
+  for (std::size_t i = 0; i < 4; ++i) parts.push_back(run_shard(dir, fmt::format("p{}.jsonl", i), std::nullopt, {i, 4}));
+  // 3 of 4 shards.
+  Error e = expect_error([&] { merge_chain_shards({parts[0], parts[1], parts[3]}, dir / "m.jsonl"); });
+  EXPECT_EQ(e.code(), ErrorCode::Input);
+  EXPECT_NE(std::string(e.what()).find("shard 2/4"), std::string::npos) << e.what();
+  EXPECT_FALSE(std::filesystem::exists(dir / "m.jsonl"));
+  // A shard killed between lines: complete lines, but fewer chains than its seeds.
+  const std::string text = slurp(parts[2]);
+  spit(parts[2], text.substr(0, text.find('\n') + 1));
+  e = expect_error([&] { merge_chain_shards(parts, dir / "m.jsonl"); });
+  EXPECT_EQ(e.code(), ErrorCode::Input);
+  EXPECT_NE(std::string(e.what()).find("p2.jsonl: holds 1 chains"), std::string::npos) << e.what();
+  spit(parts[2], text);
+  EXPECT_EQ(merge_chain_shards(parts, dir / "m.jsonl").chains, 20u);
+  // A directory is not a chain file; an output that is an input is refused.
+  EXPECT_EQ(expect_error([&] { merge_chain_shards({dir.path()}, dir / "d.jsonl"); }).code(), ErrorCode::Input);
+  EXPECT_EQ(expect_error([&] { merge_chain_shards(parts, parts[1]); }).code(), ErrorCode::Usage);
+}
+
 }  // namespace
 }  // namespace rankemb::generate::test

@@ -280,6 +280,14 @@ std::shared_ptr<EncoderNetwork> build_bert(const HfConfig& c, WeightStore& w) {
   for (const char* unused : {"embeddings.position_ids", "embeddings.token_type_ids", "lm_head.", "cls.", "mlp."}) {
     w.ignore_prefix(unused);
   }
+  // The sizes config.json asks for, against the weights, before a network of them is allocated.
+  w.require("embeddings.word_embeddings.weight", {c.vocab_size, c.hidden_size});
+  w.require("embeddings.position_embeddings.weight", {c.max_position_embeddings, c.hidden_size});
+  w.require(fmt::format("encoder.layer.{}.intermediate.dense.weight", c.num_hidden_layers - 1),
+            {c.intermediate_size, c.hidden_size});
+  RANKEMB_CHECK(!w.has(fmt::format("encoder.layer.{}.attention.self.query.weight", c.num_hidden_layers)),
+                ErrorCode::ModelFormat, "config.json: num_hidden_layers is {}, but the weights have more layers",
+                c.num_hidden_layers);
   auto net = std::make_shared<BertNetwork>(c, w.has("pooler.dense.weight"));
   w.load_into(*net);
   return net;
