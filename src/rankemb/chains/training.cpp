@@ -403,13 +403,18 @@ void add_jsonl_chain(Collector& out, std::size_t line, std::string_view row) {
 }
 }  // namespace
 
-ChainFile parse_chains_jsonl(std::string_view text, std::string_view source, const ChainReadOptions& options) {
-  Collector out(source, options);
-  const ChainLines file = split_chain_lines(std::string(text), std::string(source));
+namespace {
+ChainFile chains_from_lines(const ChainLines& file, const ChainReadOptions& options) {
+  Collector out(file.source, options);
   for (const auto& line : file.lines) add_jsonl_chain(out, line.number, file.view(line));
   // chain_file.h's rule: an unfinished last line (a run still writing) is left out, and said so.
   if (file.unfinished()) out.malformed(file.unfinished_line(), "unfinished last line (a run still writing?), left out");
   return out.finish();
+}
+}  // namespace
+
+ChainFile parse_chains_jsonl(std::string_view text, std::string_view source, const ChainReadOptions& options) {
+  return chains_from_lines(split_chain_lines(std::string(text), std::string(source)), options);
 }
 
 ChainFile parse_chains_csv(std::string_view text, std::string_view source, const ChainReadOptions& options,
@@ -458,13 +463,12 @@ ChainFile parse_chains_csv(std::string_view text, std::string_view source, const
 }
 
 ChainFile read_chains(const std::filesystem::path& path, const ChainReadOptions& options) {
-  const std::string text = read_chain_lines(path).text;  // refuses a directory, as every chain reader does
+  const ChainLines file = read_chain_lines(path);  // refuses a directory, as every chain reader does
   const std::string ext = path.extension().string();
   ChainFormat format = options.format;
   if (format == ChainFormat::Auto) format = (ext == ".csv" || ext == ".tsv") ? ChainFormat::Csv : ChainFormat::Jsonl;
-  const std::string source = path.string();
-  if (format == ChainFormat::Csv) return parse_chains_csv(text, source, options, ext == ".tsv" ? '\t' : ',');
-  return parse_chains_jsonl(text, source, options);
+  if (format == ChainFormat::Csv) return parse_chains_csv(file.text, file.source, options, ext == ".tsv" ? '\t' : ',');
+  return chains_from_lines(file, options);
 }
 
 }  // namespace rankemb::chains
