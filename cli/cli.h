@@ -29,6 +29,9 @@ void register_chains(CLI::App& root, ExitCode& rc);
 void register_convert(CLI::App& root, ExitCode& rc);
 void register_demo(CLI::App& root, ExitCode& rc);
 void register_info(CLI::App& root, ExitCode& rc);
+void register_serve(CLI::App& root, ExitCode& rc);
+void register_index(CLI::App& root, ExitCode& rc);
+void register_search(CLI::App& root, ExitCode& rc);
 
 // Input lines from a file or, for "-" or an empty path, stdin. Throws Error(Input) naming the
 // path when it cannot be opened.
@@ -57,6 +60,13 @@ std::filesystem::path default_vectors_dir(const std::filesystem::path& cache = d
 
 // The progress display of a command: a terminal bar unless -q lowered the log level.
 std::unique_ptr<Progress> make_progress();
+
+// Number checks for options, with plain messages ("'abc' is not a number", "must be positive,
+// got -1", "must be between 1 and 4096, got 0") instead of CLI11's stock validators, which print
+// the double range as a 300-digit number and call a word "not in range".
+CLI::Validator positive();
+CLI::Validator non_negative();
+CLI::Validator in_range(double lo, double hi);
 
 // --dtype on `cmd`, parsed into `dtype` (float32 or bfloat16; util/types.h), default shown.
 CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help);

@@ -1,5 +1,9 @@
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
+
+#include <fmt/format.h>
 #include <iostream>
 
 #include "cli.h"
@@ -52,6 +56,37 @@ std::filesystem::path default_vectors_dir(const std::filesystem::path& cache) { 
 std::unique_ptr<Progress> make_progress() {
   if (log::level() >= log::Level::Warn) return std::make_unique<TerminalProgress>();
   return std::make_unique<NullProgress>();
+}
+
+namespace {
+
+// A check that the option's text is a finite number v with lo < v (lo <= v when lo_inclusive) and
+// v <= hi; `rule` says the allowed values in the message.
+CLI::Validator number_check(double lo, bool lo_inclusive, double hi, std::string rule, std::string name) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size()) return fmt::format("'{}' is not a number", text);
+        const bool above_lo = lo_inclusive ? v >= lo : v > lo;
+        if (!std::isfinite(v) || !above_lo || v > hi) return fmt::format("must be {}, got {}", rule, text);
+        return {};
+      },
+      name);
+}
+
+}  // namespace
+
+CLI::Validator positive() {
+  return number_check(0, false, std::numeric_limits<double>::max(), "positive", "POSITIVE");
+}
+
+CLI::Validator non_negative() {
+  return number_check(0, true, std::numeric_limits<double>::max(), "zero or more", "NONNEGATIVE");
+}
+
+CLI::Validator in_range(double lo, double hi) {
+  return number_check(lo, true, hi, fmt::format("between {} and {}", lo, hi), fmt::format("[{} - {}]", lo, hi));
 }
 
 CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help) {

@@ -68,7 +68,7 @@ void register_chains(CLI::App& root, ExitCode& rc) {
   stats->add_option("file", a->file, "Chains JSONL")->required();
   stats->add_option("--judge", a->judge, "Encoder used to measure similarity to the seed (without it: counts and lengths only)");
   stats->add_option("--json", a->json, "Also write the report as JSON to this file");
-  stats->add_option("--batch", a->batch, "Sentences per judge batch")->check(CLI::PositiveNumber);
+  stats->add_option("--batch", a->batch, "Sentences per judge batch")->check(positive());
   add_dtype_option(stats, a->dtype, "float32 or bfloat16 (the judge)");
   stats->callback([a, &rc] { rc = run_stats(*a); });
   auto shards = std::make_shared<std::vector<std::string>>();

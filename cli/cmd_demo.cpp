@@ -95,14 +95,14 @@ void register_demo(CLI::App& root, ExitCode& rc) {
       "Run the method end to end on the embedded default, offline on a CPU: lexical ranking chains from SNLI seeds, "
       "refine all-MiniLM-L6-v2 on them, compare STS before/after. A killed run continues where it stopped.");
   cmd->add_option("-o,--output", a->output, "Output directory: pipeline.json (state), chains.jsonl, chain_stats.json, train/ (model, logs, curve), results.json");
-  cmd->add_option("--chains", a->chains, "Seed sentences to turn into chains (the first N of --seeds)")->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", a->steps, "Sentences generated per chain")->check(CLI::PositiveNumber);
+  cmd->add_option("--chains", a->chains, "Seed sentences to turn into chains (the first N of --seeds)")->check(positive());
+  cmd->add_option("--steps", a->steps, "Sentences generated per chain")->check(positive());
   cmd->add_option("--guidance", a->guidance, "Guidance scale g of the chain generator (1 = unconstrained)");
   cmd->add_option("--omega", a->omega, "Weight of the chain-order refinement in the training target (0 = teacher only)");
-  cmd->add_option("--lr", a->lr, "Learning rate (AdamW, linear decay)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr", a->lr, "Learning rate (AdamW, linear decay)")->check(non_negative());
   add_dtype_option(cmd, a->dtype, "Training compute: bfloat16 autocast or float32");
-  cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many training steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-steps", a->max_steps, "Cap the training steps (0 = one epoch over the chains)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many training steps")->check(positive());
+  cmd->add_option("--max-steps", a->max_steps, "Cap the training steps (0 = one epoch over the chains)")->check(non_negative());
   cmd->add_option("--judge-chains", a->judge_chains, "Chains measured by the quality report (0 = skip it)");
   cmd->add_option("--tasks", a->tasks, "Evaluation tasks before/after (as in 'rankemb eval --tasks')");
   cmd->add_option("--seed", a->seed, "Random seed of generation and training");

@@ -97,8 +97,8 @@ void register_encode(CLI::App& root, ExitCode& rc) {
   cmd->add_option("-o,--output", a->output, "Output file (.npy float32 matrix, or .jsonl); '-' = JSONL on stdout");
   cmd->add_option("--format", a->format, "Output format: auto (by extension), npy, jsonl")->check(CLI::IsMember({"auto", "npy", "jsonl"}));
   cmd->add_option("--pooler", a->pooler, "Pooling: cls, cls_before_pooler, avg, avg_first_last, avg_top2, max (default: the model's own)");
-  cmd->add_option("--batch", a->batch, "Sentences per batch (batches are sorted by length)")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-length", a->max_length, "Truncate inputs to this many tokens, specials included (0 = the model's max_seq_length or position limit)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", a->batch, "Sentences per batch (batches are sorted by length)")->check(positive());
+  cmd->add_option("--max-length", a->max_length, "Truncate inputs to this many tokens, specials included (0 = the model's max_seq_length or position limit)")->check(non_negative());
   add_dtype_option(cmd, a->dtype, "Compute dtype: float32 or bfloat16");
   cmd->add_flag("--normalize", a->normalize, "L2-normalize the embeddings");
   cmd->callback([a, &rc] { rc = run_encode(*a); });

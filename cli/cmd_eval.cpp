@@ -29,6 +29,12 @@ eval::EvalReport evaluate_model(const std::string& dir, const EvalArgs& a, const
 }
 
 int run_eval(const EvalArgs& a) {
+  if (!a.output.empty()) {
+    auto inputs = models::model_input_files(a.model);
+    if (!a.compare.empty())
+      for (auto& f : models::model_input_files(a.compare)) inputs.push_back(std::move(f));
+    io::check_not_an_input(a.output, inputs);
+  }
   const auto tasks = eval::parse_tasks(a.tasks);
   const auto report = evaluate_model(a.model, a, tasks);
   if (a.compare.empty()) {
@@ -58,7 +64,7 @@ void register_eval(CLI::App& root, ExitCode& rc) {
                   "mr, cr, subj, mpqa, sst2, trec, mrpc, or a reranking file *.jsonl with query/positive/negative)");
   cmd->add_option("--text", a->text, "STS text variant: senteval (paper-comparable) or raw")->check(CLI::IsMember({"senteval", "raw"}));
   cmd->add_option("--pooler", a->pooler, "Pooling override (cls, cls_before_pooler, avg, avg_first_last, avg_top2, max)");
-  cmd->add_option("--batch", a->batch, "Sentences per batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->batch, "Sentences per batch")->check(positive());
   add_dtype_option(cmd, a->dtype, "float32 or bfloat16");
   cmd->add_option("--data-dir", a->data_dir, "Benchmark data directory (default: $RANKEMB_DATA_DIR or ../shared/data)");
   cmd->add_option("--json", a->output, "Write the full results as JSON to this file (with --compare: {\"a\": ..., \"b\": ...})");

@@ -124,14 +124,14 @@ void register_generate(CLI::App& root, ExitCode& rc) {
           "FINITE"));
   cmd->add_option("--max-new-tokens", a->max_new_tokens, "Token limit per generated sentence");
   cmd->add_option("--batch", a->batch, "Chains decoded together (continuous batching)")
-      ->check(CLI::Range(1, static_cast<int>(generate::kMaxBatch)));
+      ->check(in_range(1, static_cast<int>(generate::kMaxBatch)));
   cmd->add_option("--prompt", a->prompt, "Prompt template file with {sentence} (default: the paper's prompt)");
   cmd->add_option("--chat-template", a->chat_template, "auto, llama3, chatml or none")->check(CLI::IsMember({"auto", "llama3", "chatml", "none"}));
   cmd->add_option("--temperature", a->temperature, "0 = greedy");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling threshold");
   cmd->add_option("--seed", a->seed, "Random seed");
   cmd->add_option("--shard", a->shard, "i/N: process only the seeds with id % N == i (merge with 'rankemb chains merge')");
-  cmd->add_option("--limit", a->limit, "Use only the first N seeds of the file (-1 = all)")->check(CLI::Range(-1LL, static_cast<long long>(1) << 62));
+  cmd->add_option("--limit", a->limit, "Use only the first N seeds of the file (-1 = all)")->check(in_range(-1LL, static_cast<long long>(1) << 62));
   cmd->add_option("--vectors", a->vectors, "lexical: GloVe directory from 'rankemb convert glove' (default: <cache>/models/glove-100d)");
   cmd->add_option("--wordnet", a->wordnet, "lexical: WordNet 3.0 dict directory (Debian wordnet-base)");
   add_dtype_option(cmd, a->dtype, "float32 or bfloat16 (LLM weights and compute)");

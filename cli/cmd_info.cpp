@@ -1,5 +1,8 @@
 // rankemb info: what a model directory (or one .safetensors file) holds: architecture and key
-// config fields, tokenizer, tensor count, parameters by dtype. Output is JSON on stdout.
+// config fields, tokenizer, tensor count, parameters by dtype. Output is JSON on stdout. A model
+// directory is checked the way encode/generate would use it: the tokenizer files present must
+// load, and the weights are loaded through the encoder or decoder loader, which checks every
+// tensor against the config (exit 4 naming the file and tensor otherwise).
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -8,7 +11,9 @@
 
 #include "cli.h"
 #include "rankemb/io/safetensors.h"
+#include "rankemb/models/causal_lm.h"
 #include "rankemb/models/config.h"
+#include "rankemb/models/encoder.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/util/error.h"
 
@@ -35,6 +40,15 @@ nlohmann::json describe_weights(const fs::path& file) {
   return j;
 }
 
+// null when the directory has no tokenizer files; a broken one is an error, not a JSON note.
+nlohmann::json describe_tokenizer(const fs::path& dir) {
+  const bool any = fs::exists(dir / "tokenizer.json") || fs::exists(dir / "vocab.txt") || fs::exists(dir / "vocab.json") ||
+                   fs::exists(dir / "encoder.json");
+  if (!any) return nullptr;
+  auto tok = text::load_tokenizer(dir);
+  return {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}};
+}
+
 int run_info(const std::string& path_str) {
   fs::path path(path_str);
   nlohmann::json out;
@@ -50,14 +64,13 @@ int run_info(const std::string& path_str) {
                      {"num_attention_heads", cfg.num_attention_heads},
                      {"intermediate_size", cfg.intermediate_size}};
     if (cfg.is_decoder()) out["config"]["num_key_value_heads"] = cfg.num_key_value_heads;
-    try {
-      auto tok = text::load_tokenizer(path);
-      out["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}};
-    } catch (const Error& e) {
-      out["tokenizer"] = {{"error", e.what()}};
-    }
+    out["tokenizer"] = describe_tokenizer(path);
     if (fs::exists(path / "model.safetensors")) out["weights"] = describe_weights(path / "model.safetensors");
     else if (fs::exists(path / "model.safetensors.index.json")) out["weights"] = {{"index", (path / "model.safetensors.index.json").string()}};
+    // Config against weights: the loaders require every tensor with its config-given shape.
+    if (cfg.is_decoder()) (void)models::load_causal_lm(path);
+    else (void)models::load_encoder(path);
+    out["checked"] = "config, tokenizer and every weight tensor load";
   }
   std::cout << out.dump(2) << '\n';
   return 0;

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "rankemb/chains/training.h"
+#include "rankemb/io/file.h"
 #include "rankemb/train/trainer.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
@@ -22,6 +23,8 @@ struct TrainArgs {
 };
 
 int run_train(const TrainArgs& a) {
+  // The run directory takes best/ and checkpoint/: it must not be the student, the teacher or the chains.
+  io::check_not_an_input(a.output, {a.chains, a.student, a.teacher});
   // A run must not silently train on less than it was given: a malformed record is an error
   // (exit 3, naming file:line) unless the user chose to skip them.
   chains::ChainFile file = chains::read_chains(a.chains, {.strict = !a.skip_malformed});
@@ -83,27 +86,27 @@ void register_train(CLI::App& root, ExitCode& rc) {
   cmd->add_option("-o,--output", a->output,
                   "Output run directory: best/ (best model, HF layout), checkpoint/, metrics.jsonl, curve.svg")
       ->required();
-  cmd->add_option("--lr", a->lr, "AdamW learning rate (linear decay to 0 at the last step)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--warmup", a->warmup, "Linear warm-up steps (0 = none)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--clip", a->clip, "Max gradient L2 norm (0 = no clipping)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temp", a->temp, "Student temperature")->check(CLI::PositiveNumber);
-  cmd->add_option("--tau2", a->tau2, "Teacher temperature")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", a->lr, "AdamW learning rate (linear decay to 0 at the last step)")->check(non_negative());
+  cmd->add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->check(non_negative());
+  cmd->add_option("--warmup", a->warmup, "Linear warm-up steps (0 = none)")->check(non_negative());
+  cmd->add_option("--clip", a->clip, "Max gradient L2 norm (0 = no clipping)")->check(non_negative());
+  cmd->add_option("--temp", a->temp, "Student temperature")->check(positive());
+  cmd->add_option("--tau2", a->tau2, "Teacher temperature")->check(positive());
   cmd->add_option("--omega", a->omega, "Weight of the chain-order refinement (0 = teacher order only)");
   cmd->add_option("--refine", a->refine, "Refinement: paper (authors' code) or relative (paper's prose)")->check(CLI::IsMember({"paper", "relative"}));
-  cmd->add_option("--batch", a->batch, "Chains per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->batch, "Chains per step")->check(positive());
   cmd->add_option("--length-buckets", a->length_buckets,
                   "Run each step's student forward in this many length-sorted groups, each padded to its own "
                   "longest (faster; 1 = pad the batch to its longest, as the authors do)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--epochs", a->epochs, "Passes over the chains")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-steps", a->max_steps, "Run exactly this many steps (overrides --epochs; 0 = by epochs)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-length", a->max_length, "Max tokens per sentence (student and teacher)")->check(CLI::Range(2, 1 << 20));
-  cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many steps (and at the end)")->check(CLI::PositiveNumber);
+      ->check(positive());
+  cmd->add_option("--epochs", a->epochs, "Passes over the chains")->check(positive());
+  cmd->add_option("--max-steps", a->max_steps, "Run exactly this many steps (overrides --epochs; 0 = by epochs)")->check(non_negative());
+  cmd->add_option("--max-length", a->max_length, "Max tokens per sentence (student and teacher)")->check(in_range(2, 1 << 20));
+  cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many steps (and at the end)")->check(positive());
   cmd->add_flag("--no-eval", a->no_eval, "Skip dev evaluation; best/ is then the final model");
   cmd->add_option("--data-dir", a->data_dir, "Data directory with STS-B dev and SICK-R dev (default: $RANKEMB_DATA_DIR or ../shared/data)");
   cmd->add_option("--text", a->text, "Dev text variant: senteval or raw")->check(CLI::IsMember({"senteval", "raw"}));
-  cmd->add_option("--checkpoint-steps", a->checkpoint_steps, "Write the resumable checkpoint every this many steps (0 = every --eval-steps)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--checkpoint-steps", a->checkpoint_steps, "Write the resumable checkpoint every this many steps (0 = every --eval-steps)")->check(non_negative());
   cmd->add_option("--seed", a->seed, "Random seed (chain order, dropout, ListMLE tie-breaking)");
   add_dtype_option(cmd, a->dtype, "float32, or bfloat16 autocast (float32 weights)");
   cmd->add_option("--pooler", a->pooler,

@@ -73,5 +73,33 @@ hostile num_hidden_layers 2
 rm "$TMP/m/config.json"; ln -s config.json "$TMP/m/config.json"  # a symlink loop
 expect 3 "config.json" -- "$BIN" encode -m "$TMP/m" "$TMP/seeds.txt" -o "$TMP/e.jsonl"
 
+# 12. Smaller defects.
+# Number options: plain messages, not CLI11's 300-digit double range or "not in range" for a word.
+expect 2 "'abc' is not a number" -- "$BIN" train --batch abc --student x --chains x -o "$TMP/r"
+expect 2 "must be positive, got -1" -- "$BIN" train --batch -1 --student x --chains x -o "$TMP/r"
+expect 2 "'abc' is not a number" -- "${GEN[@]}" --seeds "$TMP/seeds.txt" --batch abc -o "$TMP/b.jsonl"
+if grep -q "179769313" "$TMP/err"; then echo "FAIL: a range error printed the double range"; failures=$((failures + 1)); fi
+# A limit the special tokens alone exceed is an error, not a longer output than asked for.
+expect 2 "special tokens" -- "$BIN" tokenize -t "$MINILM" --max-length 1 "$TMP/seeds.txt"
+# info loads what it describes: a broken tokenizer, or a config the weights do not match, fail.
+hostile num_hidden_layers 2
+echo '{"model": {"type": "WordPiece", "vocab": 7}}' > "$TMP/m/tokenizer.json"
+expect 4 "tokenizer.json" -- "$BIN" info "$TMP/m"
+hostile num_hidden_layers 3
+expect 4 "encoder.layer.2" -- "$BIN" info "$TMP/m"
+# train and eval outputs never replace an input; a run directory that cannot be created is an
+# output failure (exit 1) named as such.
+expect 2 "is also the input" -- "$BIN" train --student "$SRC/tests/fixtures/models/tiny-bert-a" --chains "$TMP/c.jsonl" -o "$TMP/c.jsonl" --no-eval
+cmp -s "$TMP/c.jsonl" "$TMP/c.orig" || { echo "FAIL: train replaced its chains"; failures=$((failures + 1)); }
+hostile num_hidden_layers 2
+cp "$TMP/m/config.json" "$TMP/config.orig"
+expect 2 "is also the input" -- "$BIN" eval -m "$TMP/m" --tasks sts12 --json "$TMP/m/config.json"
+cmp -s "$TMP/m/config.json" "$TMP/config.orig" || { echo "FAIL: eval replaced the model's config"; failures=$((failures + 1)); }
+expect 1 "cannot create directory" -- "$BIN" train --student "$SRC/tests/fixtures/models/tiny-bert-a" --chains "$TMP/c.jsonl" -o "$TMP/c.jsonl/run" --no-eval
+# A train run killed before its first checkpoint resumes (from step 0) instead of "no checkpoint".
+mkdir -p "$TMP/early" && : > "$TMP/early/metrics.jsonl"
+expect 0 "" -- "$BIN" train --student "$SRC/tests/fixtures/models/tiny-bert-a" --chains "$TMP/c.jsonl" -o "$TMP/early" --no-eval --max-steps 1 --resume
+[ -f "$TMP/early/best/model.safetensors" ] || { echo "FAIL: the early-killed run did not resume to an export"; failures=$((failures + 1)); }
+
 if [ "$failures" -gt 0 ]; then echo "FAIL: $failures probe(s)"; exit 1; fi
 echo "PASS: every hostile input ended with its documented status"

@@ -85,7 +85,7 @@ std::size_t open_output(const SentenceGenerator& backend, const std::vector<Seed
   if (exists && !options.resume && !options.overwrite)
     fail(ErrorCode::Usage, "{} exists; resume it (option resume) or replace it (option overwrite)", out_path.string());
   if (!options.resume || !exists) {
-    if (!out_path.parent_path().empty()) fs::create_directories(out_path.parent_path());
+    if (!out_path.parent_path().empty()) io::create_output_directory(out_path.parent_path());
     io::write_atomic(meta_file, meta.dump(2) + "\n");
     io::write_atomic(out_path, std::string_view());
     return 0;

@@ -45,12 +45,14 @@ void write_atomic(const std::filesystem::path& path, const std::function<void(st
   try {
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) fail(ErrorCode::Input, "{}: cannot create file", tmp.string());
+      if (!out) fail(ErrorCode::Other, "{}: cannot create file: {}", tmp.string(), std::strerror(errno));
       write(out);
       out.flush();
-      if (!out) fail(ErrorCode::Input, "{}: write failed (disk full?)", tmp.string());
+      if (!out) fail(ErrorCode::Other, "{}: write failed (disk full?)", tmp.string());
     }
-    std::filesystem::rename(tmp, path);
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) fail(ErrorCode::Other, "{}: cannot write: {}", path.string(), ec.message());
   } catch (...) {
     std::error_code ec;
     std::filesystem::remove(tmp, ec);
@@ -62,6 +64,12 @@ void write_atomic(const std::filesystem::path& path, std::string_view contents) 
   write_atomic(path, [&](std::ostream& out) { out.write(contents.data(), static_cast<std::streamsize>(contents.size())); });
 }
 
+void create_output_directory(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) fail(ErrorCode::Other, "{}: cannot create directory: {}", path.string(), ec.message());
+}
+
 void write_directory_atomic(const std::filesystem::path& path,
                             const std::function<void(const std::filesystem::path& partial)>& fill) {
   namespace fs = std::filesystem;
@@ -70,7 +78,7 @@ void write_directory_atomic(const std::filesystem::path& path,
   partial += ".partial";
   fs::remove_all(partial, ec);
   fs::create_directories(partial, ec);
-  if (ec) fail(ErrorCode::Input, "{}: cannot create directory: {}", partial.string(), ec.message());
+  if (ec) fail(ErrorCode::Other, "{}: cannot create directory: {}", partial.string(), ec.message());
   try {
     fill(partial);
     fs::path old = path;
@@ -81,7 +89,7 @@ void write_directory_atomic(const std::filesystem::path& path,
     fs::remove_all(old, ec);
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(partial, ec);
-    fail(ErrorCode::Input, "writing {}: {}", path.string(), e.what());
+    fail(ErrorCode::Other, "writing {}: {}", path.string(), e.what());
   } catch (...) {
     fs::remove_all(partial, ec);
     throw;
@@ -97,7 +105,7 @@ void check_not_an_input(const std::filesystem::path& output, const std::vector<s
 }
 
 LineAppender::LineAppender(const std::filesystem::path& path) : path_(path), file_(std::fopen(path.c_str(), "ab")) {
-  if (!file_) fail(ErrorCode::Input, "{}: cannot open for appending: {}", path.string(), std::strerror(errno));
+  if (!file_) fail(ErrorCode::Other, "{}: cannot open for appending: {}", path.string(), std::strerror(errno));
 }
 
 LineAppender::~LineAppender() {

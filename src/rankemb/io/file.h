@@ -23,14 +23,19 @@ std::string read_file(const std::filesystem::path& path);
 nlohmann::json read_json(const std::filesystem::path& path, ErrorCode error_code = ErrorCode::ModelFormat);
 
 // Writes `path` atomically: `write` fills a temporary sibling file, which is flushed and renamed
-// over `path` only when `write` returns normally. On any exception the temp file is removed.
+// over `path` only when `write` returns normally. On any exception the temp file is removed; a
+// failed create, write or rename is Error(Other) naming the file (an output failure, exit 1).
 void write_atomic(const std::filesystem::path& path, const std::function<void(std::ostream&)>& write);
 void write_atomic(const std::filesystem::path& path, std::string_view contents);
+
+// Creates the output directory `path` and its parents; a failure (a file in the way, no
+// permission, a read-only disk) is Error(Other) naming it, like every other output failure.
+void create_output_directory(const std::filesystem::path& path);
 
 // Writes the directory `path` atomically: `fill` writes the files into a fresh sibling
 // "<path>.partial", which then takes the place of `path` (a previous `path` is moved aside to
 // "<path>.old" and removed after the swap). On any exception the partial directory is removed;
-// filesystem errors become Error(Input) naming `path`.
+// filesystem errors become Error(Other) naming `path` (an output failure, exit 1).
 void write_directory_atomic(const std::filesystem::path& path,
                             const std::function<void(const std::filesystem::path& partial)>& fill);
 

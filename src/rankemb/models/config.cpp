@@ -241,6 +241,7 @@ void check_sizes(const Fields& f, const HfConfig& c) {
   check_at_most(f, "num_attention_heads", c.num_attention_heads, kMaxWidth);
   check_at_most(f, "intermediate_size", c.intermediate_size, 8 * kMaxWidth);
   check_at_most(f, "max_position_embeddings", c.max_position_embeddings, kMaxPositions);
+  check_at_most(f, "head_dim", c.head_dim, kMaxWidth);
 }
 
 void validate(const Fields& f, const HfConfig& c) {

@@ -260,7 +260,7 @@ Tensor SentenceEncoder::encode(const std::vector<std::string>& texts, const Enco
 void SentenceEncoder::save(const fs::path& dir) const {
   RANKEMB_CHECK(!source_dir_.empty(), ErrorCode::Other,
                 "saving needs the directory the model was loaded from (for config.json and tokenizer files)");
-  fs::create_directories(dir);
+  io::create_output_directory(dir);
   bool st = fs::exists(source_dir_ / "modules.json");
   if (st && !st_pooling_key(pooler_)) {
     fail(ErrorCode::Usage, "pooler {} cannot be written as a sentence-transformers Pooling module (avg, cls_before_pooler, max)",
@@ -365,6 +365,20 @@ StLayout read_st_layout(const fs::path& dir) {
 }
 
 }  // namespace
+
+std::vector<fs::path> model_input_files(const fs::path& dir) {
+  static const char* const kNames[] = {"config.json", "model.safetensors", "model.safetensors.index.json",
+                                       "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                       "vocab.txt", "vocab.json", "merges.txt", "modules.json",
+                                       "sentence_bert_config.json", "config_sentence_transformers.json",
+                                       "1_Pooling/config.json"};
+  std::vector<fs::path> files;
+  std::error_code ec;
+  if (fs::is_regular_file(dir, ec)) return {dir};
+  for (const char* name : kNames)
+    if (fs::exists(dir / name, ec)) files.push_back(dir / name);
+  return files;
+}
 
 std::unique_ptr<SentenceEncoder> load_encoder(const fs::path& dir, const LoadOptions& options) {
   try {

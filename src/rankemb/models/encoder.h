@@ -144,6 +144,10 @@ class SentenceEncoder {
   text::TokenId pad_id_;
 };
 
+// The files of model directory `dir` that the loaders read and that exist (config, weights,
+// tokenizer, sentence-transformers modules): what an output path must never replace.
+std::vector<std::filesystem::path> model_input_files(const std::filesystem::path& dir);
+
 // Loads a model directory: Hugging Face (config.json + model.safetensors + tokenizer files) or
 // sentence-transformers (adds modules.json, 1_Pooling/config.json, 2_Normalize). Throws
 // Error(ModelFormat) naming the file for anything missing, malformed or unsupported.

@@ -289,7 +289,7 @@ Json PipelineRun::evaluate() {
 PipelineResult run_pipeline(const PipelineOptions& options, const PipelineHooks& hooks) {
   check_inputs(options);
   eval::parse_tasks(options.tasks);  // a bad task list fails before any work
-  fs::create_directories(options.output_dir);
+  io::create_output_directory(options.output_dir);
   return PipelineRun(options, hooks).run();
 }
 

@@ -26,7 +26,12 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, const EncodeOption
   }
   const std::size_t n_special = template_.prefix.size() + template_.suffix.size();
   if (options.max_length > 0) {
-    std::size_t room = options.max_length > n_special ? options.max_length - n_special : 0;
+    // As Hugging Face tokenizers: a limit the special tokens alone exceed is an error, not a
+    // longer output than asked for.
+    if (options.max_length < n_special)
+      fail(ErrorCode::Usage, "max length {} is less than the {} special tokens this tokenizer adds to every text",
+           options.max_length, n_special);
+    const std::size_t room = options.max_length - n_special;
     if (body.size() > room) body.resize(room);
   }
   std::vector<TokenId> out;

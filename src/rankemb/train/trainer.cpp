@@ -358,7 +358,16 @@ struct Trainer::Impl {
 
   // Output directory, optimizer and generators; restores the checkpoint when resuming.
   void start_run() {
-    fs::create_directories(opt.output_dir);
+    io::create_output_directory(opt.output_dir);
+    // A run killed before its first checkpoint has nothing to continue from: it starts again
+    // from step 0, which is what the killed run would have done (the same seed, the same steps).
+    bool resume = opt.resume;
+    if (resume && !fs::exists(out("checkpoint") / "state.json") && !fs::exists(out("checkpoint.old") / "state.json")) {
+      log::warn("resume: {} has no checkpoint yet (killed before the first one); starting from step 0",
+                opt.output_dir.string());
+      resume = false;
+      io::write_atomic(out("metrics.jsonl"), "");
+    }
     if (!opt.resume) {
       RANKEMB_CHECK(!fs::exists(out("checkpoint")), ErrorCode::Usage,
                     "{} already holds a run; resume it (option resume) or choose another output directory",
@@ -377,7 +386,7 @@ struct Trainer::Impl {
     step = 0;
     best_score.reset();
     best_step = 0;
-    if (opt.resume) load_checkpoint(*optimizer, *loss_gen);
+    if (resume) load_checkpoint(*optimizer, *loss_gen);
   }
 
   // The chains of global step `s` (0-based), in the order of its epoch's permutation.

@@ -55,10 +55,10 @@ TEST(WriteDirectoryAtomic, FailureKeepsThePreviousDirectory) {
   EXPECT_EQ(io::read_file(out / "a.txt"), "good");
   EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});
 
-  // A filesystem error inside `fill` becomes Error(Input) naming the output.
+  // A filesystem error inside `fill` becomes Error(Other) (an output failure) naming the output.
   expect_error([&] {
     io::write_directory_atomic(out, [](const fs::path& partial) { fs::rename(partial / "missing", partial / "x"); });
-  }, ErrorCode::Input, {"writing", out.string()});
+  }, ErrorCode::Other, {"writing", out.string()});
   EXPECT_EQ(io::read_file(out / "a.txt"), "good");
   EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});
 }

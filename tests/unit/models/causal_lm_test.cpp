@@ -257,7 +257,9 @@ void batched_equals_alone(const std::string& name, std::vector<std::size_t> slot
   }
   std::cout << "[" << name << " batched, slots " << slot_of[0] << slot_of[1] << slot_of[2]
             << "] max |diff| vs alone = " << worst << "\n";
-  EXPECT_LT(worst, 1e-5);
+  // float32 logits of a batched GEMM and of a one-row GEMM sum in different orders: up to 6e-6
+  // with AVX-512 kernels, 1.1e-5 with AVX2 ones (AMD EPYC); a masking or slot bug is >= 1e-2.
+  EXPECT_LT(worst, 5e-5);
 }
 
 TEST(Decoder, BatchedEqualsAloneConsecutiveSlots) {

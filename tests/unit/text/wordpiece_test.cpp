@@ -119,6 +119,9 @@ TEST(WordPiece, SpecialsAndTemplate) {
   // max_length counts the specials; with specials off it cuts the body only.
   EXPECT_EQ(tok.encode("a b c d", {.max_length = 4}), (std::vector<TokenId>{101, 1037, 1038, 102}));
   EXPECT_EQ(tok.encode("a b c d", {.add_special_tokens = false, .max_length = 2}), (std::vector<TokenId>{1037, 1038}));
+  // A limit of exactly the specials leaves no body; below it is a usage error (as HF tokenizers).
+  EXPECT_EQ(tok.encode("a b c d", {.max_length = 2}), (std::vector<TokenId>{101, 102}));
+  EXPECT_THROW((void)tok.encode("a b c d", {.max_length = 1}), rankemb::Error);
   EXPECT_EQ(tok.decode(std::vector<TokenId>{101, 1037, 103, 102}, false), "[CLS] a [MASK] [SEP]");
 }
 

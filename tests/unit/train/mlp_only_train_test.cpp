@@ -20,6 +20,11 @@
 
 namespace {
 
+// The same float32 [CLS] state reached by two code paths (a padded batch vs one sentence, a saved
+// and reloaded model): 1.2e-6 apart with AVX2 kernels; the head the checks look for moves it by
+// more than 1e-2.
+constexpr double kTol = 1e-5;
+
 namespace fs = std::filesystem;
 namespace rt = rankemb::train;
 namespace rm = rankemb::models;
@@ -90,11 +95,11 @@ TEST(MlpOnlyTrain, HeadInTrainingOnly) {
   torch::Tensor want_train = torch::tanh(torch::addmm(head->bias, cls, head->weight.t()));
   torch::Tensor got_train = trainer.training_embeddings(kProbe);
   ASSERT_EQ(got_train.sizes(), want_train.sizes());
-  EXPECT_LE((got_train - want_train).abs().max().item<double>(), 1e-6) << "training path is not tanh(dense(CLS))";
+  EXPECT_LE((got_train - want_train).abs().max().item<double>(), kTol) << "training path is not tanh(dense(CLS))";
 
   rankemb::NullProgress quiet;
   torch::Tensor got_eval = trainer.student().encode(kProbe, {.max_length = 16}, quiet);
-  EXPECT_LE((got_eval - cls).abs().max().item<double>(), 1e-6) << "evaluation path is not the raw [CLS] state";
+  EXPECT_LE((got_eval - cls).abs().max().item<double>(), kTol) << "evaluation path is not the raw [CLS] state";
   EXPECT_GT((got_eval - got_train).abs().max().item<double>(), 1e-2) << "the head changed nothing";
 }
 
@@ -121,9 +126,9 @@ TEST(MlpOnlyTrain, ExportKeepsTheRawClsPathAndNoHead) {
   EXPECT_EQ(reloaded->pooler(), rm::Pooler::ClsBeforePooler);
   torch::Tensor want = trainer.student().encode(kProbe, {}, quiet);
   torch::Tensor got = reloaded->encode(kProbe, {}, quiet);
-  EXPECT_LE((want - got).abs().max().item<double>(), 1e-6);
+  EXPECT_LE((want - got).abs().max().item<double>(), kTol);
   torch::NoGradGuard no_grad;
-  EXPECT_LE((got - cls_states(*reloaded, kProbe, 0)).abs().max().item<double>(), 1e-6);
+  EXPECT_LE((got - cls_states(*reloaded, kProbe, 0)).abs().max().item<double>(), kTol);
 
   // The checkpoint carries the head for --resume.
   auto ckpt = rankemb::models::load_safetensors(dir.path() / "checkpoint" / "model.safetensors");
