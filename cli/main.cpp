@@ -14,10 +14,7 @@
 #include "cli.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
-
-namespace rankemb {
-const char* version();
-}
+#include "rankemb/util/version.h"
 
 namespace {
 // Output that never reached its file (a full disk, a closed pipe) must not end in status 0; the
@@ -50,7 +47,7 @@ int main(int argc, char** argv) {
   // More threads than cores only adds contention; far more is a typo that would take minutes to spawn.
   const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()) * 4);
   app.add_option("--threads", threads, fmt::format("Intra-op threads for tensor work (0 = all cores; at most {})", max_threads))
-      ->check(CLI::Range(0, max_threads));
+      ->check(cli::in_range(0, max_threads));
   app.add_flag("-q,--quiet", quiet, "Only print errors");
   app.add_flag("-v,--verbose", verbose, "More logging (-v info, -vv debug)");
 
@@ -59,7 +56,7 @@ int main(int argc, char** argv) {
   const Register commands[] = {
       cli::register_tokenize, cli::register_encode, cli::register_eval,  cli::register_train,
       cli::register_generate, cli::register_chains, cli::register_convert, cli::register_demo,
-      cli::register_info,
+      cli::register_info,     cli::register_serve,    cli::register_index, cli::register_search,
   };
   for (Register r : commands) r(app, rc);
 

@@ -23,6 +23,13 @@ const rankemb::text::Tokenizer& tokenizer() {
 
 }  // namespace
 
+// Load before the first input: under ASan the load takes seconds, and libFuzzer counts it against
+// the first input's -timeout otherwise (a false "timeout" finding on a slow machine).
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)tokenizer();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto& tok = tokenizer();
   std::string_view text(reinterpret_cast<const char*>(data), size);

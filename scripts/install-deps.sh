@@ -9,7 +9,8 @@ PKGS=(
   libtorch-dev libopenblas0-openmp libgloo-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libutf8proc-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
+  libfaiss-dev libcpp-httplib-dev
+  clang libclang-rt-14-dev libomp-14-dev
   python3 python3-pip python3-venv python3-numpy
   nodejs
   wordnet-base
@@ -25,4 +26,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "[install-deps] all Debian packages present" >&2
+fi
+
+# The real HTTP clients tests/cli/serve_test.sh drives `rankemb serve` with (OpenAI's official
+# Python package, pinned), in a venv of their own under the cache: the product needs no Python.
+CLIENTS="${RANKEMB_CACHE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache}/venv-clients"
+OPENAI_VERSION=3.57.0
+if ! "$CLIENTS/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_VERSION')" 2>/dev/null; then
+  echo "[install-deps] openai==$OPENAI_VERSION client venv in $CLIENTS" >&2
+  python3 -m venv "$CLIENTS"
+  "$CLIENTS/bin/pip" install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
 fi

@@ -1,0 +1,91 @@
+// rankemb serve: an embedding server for a refined (or any) encoder, with the APIs search stacks
+// already speak (OpenAI /v1/embeddings; text-embeddings-inference /embed, /rerank, /info,
+// /health; Prometheus /metrics) and, with -i INDEX, POST /search. SIGTERM or SIGINT drains
+// in-flight requests and exits 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "cli.h"
+#include "model_service.h"
+#include "rankemb/search/index.h"
+#include "rankemb/serve/server.h"
+#include "rankemb/util/error.h"
+#include "rankemb/util/log.h"
+
+namespace rankemb::cli {
+
+namespace {
+
+struct ServeArgs {
+  EncoderChoice encoder;
+  std::string index;
+  serve::ServerOptions server;
+  long long wait_us = 2000;
+};
+
+// Blocks SIGINT and SIGTERM in this thread and every thread it starts afterwards (the server's),
+// so that only the watcher below receives them.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int run_serve(ServeArgs a) {
+  const sigset_t stop_signals = block_stop_signals();
+  auto encoder = load_chosen_encoder(a.encoder);
+  serve::EmbeddingModel model = embedding_model(*encoder, a.encoder);
+  std::shared_ptr<const search::IndexDir> index;
+  if (!a.index.empty()) {
+    auto dir = std::make_shared<search::IndexDir>(search::read_index_dir(a.index));
+    search::check_same_model(dir->info, model.embed({search::kProbeSentence}).at(0), a.encoder.model);
+    index = std::move(dir);
+  }
+  a.server.batching.max_wait = std::chrono::microseconds(a.wait_us);
+  serve::Server server(std::move(model), a.server, index);
+  const int port = server.bind();
+  std::thread watcher([&server, stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log::info("signal {}: finishing the requests in flight, then exiting", sig);
+    server.stop();
+  });
+  // The address on stderr even with -q: scripts that start the server on port 0 read it here.
+  std::fprintf(stderr, "rankemb serve: listening on http://%s:%d\n", a.server.host.c_str(), port);
+  std::fflush(stderr);
+  server.run();
+  if (watcher.joinable()) {
+    pthread_kill(watcher.native_handle(), SIGTERM);  // run() ended on its own: release the watcher
+    watcher.join();
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& root, ExitCode& rc) {
+  auto a = std::make_shared<ServeArgs>();
+  auto* cmd = root.add_subcommand("serve", "Serve an encoder over HTTP: OpenAI /v1/embeddings, TEI /embed /rerank /info /health, /metrics, /search");
+  add_encoder_options(cmd, a->encoder, true);
+  cmd->add_option("-i,--index", a->index, "Index directory (rankemb index build) to answer POST /search from");
+  cmd->add_option("--host", a->server.host, "Address to listen on (127.0.0.1 = this machine only; 0.0.0.0 = every interface)");
+  cmd->add_option("--port", a->server.port, "Port (0 = any free port, printed at start)")->check(in_range(0, 65535));
+  cmd->add_option("--api-key", a->server.api_key, "Require 'Authorization: Bearer KEY' on every route but /health (also $RANKEMB_API_KEY)")
+      ->envname("RANKEMB_API_KEY");
+  cmd->add_option("--max-body", a->server.max_body_bytes, "Largest request body in bytes (413 above)")->check(in_range(1024, 1 << 30));
+  cmd->add_option("--max-inputs", a->server.limits.max_inputs, "Texts per request (413 above)")->check(in_range(1, 65536));
+  cmd->add_option("--max-batch-tokens", a->server.batching.max_batch_tokens, "Tokens per model call across clients")->check(in_range(1, 1 << 22));
+  cmd->add_option("--max-queue", a->server.batching.max_queue_texts, "Texts waiting for the model before requests get 429")->check(in_range(1, 1 << 22));
+  cmd->add_option("--max-wait-us", a->wait_us, "How long a batch waits for more clients, in microseconds")->check(in_range(0, 1000000));
+  cmd->add_option("--http-threads", a->server.http_threads, "Connections served at once")->check(in_range(1, 1024));
+  cmd->add_flag("--auto-truncate", a->server.auto_truncate, "Truncate over-long inputs in /v1/embeddings instead of answering 413");
+  cmd->callback([a, &rc] { rc = run_serve(*a); });
+}
+
+}  // namespace rankemb::cli

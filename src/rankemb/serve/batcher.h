@@ -1,0 +1,74 @@
+// rankemb::serve Batcher: dynamic batching of concurrent embedding requests. HTTP threads submit
+// their texts; one worker thread takes the queued requests in arrival order, as many as fit in
+// max_batch_tokens (a request larger than that goes alone), waiting at most max_wait for more
+// after the first, and runs them through the model in one call (which sorts by length and pads
+// per chunk). The queue is bounded in texts: a submit that would exceed it is refused at once
+// (the server answers 429), never queued without bound. stop() finishes what was queued.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rankemb/util/types.h"
+
+namespace rankemb::serve {
+
+struct BatcherOptions {
+  std::size_t max_batch_tokens = 8192;   // tokens (with specials) per model call
+  std::size_t max_queue_texts = 4096;    // texts waiting; more is refused
+  std::chrono::microseconds max_wait{2000};
+};
+
+// What one model call did, for the metrics.
+struct BatchStats {
+  std::size_t requests = 0, texts = 0, tokens = 0;
+  double seconds = 0;
+};
+
+class Batcher {
+ public:
+  using Rows = std::vector<std::vector<float>>;
+  // `embed` is called from the worker thread only; `on_batch` (optional) after each call.
+  Batcher(EmbedFn embed, BatcherOptions options, std::function<void(const BatchStats&)> on_batch = {});
+  ~Batcher();  // stop()
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  // Queues `texts` (their token counts in `tokens`); the future gets one row per text in order,
+  // or the model's exception. std::nullopt when the queue has no room or the batcher stopped.
+  std::optional<std::future<Rows>> submit(std::vector<std::string> texts, std::vector<std::size_t> tokens);
+  // Texts waiting for the model.
+  std::size_t queue_depth() const;
+  // Refuses new work, finishes the queued requests, joins the worker. Idempotent.
+  void stop();
+
+ private:
+  struct Job {
+    std::vector<std::string> texts;
+    std::size_t tokens = 0;
+    std::promise<Rows> result;
+  };
+  void run();
+  std::vector<Job> next_batch(std::unique_lock<std::mutex>& lock);
+
+  EmbedFn embed_;
+  BatcherOptions options_;
+  std::function<void(const BatchStats&)> on_batch_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  std::size_t queued_texts_ = 0;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace rankemb::serve
