@@ -19,6 +19,7 @@ std::optional<std::future<Batcher::Rows>> Batcher::submit(std::vector<std::strin
     std::lock_guard lock(mutex_);
     if (stopping_ || queued_texts_ + job.texts.size() > options_.max_queue_texts) return std::nullopt;
     queued_texts_ += job.texts.size();
+    queued_tokens_ += job.tokens;
     queue_.push_back(std::move(job));
   }
   wake_.notify_one();
@@ -45,12 +46,7 @@ std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock
   if (queue_.empty()) return {};
   // Give concurrent clients a moment to join the batch, unless it is already full.
   const auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
-  auto queued_tokens = [&] {
-    std::size_t t = 0;
-    for (const auto& j : queue_) t += j.tokens;
-    return t;
-  };
-  while (!stopping_ && queued_tokens() < options_.max_batch_tokens &&
+  while (!stopping_ && queued_tokens_ < options_.max_batch_tokens &&
          wake_.wait_until(lock, deadline) != std::cv_status::timeout) {
   }
   std::vector<Job> batch;
@@ -58,6 +54,7 @@ std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock
   while (!queue_.empty() && (batch.empty() || tokens + queue_.front().tokens <= options_.max_batch_tokens)) {
     tokens += queue_.front().tokens;
     queued_texts_ -= queue_.front().texts.size();
+    queued_tokens_ -= queue_.front().tokens;
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }

@@ -67,6 +67,7 @@ class Batcher {
   std::condition_variable wake_;
   std::deque<Job> queue_;
   std::size_t queued_texts_ = 0;
+  std::size_t queued_tokens_ = 0;  // sum of queue_'s job tokens, kept so waiting never walks the queue
   bool stopping_ = false;
   std::thread worker_;
 };
