@@ -32,6 +32,7 @@ void register_info(CLI::App& root, ExitCode& rc);
 void register_serve(CLI::App& root, ExitCode& rc);
 void register_index(CLI::App& root, ExitCode& rc);
 void register_search(CLI::App& root, ExitCode& rc);
+void register_report(CLI::App& root, ExitCode& rc);
 
 // Input lines from a file or, for "-" or an empty path, stdin. Throws Error(Input) naming the
 // path when it cannot be opened.
@@ -49,6 +50,11 @@ class LineReader {
   std::string name_;
   std::size_t line_no_ = 0;
 };
+
+// The command line as typed (arguments shell-quoted where needed), for records of what made a
+// file; set once by main().
+void set_command_line(int argc, const char* const* argv);
+const std::string& command_line();
 
 // The checkout this binary was built in (<repo>/build*/bin/rankemb), where scripts/ and the asset
 // cache live; empty when the binary was moved elsewhere.

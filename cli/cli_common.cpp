@@ -35,6 +35,31 @@ bool LineReader::next(std::string& line) {
   return true;
 }
 
+namespace {
+std::string& command_line_storage() {
+  static std::string line;
+  return line;
+}
+
+// POSIX shell quoting: an argument of only safe characters stays as is, others go in '...'.
+std::string shell_quote(std::string_view arg) {
+  const bool safe = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                          "0123456789_-+=./,:@%") == std::string_view::npos;
+  if (safe) return std::string(arg);
+  std::string q = "'";
+  for (const char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+}  // namespace
+
+void set_command_line(int argc, const char* const* argv) {
+  std::string line = "rankemb";  // not argv[0]: a build path says nothing to a reader
+  for (int i = 1; i < argc; ++i) line += " " + shell_quote(argv[i]);
+  command_line_storage() = std::move(line);
+}
+
+const std::string& command_line() { return command_line_storage(); }
+
 std::filesystem::path source_checkout() {
   std::error_code ec;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);

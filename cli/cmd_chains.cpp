@@ -4,11 +4,9 @@
 #include <iostream>
 
 #include "cli.h"
-#include "rankemb/models/embed.h"
 #include "rankemb/chains/merge.h"
 #include "rankemb/quality/chain_stats.h"
 #include "rankemb/io/file.h"
-#include "rankemb/models/encoder.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
 #include "rankemb/util/progress.h"
@@ -20,25 +18,15 @@ struct StatsArgs {
   std::string file, judge, json;
   Dtype dtype = Dtype::Float32;
   int batch = 64;
+  std::size_t examples = 0, matrices = 0;
 };
 
 int run_stats(const StatsArgs& a) {
   io::check_not_an_input(a.json, {a.file});
-  bool partial = false;
-  const auto records = chains::read_chain_records(a.file, &partial);
   std::unique_ptr<Progress> progress = make_progress();
-  quality::ChainStats stats;
-  if (a.judge.empty()) {
-    stats = quality::chain_stats(records, nullptr, {}, *progress);
-  } else {
-    models::LoadOptions load{.dtype = a.dtype};
-    auto encoder = models::load_encoder(a.judge, load);
-    log::info("judge {} (pooler {}, dim {}, {})", a.judge, models::pooler_name(encoder->pooler()), encoder->dim(), dtype_name(a.dtype));
-    const auto embed = models::encoder_embed_fn(*encoder, {.batch = a.batch}, *progress);
-    NullProgress table_progress;  // the encoder reports progress itself
-    stats = quality::chain_stats(records, &embed, {.batch_size = 0}, table_progress);
-  }
-  stats.partial_last_line = partial;
+  const quality::ChainStats stats = quality::chain_file_stats(
+      a.file, {.model = a.judge, .dtype = a.dtype, .batch = a.batch}, {.examples = a.examples, .matrices = a.matrices},
+      *progress);
   std::cout << a.file << '\n' << quality::format_chain_stats(stats);
   if (!a.json.empty()) {
     nlohmann::json j = quality::chain_stats_json(stats);
@@ -69,6 +57,10 @@ void register_chains(CLI::App& root, ExitCode& rc) {
   stats->add_option("--judge", a->judge, "Encoder used to measure similarity to the seed (without it: counts and lengths only)");
   stats->add_option("--json", a->json, "Also write the report as JSON to this file");
   stats->add_option("--batch", a->batch, "Sentences per judge batch")->check(positive());
+  stats->add_option("--examples", a->examples, "Record this many kept and as many dropped chains in the JSON, each "
+                    "sentence with its similarity to the seed (for 'rankemb report')")->check(in_range(0, 1000));
+  stats->add_option("--matrices", a->matrices, "Of the kept examples, how many get their step-by-step similarity "
+                    "matrix in the JSON")->check(in_range(0, 100));
   add_dtype_option(stats, a->dtype, "float32 or bfloat16 (the judge)");
   stats->callback([a, &rc] { rc = run_stats(*a); });
   auto shards = std::make_shared<std::vector<std::string>>();

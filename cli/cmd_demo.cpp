@@ -53,6 +53,7 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
   if (a.max_steps > 0) o.max_steps = a.max_steps;
   o.seed = static_cast<std::uint64_t>(a.seed);
   o.tasks = a.tasks;
+  o.command = command_line();
   return o;
 }
 
@@ -84,6 +85,7 @@ int run_demo(const DemoArgs& a) {
   std::cout.flush();
   say(fmt::format("done in {:.1f} min: chains, model ({}), logs, curve and results.json under {}",
                   r.results.at("seconds").get<double>() / 60, r.refined.string(), o.output_dir.string()));
+  say(fmt::format("report: {} (open it in a browser; it needs no network)", r.report.string()));
   return 0;
 }
 }  // namespace
@@ -94,7 +96,7 @@ void register_demo(CLI::App& root, ExitCode& rc) {
       "demo",
       "Run the method end to end on the embedded default, offline on a CPU: lexical ranking chains from SNLI seeds, "
       "refine all-MiniLM-L6-v2 on them, compare STS before/after. A killed run continues where it stopped.");
-  cmd->add_option("-o,--output", a->output, "Output directory: pipeline.json (state), chains.jsonl, chain_stats.json, train/ (model, logs, curve), results.json");
+  cmd->add_option("-o,--output", a->output, "Output directory: pipeline.json (state), chains.jsonl, chain_stats.json, train/ (model, logs, curve), results.json, report.html");
   cmd->add_option("--chains", a->chains, "Seed sentences to turn into chains (the first N of --seeds)")->check(positive());
   cmd->add_option("--steps", a->steps, "Sentences generated per chain")->check(positive());
   cmd->add_option("--guidance", a->guidance, "Guidance scale g of the chain generator (1 = unconstrained)");

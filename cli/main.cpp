@@ -51,12 +51,14 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Only print errors");
   app.add_flag("-v,--verbose", verbose, "More logging (-v info, -vv debug)");
 
+  cli::set_command_line(argc, argv);
   cli::ExitCode rc = 0;
   using Register = void (*)(CLI::App&, cli::ExitCode&);
   const Register commands[] = {
       cli::register_tokenize, cli::register_encode, cli::register_eval,  cli::register_train,
       cli::register_generate, cli::register_chains, cli::register_convert, cli::register_demo,
       cli::register_info,     cli::register_serve,    cli::register_index, cli::register_search,
+      cli::register_report,
   };
   for (Register r : commands) r(app, rc);
 

@@ -14,7 +14,9 @@ PKGS=(
   python3 python3-pip python3-venv python3-numpy
   nodejs
   wordnet-base
+  chromium fonts-dejavu-core
 )
+# chromium: tests/cli/report_test.sh renders the HTML report in a real browser (headless) and checks its DOM.
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -66,6 +66,7 @@ json sts_group_json(const EvalReport& report, const std::vector<StsResult>& resu
   json tasks = json::array();
   for (const auto& r : results) {
     json t = {{"name", r.name},
+              {"display", display_name(r)},
               {"split", r.split},
               {"spearman", number(r.all.spearman)},
               {"pearson", number(r.all.pearson)},
@@ -368,6 +369,7 @@ json report_json(const EvalReport& report) {
     json tasks = json::array();
     for (const auto& r : report.rerank)
       tasks.push_back({{"name", r.name},
+                       {"display", display_name(r)},
                        {"map", number(r.map)},
                        {"mrr_at_10", number(r.mrr_at_10)},
                        {"n_queries", r.n_queries},
@@ -381,7 +383,7 @@ json report_json(const EvalReport& report) {
   if (!report.transfer.empty()) {
     json tasks = json::array();
     for (const auto& r : report.transfer) {
-      json t = {{"name", r.name},         {"accuracy", number(r.accuracy)}, {"l2", r.l2},           {"n_train", r.n_train},
+      json t = {{"name", r.name},         {"display", display_name(r)}, {"accuracy", number(r.accuracy)}, {"l2", r.l2},           {"n_train", r.n_train},
                 {"n_test", r.n_test},     {"n_fits", r.n_fits},              {"seconds", r.seconds}};
       if (!std::isnan(r.f1)) t["f1"] = r.f1;
       tasks.push_back(std::move(t));

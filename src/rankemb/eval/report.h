@@ -87,7 +87,8 @@ EvalReport run_eval(const TaskSelection& tasks, const EvalOptions& options, cons
 //      "mean_mrr_at_10", "seconds"},
 //    "transfer": {"tasks": [{"name", "accuracy", "f1" (MRPC), "l2": [chosen penalty per fit],
 //      "n_train", "n_test", "n_fits", "seconds" (classifier only)}], "mean_accuracy", "seconds"}}
-// Every group object also has "embed_seconds" (the encoding part of "seconds").
+// Every group object also has "embed_seconds" (the encoding part of "seconds"), every task object
+// "display", its display_name (the label the tables show).
 // Groups that were not selected are absent.
 nlohmann::json report_json(const EvalReport& report);
 

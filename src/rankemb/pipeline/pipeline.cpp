@@ -15,6 +15,7 @@
 #include "rankemb/models/embed.h"
 #include "rankemb/models/encoder.h"
 #include "rankemb/quality/chain_stats.h"
+#include "rankemb/report/report.h"
 #include "rankemb/train/trainer.h"
 #include "rankemb/util/error.h"
 
@@ -133,6 +134,7 @@ class PipelineRun {
     result_.comparison = eval.at("table").get<std::string>();
     Json& r = result_.results;
     r = Json{{"settings", results_settings(o_)}, {"chains", chains}};
+    if (!o_.command.empty()) r["command"] = o_.command;
     if (o_.judge_chains > 0) {
       r["chain_stats"] = state_.result(Stage::Quality).at("stats");
       result_.chain_stats_table = state_.result(Stage::Quality).at("table").get<std::string>();
@@ -143,6 +145,7 @@ class PipelineRun {
     r["eval_seconds"] = eval.at("seconds");
     r["seconds"] = seconds_since(started);
     io::write_atomic(o_.output_dir / "results.json", r.dump(2) + "\n");
+    write_report();
     return std::move(result_);
   }
 
@@ -190,6 +193,13 @@ class PipelineRun {
     return {};
   }
 
+  // report.html from the files just written (report/: the same numbers, drawn).
+  void write_report() {
+    report::ReportInputs inputs{.runs = {report::read_run(o_.output_dir)}, .chain_sets = {}, .command = o_.command};
+    result_.report = o_.output_dir / "report.html";
+    io::write_atomic(result_.report, report::render_report(inputs));
+  }
+
   Json generate();
   Json judge();
   Json refine();
@@ -234,7 +244,8 @@ Json PipelineRun::judge() {
   NullProgress quiet;
   const auto bar = progress();
   const auto embed = models::encoder_embed_fn(*judge, {.batch = 64}, *bar);
-  const auto stats = quality::chain_stats(records, &embed, {.batch_size = 0}, quiet);
+  // Examples for the report: a few chains as they read, three with their similarity matrices.
+  const auto stats = quality::chain_stats(records, &embed, {.batch_size = 0, .examples = 6, .matrices = 3}, quiet);
   Json j = quality::chain_stats_json(stats);
   io::write_atomic(o_.output_dir / "chain_stats.json", j.dump(2) + "\n");
   return Json{{"stats", std::move(j)}, {"table", quality::format_chain_stats(stats)}};

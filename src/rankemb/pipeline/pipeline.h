@@ -17,6 +17,7 @@
 //   train/                        stage 3, the trainer's run directory (train/trainer.h); train/best
 //                                 is the refined model
 //   results.json                  written at the end, the schema below
+//   report.html                   written last: report::render_report of this directory
 //
 // results.json:
 //   {"settings": {"student", "teacher", "seeds", "chains", "steps", "guidance", "omega", "lr",
@@ -25,7 +26,7 @@
 //    "chain_stats": quality::chain_stats_json (absent when judge_chains = 0),
 //    "train": {"steps", "best_step", "seconds", "best_dev", "first_dev"},
 //    "base", "refined": eval::report_json of the two models,
-//    "eval_seconds", "seconds" (this invocation)}
+//    "eval_seconds", "seconds" (this invocation), "command" (when PipelineOptions::command is set)}
 // Stage results are those of the invocation that ran the stage (kept in pipeline.json).
 #pragma once
 
@@ -65,6 +66,7 @@ struct PipelineOptions {
   std::optional<std::int64_t> max_steps;  // caps training (nullopt = one epoch)
   std::uint64_t seed = 2024;          // generation and training
   std::string tasks = "sts";          // evaluation tasks (eval::parse_tasks)
+  std::string command;                // the command line that started the run (results.json, report); not a setting
 };
 
 enum class Stage { Generate, Quality, Train, Evaluate };
@@ -87,6 +89,7 @@ struct PipelineResult {
   std::string chain_stats_table;   // quality::format_chain_stats of the judged chains ("" when skipped)
   std::string comparison;          // eval::format_comparison(base, refined)
   std::filesystem::path refined;   // the refined model directory
+  std::filesystem::path report;    // report.html of the run
 };
 
 // Runs (or resumes) the pipeline. Throws Error(Usage) for bad options or a run directory made

@@ -7,9 +7,14 @@
 // over i = 0..n. rho = -1 is a perfectly monotone drift; "monotonicity" is -rho so that higher is
 // better. A chain whose similarities are all equal has no rho (counted as undefined). Every
 // distinct sentence of the file is embedded once.
+//
+// For pictures (report/): the spread of s_k over chains at every step k, and a few example
+// chains (the first kept and the first dropped ones in file order) with every sentence's
+// similarity to the seed and, for the first kept ones, the full step-by-step cosine matrix.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -50,7 +55,26 @@ struct DriftStats {
     std::size_t chains = 0;
   };
   std::vector<AtStep> at_steps;
-  std::size_t unique_sentences = 0;  // texts given to the judge
+  // s_k over the kept chains that reach step k, for every k = 0..n: mean, standard deviation
+  // (population), 10th and 90th percentile (linear interpolation between order statistics).
+  struct StepBand {
+    std::size_t step = 0, chains = 0;
+    double mean = std::numeric_limits<double>::quiet_NaN(), sd = std::numeric_limits<double>::quiet_NaN();
+    double p10 = std::numeric_limits<double>::quiet_NaN(), p90 = std::numeric_limits<double>::quiet_NaN();
+  };
+  std::vector<StepBand> by_step;
+  std::size_t unique_sentences = 0;  // texts given to the judge for the statistics (examples not counted)
+};
+
+// One chain shown as it reads: x0 (seed) and x1..xn with s_i (s_0 = 1); `matrix` is
+// cos(x_i, x_j) for i, j = 0..n when it was asked for, else empty.
+struct ChainExample {
+  std::uint64_t id = 0;
+  bool kept = true;
+  std::string drop_reason;
+  std::vector<std::string> sentences;  // seed first
+  std::vector<double> similarity;      // to the seed, one per sentence (empty without a judge)
+  std::vector<std::vector<double>> matrix;
 };
 
 struct ChainStats {
@@ -62,15 +86,29 @@ struct ChainStats {
   ValueStats words_per_seed;      // the same for the seeds of kept chains
   bool partial_last_line = false;  // the file ended in an unfinished line (chains/chain_file.h), left out
   std::optional<DriftStats> drift;  // when a judge was given
+  std::vector<ChainExample> examples;  // ChainStatsOptions::examples kept + as many dropped
 };
 
 struct ChainStatsOptions {
   std::size_t batch_size = 128;  // texts per judge call; 0 = all at once
+  std::size_t examples = 0;      // example chains of each kind (kept, dropped) to record
+  std::size_t matrices = 0;      // of the kept examples, how many get their similarity matrix
 };
 
 // Counts and lengths; the drift part only when `judge` is non-null.
 ChainStats chain_stats(const std::vector<chains::ChainRecord>& records, const EmbedFn* judge,
                        const ChainStatsOptions& options, Progress& progress);
+
+// The statistics of a chain file, with the drift part measured by the encoder `judge` (a model
+// directory, loaded here; empty = counts and lengths only). An unfinished last line is left out
+// and flagged in partial_last_line.
+struct Judge {
+  std::filesystem::path model;
+  Dtype dtype = Dtype::Float32;
+  int batch = 64;  // sentences per encoder call
+};
+ChainStats chain_file_stats(const std::filesystem::path& file, const Judge& judge, const ChainStatsOptions& options,
+                            Progress& progress);
 
 // An aligned plain-text table for the terminal.
 std::string format_chain_stats(const ChainStats& stats);

@@ -23,7 +23,7 @@
 #include "rankemb/models/config.h"
 #include "rankemb/models/embed.h"
 #include "rankemb/models/safetensors_torch.h"
-#include "rankemb/train/curve_svg.h"
+#include "rankemb/plot/svg.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
 
@@ -479,17 +479,21 @@ struct Trainer::Impl {
   void save_checkpoint() { save_checkpoint(*optimizer, *loss_gen); }
 
   void write_curve() {
-    CurveSeries loss{"training loss", {}, "#1f77b4", false};
-    CurveSeries score{"dev mean Spearman (STS-B dev, SICK-R dev)", {}, "#d62728", true};
+    plot::Series loss{"", {}, "#1f77b4"};
+    plot::Series score{"", {}, "#d62728", true};
     for (const auto& r : read_jsonl(out("metrics.jsonl"))) {
       std::string type = r.value("type", "");
       auto s = static_cast<double>(r.value("step", std::int64_t{0}));
       if (type == "step" && r.contains("loss") && r.at("loss").is_number()) loss.points.emplace_back(s, r.at("loss").get<double>());
       if (type == "eval" && r.contains("score") && r.at("score").is_number()) score.points.emplace_back(s, r.at("score").get<double>());
     }
-    std::vector<CurveSeries> panels{loss};
-    if (!score.points.empty()) panels.push_back(score);
-    write_curve_svg(out("curve.svg"), panels, "rankemb train: " + opt.output_dir.filename().string());
+    std::vector<plot::Panel> panels{{"training loss", {loss}}};
+    if (!score.points.empty()) {
+      panels.push_back({"dev mean Spearman (STS-B dev, SICK-R dev)", {score}});
+      panels.back().marker_x = static_cast<double>(best_step);
+      panels.back().marker_label = fmt::format("best/ = step {}", best_step);
+    }
+    io::write_atomic(out("curve.svg"), plot::line_panels_svg(panels, "rankemb train: " + opt.output_dir.filename().string()));
   }
 };
 

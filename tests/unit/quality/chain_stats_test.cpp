@@ -96,6 +96,76 @@ TEST(ChainStats, HandComputedReport) {
   EXPECT_NE(table.find("newline 1"), std::string::npos) << table;
 }
 
+// The same file with pictures asked for: the band of s_k over chains at every step, worked by
+// hand from the sims above (step 1: {0, .8} -> mean .4, sd .4, p10 .08, p90 .72; step 3: {-1, 0}),
+// and examples: the first kept chain with its cosine matrix, the first dropped one with its
+// similarities (its sentences embedded for that, without counting in unique_sentences).
+TEST(ChainStats, StepBandsAndExamples) {
+  TempDir dir;
+  spit(dir / "chains.jsonl", kStatsFile);
+  const std::map<std::string, std::vector<float>> vectors = {
+      {"the cat sat", {1, 0}},      {"a cat was sitting", {4, 3}}, {"a feline rested", {3, 4}},
+      {"dogs run", {0, 1}},         {"stocks fell sharply today", {-1, 0}}, {"hello there world", {1, 1}},
+      {"hi", {1, 0}},               {"bad\nline", {0, 1}},
+  };
+  std::size_t embedded = 0;
+  EmbedFn judge = [&](const std::vector<std::string>& texts) {
+    std::vector<std::vector<float>> out;
+    for (const auto& t : texts) out.push_back(vectors.at(t));
+    embedded += texts.size();
+    return out;
+  };
+  NullProgress p;
+  const ChainStats s = chain_stats(read_chain_records(dir / "chains.jsonl"), &judge,
+                                   {.batch_size = 0, .examples = 1, .matrices = 1}, p);
+  ASSERT_TRUE(s.drift.has_value());
+  EXPECT_EQ(s.drift->unique_sentences, 5u);
+  EXPECT_EQ(embedded, 8u);
+  const auto& b = s.drift->by_step;
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(b[0].chains, 2u);
+  EXPECT_NEAR(b[0].mean, 1.0, 1e-6);
+  EXPECT_NEAR(b[0].sd, 0.0, 1e-6);
+  EXPECT_NEAR(b[1].mean, 0.4, 1e-6);
+  EXPECT_NEAR(b[1].sd, 0.4, 1e-6);
+  EXPECT_NEAR(b[1].p10, 0.08, 1e-6);
+  EXPECT_NEAR(b[1].p90, 0.72, 1e-6);
+  EXPECT_NEAR(b[3].mean, -0.5, 1e-6);
+  EXPECT_NEAR(b[3].p10, -0.9, 1e-6);
+  EXPECT_NEAR(b[3].p90, -0.1, 1e-6);
+
+  ASSERT_EQ(s.examples.size(), 2u);
+  const ChainExample& kept = s.examples[0];
+  EXPECT_EQ(kept.id, 0u);
+  EXPECT_TRUE(kept.kept);
+  ASSERT_EQ(kept.sentences.size(), 4u);
+  EXPECT_EQ(kept.sentences[0], "the cat sat");
+  ASSERT_EQ(kept.similarity.size(), 4u);
+  EXPECT_NEAR(kept.similarity[1], 0.8, 1e-6);
+  EXPECT_NEAR(kept.similarity[3], 0.0, 1e-6);
+  ASSERT_EQ(kept.matrix.size(), 4u);
+  EXPECT_NEAR(kept.matrix[1][2], 0.96, 1e-6);
+  EXPECT_NEAR(kept.matrix[2][1], 0.96, 1e-6);
+  EXPECT_NEAR(kept.matrix[1][3], 0.6, 1e-6);
+  EXPECT_NEAR(kept.matrix[3][3], 1.0, 1e-6);
+  const ChainExample& dropped = s.examples[1];
+  EXPECT_EQ(dropped.id, 3u);
+  EXPECT_FALSE(dropped.kept);
+  EXPECT_EQ(dropped.drop_reason, "newline");
+  ASSERT_EQ(dropped.similarity.size(), 3u);
+  EXPECT_NEAR(dropped.similarity[1], std::sqrt(0.5), 1e-6);
+  EXPECT_TRUE(dropped.matrix.empty());
+
+  const auto j = chain_stats_json(s);
+  EXPECT_NEAR(j["drift"]["by_step"][1]["p90"].get<double>(), 0.72, 1e-6);
+  EXPECT_EQ(j["examples"][1]["drop_reason"], "newline");
+  EXPECT_NEAR(j["examples"][0]["matrix"][1][2].get<double>(), 0.96, 1e-6);
+  // Without a judge the examples still read as text.
+  const ChainStats plain = chain_stats(read_chain_records(dir / "chains.jsonl"), nullptr, {.examples = 1}, p);
+  ASSERT_EQ(plain.examples.size(), 2u);
+  EXPECT_TRUE(plain.examples[0].similarity.empty());
+}
+
 TEST(ChainStats, MedianStepsAndUndefinedChains) {
   EXPECT_DOUBLE_EQ(summarize({5, 1, 3}).median, 3.0);
   EXPECT_DOUBLE_EQ(summarize({4, 1, 3, 2}).median, 2.5);

@@ -23,7 +23,6 @@
 #include "common/temp_dir.h"
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
-#include "rankemb/train/curve_svg.h"
 #include "rankemb/util/error.h"
 
 namespace {
@@ -88,23 +87,6 @@ TEST(LinearSchedule, MatchesTransformersLinearWithWarmup) {
   EXPECT_DOUBLE_EQ(rt::linear_schedule_lr(2.0, 2, 10, 4), 1.0);
   EXPECT_DOUBLE_EQ(rt::linear_schedule_lr(2.0, 4, 10, 4), 2.0);
   EXPECT_DOUBLE_EQ(rt::linear_schedule_lr(2.0, 7, 10, 4), 1.0);
-}
-
-TEST(CurveSvg, DrawsEveryPanel) {
-  rt::CurveSeries loss{"training loss", {{1, 3.0}, {2, 2.5}, {3, NAN}, {4, 2.0}}};
-  rt::CurveSeries dev{"dev <score>", {{2, 0.8}, {4, 0.81}}, "#d62728", true};
-  std::string svg = rt::render_curve_svg({loss, dev}, "run & test");
-  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
-  EXPECT_NE(svg.find("</svg>"), std::string::npos);
-  EXPECT_EQ(std::count(svg.begin(), svg.end(), '\n') > 10, true);
-  // Two polylines, the NaN point skipped, markers for the sparse series, text escaped.
-  std::size_t polylines = 0;
-  for (std::size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++polylines;
-  EXPECT_EQ(polylines, 2u);
-  EXPECT_NE(svg.find("<circle"), std::string::npos);
-  EXPECT_NE(svg.find("dev &lt;score&gt;"), std::string::npos);
-  EXPECT_NE(svg.find("run &amp; test"), std::string::npos);
-  EXPECT_EQ(svg.find("nan"), std::string::npos);
 }
 
 TEST(Trainer, LossDecreasesAndExportReloadsIdentically) {
