@@ -13,7 +13,7 @@ TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
 export RANKEMB_DATA_DIR="$DATA" RANKEMB_CACHE_DIR="$CACHE"
 run() { "$BIN" --threads 2 demo -o "$TMP/demo" --chains 8 --steps 6 --max-steps 8 --eval-steps 4 --judge-chains 8 --tasks stsb "$@"; }
 run > "$TMP/out1.txt" 2> "$TMP/err1.txt"
-for f in chains.jsonl chain_stats.json train/best/config.json train/best/model.safetensors train/metrics.jsonl train/curve.svg results.json; do
+for f in chains.jsonl chain_stats.json train/best/config.json train/best/model.safetensors train/metrics.jsonl train/curve.svg results.json report.html; do
   [ -s "$TMP/demo/$f" ] || { echo "FAIL: $f missing"; cat "$TMP/err1.txt"; exit 1; }
 done
 [ "$(wc -l < "$TMP/demo/chains.jsonl")" -eq 8 ] || { echo "FAIL: want 8 chains"; exit 1; }

@@ -140,11 +140,14 @@ std::string draw_panel(const Panel& p, double top, const Range& xr) {
   svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", kLeft + plot_w / 2, y0 + plot_h + 30,
                      escape_xml(p.x_label));
   for (const auto& s : p.series) svg += draw_series(s, sx, sy);
-  if (p.marker_x && std::isfinite(*p.marker_x))
+  if (p.marker_x && std::isfinite(*p.marker_x)) {
+    const double x = sx(*p.marker_x);
+    const bool left = x > kLeft + plot_w * 0.7;  // near the right edge the label goes on the line's left
     svg += fmt::format(
         "<line x1=\"{0:.2f}\" x2=\"{0:.2f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>"
-        "<text x=\"{3:.2f}\" y=\"{4}\" fill=\"#555\">{5}</text>\n",
-        sx(*p.marker_x), y0, y0 + plot_h, sx(*p.marker_x) + 4, y0 + 12, escape_xml(p.marker_label));
+        "<text x=\"{3:.2f}\" y=\"{4}\" fill=\"#555\" text-anchor=\"{5}\">{6}</text>\n",
+        x, y0, y0 + plot_h, left ? x - 4 : x + 4, y0 + plot_h - 6, left ? "end" : "start", escape_xml(p.marker_label));
+  }
   double legend_y = top + 8;
   for (auto it = p.series.rbegin(); it != p.series.rend(); ++it) {  // right-aligned, last series rightmost
     if (it->label.empty()) continue;

@@ -60,7 +60,12 @@ Run read_run(const fs::path& dir) {
                 "{}: not a run directory (no results.json, chain_stats.json or train/metrics.jsonl)", dir.string());
   if (fs::exists(results)) run.results = io::read_json(results, ErrorCode::Input);
   if (fs::exists(metrics)) run.metrics = read_metrics(metrics);
-  if (fs::exists(stats)) run.chains.push_back(chain_set(dir / "chains.jsonl", io::read_json(stats, ErrorCode::Input)));
+  if (fs::exists(stats)) {
+    run.chains.push_back(chain_set(dir / "chains.jsonl", io::read_json(stats, ErrorCode::Input)));
+    // Runs side by side differ in their directory more often than in their guidance.
+    const fs::path name = dir.filename().empty() ? dir.parent_path().filename() : dir.filename();  // "runs/demo/"
+    run.chains.back().label = fmt::format("{}: {}", name.string(), run.chains.back().label);
+  }
   return run;
 }
 
@@ -221,8 +226,9 @@ std::string example_chains(const std::vector<const ChainSet*>& sets) {
       const Json& e = examples[x];
       const bool kept = flag(e, {"kept"}, true);
       const std::string status = kept ? "kept" : "dropped: " + text(e, {"drop_reason"});
+      // The first example of each chain file starts open; the rest are a click away.
       h += fmt::format("<details{}><summary>{}, chain {} <span class=\"{}\">{}</span></summary>\n<ol start=\"0\">",
-                       kept ? " open" : "", escape_xml(sets[i]->label), escape_xml(text(e, {"id"})),
+                       x == 0 ? " open" : "", escape_xml(sets[i]->label), escape_xml(text(e, {"id"})),
                        kept ? "kept" : "dropped", escape_xml(status));
       const Json& sentences = array(e, {"sentences"});
       const Json& sim = array(e, {"similarity"});
