@@ -95,7 +95,7 @@ for i, s in enumerate((1, 2)):
 g1 = [json.loads(l) for l in open(f"{tmp}/g1.jsonl")]
 want("chains2.chains", str(len(g1)))
 want("chains2.kept", str(sum(c["kept"] for c in g1)))
-checked += 4
+checked += 4  # the two spread cells and the two g = 1 counts
 if fails:
     print("FAIL:\n  " + "\n  ".join(fails)); sys.exit(1)
 png = open(shot, "rb").read()

@@ -144,7 +144,8 @@ class PipelineRun {
     r["refined"] = eval.at("refined");
     r["eval_seconds"] = eval.at("seconds");
     r["seconds"] = seconds_since(started);
-    io::write_atomic(o_.output_dir / "results.json", r.dump(2) + "\n");
+    // Replace, not throw, for bytes that are not UTF-8 (a command line or path may hold them).
+    io::write_atomic(o_.output_dir / "results.json", r.dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
     write_report();
     return std::move(result_);
   }

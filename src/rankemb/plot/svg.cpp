@@ -63,8 +63,11 @@ struct Range {
   // A usable range: [0, 1] when empty, widened when flat.
   Range settled(double pad_share) const {
     Range r = *this;
-    if (!std::isfinite(r.lo)) r.lo = 0, r.hi = 1;
-    if (r.hi - r.lo < 1e-12) r.lo -= 0.5, r.hi += 0.5;
+    if (!std::isfinite(r.lo) || !std::isfinite(r.hi - r.lo)) r.lo = 0, r.hi = 1;  // empty, or a span that overflows
+    if (r.hi - r.lo < 1e-12) {  // flat: widen relative to the value, so 1e20 gets a range too
+      const double w = std::max(0.5, std::abs(r.lo) * 1e-6);
+      r.lo -= w, r.hi += w;
+    }
     const double pad = (r.hi - r.lo) * pad_share;
     r.lo -= pad, r.hi += pad;
     return r;
@@ -97,15 +100,17 @@ std::string polyline(const std::string& points, const std::string& color) {
 
 template <typename SX, typename SY>
 std::string draw_series(const Series& s, const SX& sx, const SY& sy) {
-  std::string svg, upper, lower;
+  std::string svg, outline;
+  std::vector<std::string> lower;  // the band's lower edge, drawn back from the right
   for (const auto& [x, band] : s.band)
     if (std::isfinite(x) && std::isfinite(band.first) && std::isfinite(band.second)) {
-      upper += fmt::format("{:.2f},{:.2f} ", sx(x), sy(band.second));
-      lower = fmt::format("{:.2f},{:.2f} ", sx(x), sy(band.first)) + lower;
+      outline += fmt::format("{:.2f},{:.2f} ", sx(x), sy(band.second));
+      lower.push_back(fmt::format("{:.2f},{:.2f} ", sx(x), sy(band.first)));
     }
-  if (!upper.empty())
+  for (auto it = lower.rbegin(); it != lower.rend(); ++it) outline += *it;
+  if (!outline.empty())
     svg += fmt::format("<polygon fill=\"{}\" fill-opacity=\"0.18\" stroke=\"none\" points=\"{}\"/>\n", s.color,
-                       upper + lower);
+                       outline);
   std::string pts;
   for (const auto& [x, y] : s.points) {
     if (!std::isfinite(x) || !std::isfinite(y)) continue;

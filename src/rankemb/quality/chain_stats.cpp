@@ -200,6 +200,9 @@ ChainStats chain_stats(const std::vector<ChainRecord>& records, const EmbedFn* j
   if (judge) {
     add_chains(table, kept);
     const std::size_t unique = table.pending();
+    // The statistics' sentences first, on their own: batches that also held the examples would
+    // group (and pad) them differently and move the drift numbers in the last digits.
+    table.compute(*judge, options.batch_size, progress);
     add_chains(table, examples);
     table.compute(*judge, options.batch_size, progress);
     st.drift = drift_stats(kept, table);
