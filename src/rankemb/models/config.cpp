@@ -128,22 +128,24 @@ RopeScaling parse_rope(const Fields& parent, const char* key, std::string_view o
   return out;
 }
 
-// Defaults below are those of transformers' BertConfig / RobertaConfig.
+// Defaults below are those of transformers' BertConfig / RobertaConfig / MPNetConfig.
 void parse_bert_like(const Fields& f, HfConfig& c) {
-  bool roberta = c.model_type == "roberta";
-  c.vocab_size = f.integer("vocab_size", roberta ? 50265 : 30522);
+  bool roberta = c.model_type == "roberta", mpnet = c.model_type == "mpnet";
+  bool roberta_ids = roberta || mpnet;  // <s> = 0, <pad> = 1, </s> = 2
+  c.vocab_size = f.integer("vocab_size", roberta ? 50265 : mpnet ? 30527 : 30522);
   c.hidden_size = f.integer("hidden_size", 768);
   c.num_hidden_layers = f.integer("num_hidden_layers", 12);
   c.num_attention_heads = f.integer("num_attention_heads", 12);
   c.intermediate_size = f.integer("intermediate_size", 3072);
   c.hidden_act = f.string("hidden_act", "gelu");
   c.max_position_embeddings = f.integer("max_position_embeddings", 512);
-  c.type_vocab_size = f.integer("type_vocab_size", 2);
+  c.type_vocab_size = mpnet ? 0 : f.integer("type_vocab_size", 2);
   c.layer_norm_eps = f.number("layer_norm_eps", 1e-12);
-  c.pad_token_id = f.nullable_integer("pad_token_id", roberta ? 1 : 0);
-  c.bos_token_ids = f.token_ids("bos_token_id", roberta ? std::optional<std::int64_t>(0) : std::nullopt);
-  c.eos_token_ids = f.token_ids("eos_token_id", roberta ? std::optional<std::int64_t>(2) : std::nullopt);
-  c.position_embedding_type = f.string("position_embedding_type", "absolute");
+  c.pad_token_id = f.nullable_integer("pad_token_id", roberta_ids ? 1 : 0);
+  c.bos_token_ids = f.token_ids("bos_token_id", roberta_ids ? std::optional<std::int64_t>(0) : std::nullopt);
+  c.eos_token_ids = f.token_ids("eos_token_id", roberta_ids ? std::optional<std::int64_t>(2) : std::nullopt);
+  c.position_embedding_type = mpnet ? "relative" : f.string("position_embedding_type", "absolute");
+  if (mpnet) c.relative_attention_num_buckets = f.integer("relative_attention_num_buckets", 32);
   c.hidden_dropout_prob = f.number("hidden_dropout_prob", 0.1);
   c.attention_probs_dropout_prob = f.number("attention_probs_dropout_prob", 0.1);
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", true);  // PretrainedConfig's default
@@ -242,6 +244,7 @@ void check_sizes(const Fields& f, const HfConfig& c) {
   check_at_most(f, "intermediate_size", c.intermediate_size, 8 * kMaxWidth);
   check_at_most(f, "max_position_embeddings", c.max_position_embeddings, kMaxPositions);
   check_at_most(f, "head_dim", c.head_dim, kMaxWidth);
+  check_at_most(f, "relative_attention_num_buckets", c.relative_attention_num_buckets, kMaxPositions);
 }
 
 void validate(const Fields& f, const HfConfig& c) {

@@ -1,5 +1,5 @@
 // rankemb::models HfConfig: a typed view of a Hugging Face config.json for the architectures we
-// build (BERT, RoBERTa, Llama, Mistral, Qwen2, Qwen3) and our own "use-lite" encoder. Missing
+// build (BERT, RoBERTa, MPNet, Llama, Mistral, Qwen2, Qwen3) and our own "use-lite" encoder. Missing
 // fields get the defaults of the matching transformers config class, so a config that loads in
 // transformers means the same here; wrong JSON types and unsupported model types or RoPE variants
 // are Error(ModelFormat) naming the file and field. No libtorch here.
@@ -33,7 +33,7 @@ struct RopeScaling {
 };
 
 struct HfConfig {
-  std::string model_type;                  // "bert", "roberta", "llama", "mistral", "qwen2", "qwen3", "use-lite"
+  std::string model_type;                  // "bert", "roberta", "mpnet", "llama", "mistral", "qwen2", "qwen3", "use-lite"
   std::vector<std::string> architectures;  // e.g. {"BertModel"}; empty when absent
 
   // Shared by every family.
@@ -51,12 +51,13 @@ struct HfConfig {
   std::string torch_dtype;  // "float32", "bfloat16", ...; "" when absent ("dtype" in newer files)
   double initializer_range = 0.02;  // std of freshly initialized weights (transformers' default 0.02)
 
-  // Encoders (BERT, RoBERTa, USE-Lite).
+  // Encoders (BERT, RoBERTa, MPNet, USE-Lite).
   std::int64_t type_vocab_size = 0;     // 0 for families without token types
   double layer_norm_eps = 0;
   std::string position_embedding_type;  // "absolute", "relative_key", "relative_key_query"
   double hidden_dropout_prob = 0;           // BERT/RoBERTa dropout, used in train() mode only
   double attention_probs_dropout_prob = 0;
+  std::int64_t relative_attention_num_buckets = 0;  // MPNet's relative position bias table (32)
 
   // Decoders (Llama, Mistral, Qwen2, Qwen3).
   std::int64_t num_key_value_heads = 0;

@@ -24,7 +24,7 @@ enum class ModelKind { Encoder, Decoder };
 enum class ConfigFamily { BertLike, LlamaLike, UseLite };
 
 struct ArchSpec {
-  std::string_view name;                         // "bert", "roberta", "use-lite"
+  std::string_view name;                         // "bert", "roberta", "mpnet", "use-lite"
   std::vector<std::string_view> hf_model_types;  // matched against config.json "model_type"
   ModelKind kind = ModelKind::Encoder;
   ConfigFamily family = ConfigFamily::BertLike;
@@ -53,6 +53,7 @@ void register_builtin_archs(ArchRegistry& r);
 
 // Build functions, one per arch file.
 std::shared_ptr<EncoderNetwork> build_bert(const HfConfig& config, WeightStore& weights);  // arch/bert.cpp (also RoBERTa)
+std::shared_ptr<EncoderNetwork> build_mpnet(const HfConfig& config, WeightStore& weights);  // arch/mpnet.cpp
 std::shared_ptr<EncoderNetwork> build_use_lite(const HfConfig& config, WeightStore& weights);  // arch/use_lite.cpp
 
 }  // namespace rankemb::models

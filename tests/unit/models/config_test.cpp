@@ -147,6 +147,21 @@ TEST(HfConfig, Roberta) {
   EXPECT_EQ(c.eos_token_ids, Ids{2});
 }
 
+TEST(HfConfig, MpnetDefaultsAreMPNetConfigs) {
+  // transformers' MPNetConfig(): vocab 30527, pad 1, bos 0, eos 2, 32 relative buckets, eps 1e-12.
+  m::HfConfig c = parse(R"({"model_type":"mpnet"})");
+  EXPECT_EQ(c.vocab_size, 30527);
+  EXPECT_EQ(c.max_position_embeddings, 512);
+  EXPECT_EQ(c.relative_attention_num_buckets, 32);
+  EXPECT_EQ(c.layer_norm_eps, 1e-12);
+  EXPECT_EQ(c.type_vocab_size, 0);
+  EXPECT_EQ(c.pad_token_id, 1);
+  EXPECT_EQ(c.bos_token_ids, Ids{0});
+  EXPECT_EQ(c.eos_token_ids, Ids{2});
+  EXPECT_EQ(c.head_dim, 64);
+  expect_error(R"({"model_type":"mpnet","relative_attention_num_buckets":"32"})", {"relative_attention_num_buckets"});
+}
+
 TEST(HfConfig, UseLite) {
   m::HfConfig c = m::load_hf_config(config_fixture("use-lite.json"));
   EXPECT_EQ(c.vocab_size, 8002);
@@ -238,7 +253,7 @@ TEST(HfConfig, RopeVariants) {
 
 TEST(HfConfig, Errors) {
   expect_error(R"({"hidden_size":384})", {"missing required field \"model_type\""});
-  expect_error(R"({"model_type":"gpt2"})", {"\"gpt2\" is not supported", "bert, roberta, llama, mistral, qwen2, qwen3, use-lite"});
+  expect_error(R"({"model_type":"gpt2"})", {"\"gpt2\" is not supported", "bert, roberta, mpnet, llama, mistral, qwen2, qwen3, use-lite"});
   expect_error(R"({"model_type":7})", {"\"model_type\"", "a string"});
   expect_error(R"({"model_type":"bert","hidden_size":"384"})", {"\"hidden_size\"", "an integer", "\"384\""});
   expect_error(R"({"model_type":"bert","num_hidden_layers":6.5})", {"\"num_hidden_layers\"", "an integer"});

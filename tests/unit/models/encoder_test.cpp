@@ -1,4 +1,4 @@
-// BERT/RoBERTa encoders against Hugging Face transformers on seeded random tiny models
+// BERT/RoBERTa/MPNet encoders against Hugging Face transformers on seeded random tiny models
 // (tests/fixtures/models/tiny-*, written by scripts/regen/encoders.py): every hidden state, the
 // pooler output and the SimCSE poolers within 1e-5; plus SentenceEncoder behaviour (batched
 // encode order, save/load round trip, gradients) and error paths.
@@ -100,7 +100,7 @@ void copy_dir(const fs::path& from, const fs::path& to) {
 }  // namespace
 
 TEST(TinyEncoders, FixtureCoversAllModels) {
-  ASSERT_EQ(cases().size(), 3u);
+  ASSERT_EQ(cases().size(), 5u);
 }
 
 TEST(TinyEncoders, HiddenStatesMatchTransformers) {
@@ -149,10 +149,11 @@ TEST(TinyEncoders, PoolersMatchSimCSE) {
 }
 
 TEST(TinyEncoders, SentenceEncoderMatchesFromIds) {
-  // The BERT fixtures carry a vocab.txt, so the whole load path runs (tiny-bert-b has "bert."-prefixed weights).
+  // The BERT fixtures carry a vocab.txt and tiny-mpnet-a a tokenizer.json, so the whole load path runs
+  // (tiny-bert-b has "bert."-prefixed weights).
   for (const auto& c : cases()) {
     std::string name = c["model"];
-    if (name.find("roberta") != std::string::npos) continue;
+    if (model_input_files(models_dir() / name).size() < 3) continue;  // config + weights only
     SCOPED_TRACE(name);
     auto enc = load_encoder(models_dir() / name, {.pooler = Pooler::AvgFirstLast});
     EXPECT_EQ(enc->pooler(), Pooler::AvgFirstLast);
@@ -178,6 +179,77 @@ TEST(TinyEncoders, RobertaMaxTokensExcludesPaddingOffset) {
   auto net = build_network(models_dir() / "tiny-roberta");
   EXPECT_EQ(net->max_tokens(), 40 - 2);
   EXPECT_EQ(net->pad_token_id(), 1);
+}
+
+TEST(TinyEncoders, MpnetPositionsAndPadding) {
+  auto net = build_network(models_dir() / "tiny-mpnet-b");
+  EXPECT_EQ(net->max_tokens(), 150 - 2);
+  EXPECT_EQ(net->pad_token_id(), 1);
+  EXPECT_EQ(net->default_pooler(), Pooler::Cls);  // no pooler in -b: the [CLS] (<s>) state
+}
+
+TEST(TinyEncoders, MpnetTokenizerMatchesTokenizersLibrary) {
+  // tiny-mpnet-a's tokenizer.json has all-mpnet-base-v2's shape (WordPiece + RobertaProcessing).
+  const nlohmann::json* line = nullptr;
+  for (const auto& c : cases()) {
+    if (c.contains("tokenized")) line = &c;
+  }
+  ASSERT_NE(line, nullptr);
+  auto enc = load_encoder(models_dir() / (*line)["model"].get<std::string>());
+  const auto& t = (*line)["tokenized"];
+  std::vector<std::string> texts = t["texts"];
+  TokenBatch b = enc->tokenize(texts);
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto want = t["ids"][i].get<std::vector<std::int64_t>>();
+    auto row = b.input_ids[static_cast<std::int64_t>(i)];
+    auto n = static_cast<std::int64_t>(want.size());
+    ASSERT_EQ(b.attention_mask[static_cast<std::int64_t>(i)].sum().item<std::int64_t>(), n) << texts[i];
+    for (std::int64_t k = 0; k < n; ++k) EXPECT_EQ(row[k].item<std::int64_t>(), want[k]) << texts[i] << " token " << k;
+    for (std::int64_t k = n; k < row.size(0); ++k) EXPECT_EQ(row[k].item<std::int64_t>(), 1) << "pad is <pad> = 1";
+  }
+}
+
+TEST(TinyEncoders, MpnetTrainsAndSavesUnprefixed) {
+  // One gradient step reaches the shared relative position bias; the saved directory has the
+  // unprefixed HF names (tiny-mpnet-b's weights sit under "mpnet.") and reloads to the same vectors.
+  rankemb::test::TempDir tmp_in("mpnet_in"), tmp_out("mpnet_out");
+  copy_dir(models_dir() / "tiny-mpnet-a", tmp_in.path());
+  auto enc = load_encoder(tmp_in.path(), {.pooler = Pooler::Avg});
+  enc->network().train();
+  enc->embed({"w7 w8 w9", "w10"}).pow(2).sum().backward();
+  auto params = enc->network().named_parameters();
+  Tensor bias = params["encoder.relative_attention_bias.weight"];
+  ASSERT_TRUE(bias.grad().defined());
+  EXPECT_GT(bias.grad().abs().sum().item<double>(), 0.0);
+  // Pads never reach position row 1 (padding_idx), as in transformers.
+  EXPECT_EQ(params["embeddings.position_embeddings.weight"].grad()[1].abs().sum().item<double>(), 0.0);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : enc->network().parameters())
+      if (p.grad().defined()) p.sub_(p.grad() * 0.1);
+  }
+  enc->network().eval();
+  enc->save(tmp_out.path());
+  auto saved = rankemb::models::load_safetensors(tmp_out.path() / "model.safetensors");
+  auto original = rankemb::models::load_safetensors(models_dir() / "tiny-mpnet-a" / "model.safetensors");
+  for (const auto& [name, t] : original) EXPECT_TRUE(saved.count(name)) << name;
+  EXPECT_FALSE(torch::equal(saved.at("encoder.relative_attention_bias.weight"), original.at("encoder.relative_attention_bias.weight")));
+  auto again = load_encoder(tmp_out.path(), {.pooler = Pooler::Avg});
+  rankemb::NullProgress progress;
+  std::vector<std::string> texts{"w7 w8 w9", "w50"};
+  EXPECT_TRUE(torch::equal(enc->encode(texts, {}, progress), again->encode(texts, {}, progress)));
+
+  auto prefixed = build_network(models_dir() / "tiny-mpnet-b");
+  for (const auto& p : prefixed->named_parameters()) EXPECT_FALSE(p.key().starts_with("mpnet.")) << p.key();
+}
+
+TEST(TinyEncoders, MpnetRefusesTooFewBuckets) {
+  rankemb::test::TempDir tmp("mpnet_buckets");
+  copy_dir(models_dir() / "tiny-mpnet-a", tmp.path());
+  auto cfg = rankemb::io::read_json(tmp.path() / "config.json");
+  cfg["relative_attention_num_buckets"] = 16;
+  rankemb::io::write_atomic(tmp.path() / "config.json", cfg.dump());
+  expect_error([&] { load_encoder(tmp.path()); }, ErrorCode::ModelFormat, {"relative_attention_num_buckets", "16", "32"});
 }
 
 TEST(SentenceEncoder, EncodeKeepsInputOrderAndMatchesEmbed) {

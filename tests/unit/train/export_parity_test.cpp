@@ -49,7 +49,7 @@ const Json* find_case(const std::vector<Json>& cases, const std::string& name) {
 
 TEST(ExportParity, RecordedPythonResultsAreWithinTolerance) {
   auto cases = fixture_cases();
-  ASSERT_EQ(cases.size(), 2u);
+  ASSERT_EQ(cases.size(), 3u);
   for (const auto& c : cases) {
     SCOPED_TRACE(c.at("case").get<std::string>());
     EXPECT_GE(c.at("n_sentences").get<int>(), 50);
@@ -135,11 +135,13 @@ void check_layout(const Case& c, const Json& recorded) {
 TEST(ExportParity, FreshExportHasTheLayoutPythonLoaded) {
   auto cases = fixture_cases();
   const Json* minilm = find_case(cases, "minilm");
+  const Json* mpnet = find_case(cases, "mpnet");
   const Json* tiny = find_case(cases, "tiny-bert-b");
-  ASSERT_TRUE(minilm && tiny);
+  ASSERT_TRUE(minilm && mpnet && tiny);
 
   auto chains = rankemb::chains::read_chains(rankemb::test::fixtures_dir() / "train" / "tiny_chains.jsonl", {.strict = true}).chains;
   check_layout({"minilm", rankemb::test::asset("all-MiniLM-L6-v2"), chains, false}, *minilm);
+  check_layout({"mpnet", rankemb::test::asset("all-mpnet-base-v2"), chains, false}, *mpnet);
 
   std::vector<rankemb::chains::Chain> toy;
   for (int c = 0; c < 2; ++c) {

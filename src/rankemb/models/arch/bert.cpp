@@ -1,9 +1,7 @@
 // BERT and RoBERTa (one implementation; RoBERTa differs only in how position ids are made) with
 // the module layout and parameter names of Hugging Face's BertModel / RobertaModel, so
 // named_parameters() are the checkpoint's names and save() writes a loadable checkpoint.
-#include <cmath>
-#include <limits>
-
+#include "rankemb/models/arch/layers.h"
 #include "rankemb/models/config.h"
 #include "rankemb/models/encoder.h"
 #include "rankemb/models/registry.h"
@@ -16,121 +14,26 @@ namespace {
 
 using torch::Tensor;
 namespace nn = torch::nn;
-
-enum class Activation { Gelu, GeluTanh, Relu, Silu, Tanh };
-
-Activation parse_activation(const std::string& name) {
-  if (name == "gelu") return Activation::Gelu;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::GeluTanh;
-  if (name == "relu") return Activation::Relu;
-  if (name == "silu" || name == "swish") return Activation::Silu;
-  fail(ErrorCode::ModelFormat, "config.json: hidden_act \"{}\" is not supported (gelu, gelu_new, relu, silu)", name);
-}
-
-Tensor activate(const Tensor& x, Activation a) {
-  switch (a) {
-    case Activation::Gelu: return torch::gelu(x);  // exact (erf) GELU, as HF's "gelu"
-    case Activation::GeluTanh: return torch::gelu(x, "tanh");
-    case Activation::Relu: return torch::relu(x);
-    case Activation::Silu: return torch::silu(x);
-    case Activation::Tanh: return torch::tanh(x);
-  }
-  return x;
-}
-
-nn::LayerNorm layer_norm(std::int64_t h, double eps) {
-  return nn::LayerNorm(nn::LayerNormOptions({h}).eps(eps));
-}
-
-// libtorch 1.13's CPU LayerNorm has no vectorized bfloat16 kernel (~13x slower than float32 on
-// the same data, a fifth of a bfloat16 forward), so 16-bit inputs are normalized in float32 and
-// cast back, which is also the more accurate of the two.
-Tensor apply_norm(nn::LayerNorm& norm, const Tensor& x) {
-  auto t = x.scalar_type();
-  if (t != torch::kBFloat16 && t != torch::kHalf) return norm(x);
-  const auto& o = norm->options;
-  return torch::layer_norm(x.to(torch::kFloat), o.normalized_shape(), norm->weight.to(torch::kFloat),
-                           norm->bias.to(torch::kFloat), o.eps())
-      .to(t);
-}
-
-// "dense" + "LayerNorm" applied to (dense(x) + residual): HF's BertSelfOutput and BertOutput.
-struct DenseNormImpl : nn::Module {
-  DenseNormImpl(std::int64_t in, std::int64_t out, double eps, double dropout) : dropout_(dropout) {
-    dense = register_module("dense", nn::Linear(in, out));
-    norm = register_module("LayerNorm", layer_norm(out, eps));
-  }
-  Tensor forward(const Tensor& x, const Tensor& residual) {
-    return apply_norm(norm, torch::dropout(dense(x), dropout_, is_training()) + residual);
-  }
-  nn::Linear dense{nullptr};
-  nn::LayerNorm norm{nullptr};
-  double dropout_;
-};
-TORCH_MODULE(DenseNorm);
+using arch::Activation;
+using arch::DenseAct;
+using arch::DenseNorm;
+using arch::apply_norm;
+using arch::layer_norm;
 
 struct SelfAttentionImpl : nn::Module {
-  SelfAttentionImpl(const HfConfig& c) : n_heads(c.num_attention_heads), head_dim(c.head_dim),
-                                         dropout_(c.attention_probs_dropout_prob) {
+  SelfAttentionImpl(const HfConfig& c) : attention_(c.num_attention_heads, c.head_dim, c.attention_probs_dropout_prob) {
     query = register_module("query", nn::Linear(c.hidden_size, c.hidden_size));
     key = register_module("key", nn::Linear(c.hidden_size, c.hidden_size));
     value = register_module("value", nn::Linear(c.hidden_size, c.hidden_size));
   }
   // x [B, T, H], additive_mask [B, 1, 1, T] -> context [B, T, H]
   Tensor forward(const Tensor& x, const Tensor& additive_mask) {
-    auto b = x.size(0), t = x.size(1), h = n_heads * head_dim;
-    auto heads = [&](const Tensor& y) { return y.view({b, t, n_heads, head_dim}).transpose(1, 2); };
-    Tensor q, k, v;
-    if (!is_training() && !torch::GradMode::is_enabled()) {
-      // Inference: one [3H, H] product instead of three (a better GEMM shape, one pass over x).
-      const Fused& f = fused();
-      Tensor qkv = torch::addmm(f.bias, x.reshape({b * t, x.size(2)}), f.weight.t()).view({b, t, 3, n_heads, head_dim});
-      q = qkv.select(2, 0).transpose(1, 2);
-      k = qkv.select(2, 1).transpose(1, 2);
-      v = qkv.select(2, 2).transpose(1, 2);
-    } else {
-      q = heads(query(x));
-      k = heads(key(x));
-      v = heads(value(x));
-    }
-    Tensor scores = torch::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_dim)));
-    Tensor probs = torch::softmax(scores.add_(additive_mask), -1);
-    probs = torch::dropout(probs, dropout_, is_training());
-    return torch::matmul(probs, v).transpose(1, 2).reshape({b, t, h});
+    return attention_.forward(x, query, key, value, Tensor(), additive_mask, is_training());
   }
   nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
-  std::int64_t n_heads, head_dim;
-  double dropout_;
 
  private:
-  // The concatenated q/k/v projection, rebuilt whenever a parameter is replaced, modified in place
-  // (an optimizer step, load_weights) or converted (to(dtype) swaps the storage). The stamp holds
-  // the storages, so a freed one cannot come back at the same address and pass for current.
-  using Stamp = std::vector<std::pair<c10::Storage, std::uint32_t>>;
-  struct Fused {
-    Tensor weight, bias;
-    Stamp stamp;
-  };
-  const Fused& fused() {
-    Stamp stamp;
-    for (const nn::Linear* l : {&query, &key, &value}) {
-      for (const Tensor* p : {&(*l)->weight, &(*l)->bias}) {
-        stamp.emplace_back(p->storage(), p->is_inference() ? 0 : p->_version());
-      }
-    }
-    bool same = stamp.size() == fused_.stamp.size();
-    for (std::size_t i = 0; same && i < stamp.size(); ++i) {
-      same = stamp[i].first.is_alias_of(fused_.stamp[i].first) && stamp[i].second == fused_.stamp[i].second;
-    }
-    if (!same) {
-      torch::NoGradGuard no_grad;
-      fused_.weight = torch::cat({query->weight, key->weight, value->weight}, 0);
-      fused_.bias = torch::cat({query->bias, key->bias, value->bias}, 0);
-      fused_.stamp = std::move(stamp);
-    }
-    return fused_;
-  }
-  Fused fused_;
+  arch::QkvAttention attention_;
 };
 TORCH_MODULE(SelfAttention);
 
@@ -144,16 +47,6 @@ struct AttentionImpl : nn::Module {
   DenseNorm output{nullptr};
 };
 TORCH_MODULE(Attention);
-
-struct DenseActImpl : nn::Module {
-  DenseActImpl(std::int64_t in, std::int64_t out, Activation act) : act_(act) {
-    dense = register_module("dense", nn::Linear(in, out));
-  }
-  Tensor forward(const Tensor& x) { return activate(dense(x), act_); }
-  nn::Linear dense{nullptr};
-  Activation act_;
-};
-TORCH_MODULE(DenseAct);
 
 struct LayerImpl : nn::Module {
   LayerImpl(const HfConfig& c, Activation act) {
@@ -211,7 +104,7 @@ class BertNetwork final : public EncoderNetwork {
   BertNetwork(const HfConfig& c, bool with_pooler)
       : roberta_(c.model_type == "roberta"), hidden_(c.hidden_size), max_positions_(c.max_position_embeddings),
         pad_(c.pad_token_id.value_or(roberta_ ? 1 : 0)) {
-    Activation act = parse_activation(c.hidden_act);
+    Activation act = arch::parse_activation(c.hidden_act);
     embeddings_ = register_module("embeddings", Embeddings(c, roberta_));
     encoder_ = register_module("encoder", EncoderStack(c, act));
     if (with_pooler) {
@@ -230,9 +123,7 @@ class BertNetwork final : public EncoderNetwork {
     }
     Tensor x = embeddings_(input_ids, position_ids);
     auto dtype = x.scalar_type();
-    // Pads get the dtype's lowest value, so exp() of their scores is exactly 0.
-    Tensor additive = (1.0 - attention_mask.to(dtype)) * lowest(dtype);
-    additive = additive.unsqueeze(1).unsqueeze(2);
+    Tensor additive = arch::additive_attention_mask(attention_mask, dtype);
 
     EncoderOutput out;
     if (output_hidden_states) out.hidden_states.push_back(x);
@@ -250,12 +141,6 @@ class BertNetwork final : public EncoderNetwork {
   std::optional<std::int64_t> pad_token_id() const override { return pad_; }
 
  private:
-  static double lowest(torch::ScalarType t) {
-    if (t == torch::kBFloat16) return -3.3895313892515355e38;  // torch.finfo(torch.bfloat16).min
-    if (t == torch::kHalf) return -65504.0;
-    return std::numeric_limits<float>::lowest();
-  }
-
   bool roberta_;
   std::int64_t hidden_, max_positions_, pad_;
   Embeddings embeddings_{nullptr};

@@ -27,6 +27,7 @@
 // .{weight,bias}, tanh_layer.{weight,bias}; Linear weights are [out, in].
 #include <cmath>
 
+#include "rankemb/models/arch/layers.h"
 #include "rankemb/models/config.h"
 #include "rankemb/models/encoder.h"
 #include "rankemb/models/registry.h"
@@ -47,7 +48,7 @@ constexpr double kL2Epsilon = 1e-12;  // hidden_layers/l2_normalize/Maximum/y
 
 // TF's layer_norm op sequence (mean, centred square mean, rsqrt(var + eps) * scale) is what
 // torch's layer_norm computes; only rounding order differs.
-nn::LayerNorm layer_norm(std::int64_t width, double eps) { return nn::LayerNorm(nn::LayerNormOptions({width}).eps(eps)); }
+using arch::layer_norm;
 
 struct TimingSignalImpl : nn::Module {
   explicit TimingSignalImpl(std::int64_t width) {

@@ -1,0 +1,113 @@
+#include "rankemb/models/arch/layers.h"
+
+#include <cmath>
+#include <limits>
+
+#include "rankemb/util/error.h"
+
+namespace rankemb::models::arch {
+
+using torch::Tensor;
+namespace nn = torch::nn;
+
+Activation parse_activation(const std::string& name) {
+  if (name == "gelu") return Activation::Gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::GeluTanh;
+  if (name == "relu") return Activation::Relu;
+  if (name == "silu" || name == "swish") return Activation::Silu;
+  fail(ErrorCode::ModelFormat, "config.json: hidden_act \"{}\" is not supported (gelu, gelu_new, relu, silu)", name);
+}
+
+Tensor activate(const Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::Gelu: return torch::gelu(x);  // exact (erf) GELU, as HF's "gelu"
+    case Activation::GeluTanh: return torch::gelu(x, "tanh");
+    case Activation::Relu: return torch::relu(x);
+    case Activation::Silu: return torch::silu(x);
+    case Activation::Tanh: return torch::tanh(x);
+  }
+  return x;
+}
+
+nn::LayerNorm layer_norm(std::int64_t width, double eps) {
+  return nn::LayerNorm(nn::LayerNormOptions({width}).eps(eps));
+}
+
+Tensor apply_norm(nn::LayerNorm& norm, const Tensor& x) {
+  auto t = x.scalar_type();
+  if (t != torch::kBFloat16 && t != torch::kHalf) return norm(x);
+  const auto& o = norm->options;
+  return torch::layer_norm(x.to(torch::kFloat), o.normalized_shape(), norm->weight.to(torch::kFloat),
+                           norm->bias.to(torch::kFloat), o.eps())
+      .to(t);
+}
+
+double lowest_value(torch::ScalarType t) {
+  if (t == torch::kBFloat16) return -3.3895313892515355e38;  // torch.finfo(torch.bfloat16).min
+  if (t == torch::kHalf) return -65504.0;
+  return std::numeric_limits<float>::lowest();
+}
+
+Tensor additive_attention_mask(const Tensor& attention_mask, torch::ScalarType dtype) {
+  Tensor additive = (1.0 - attention_mask.to(dtype)) * lowest_value(dtype);
+  return additive.unsqueeze(1).unsqueeze(2);
+}
+
+DenseNormImpl::DenseNormImpl(std::int64_t in, std::int64_t out, double eps, double dropout) : dropout_(dropout) {
+  dense = register_module("dense", nn::Linear(in, out));
+  norm = register_module("LayerNorm", layer_norm(out, eps));
+}
+
+Tensor DenseNormImpl::forward(const Tensor& x, const Tensor& residual) {
+  return apply_norm(norm, torch::dropout(dense(x), dropout_, is_training()) + residual);
+}
+
+DenseActImpl::DenseActImpl(std::int64_t in, std::int64_t out, Activation act) : act_(act) {
+  dense = register_module("dense", nn::Linear(in, out));
+}
+
+Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_proj, nn::Linear& v_proj,
+                             const Tensor& bias, const Tensor& additive_mask, bool training) {
+  auto b = x.size(0), t = x.size(1), h = n_heads_ * head_dim_;
+  auto heads = [&](const Tensor& y) { return y.view({b, t, n_heads_, head_dim_}).transpose(1, 2); };
+  Tensor q, k, v;
+  if (!training && !torch::GradMode::is_enabled()) {
+    // Inference: one [3H, H] product instead of three (a better GEMM shape, one pass over x).
+    const Fused& f = fused(q_proj, k_proj, v_proj);
+    Tensor qkv = torch::addmm(f.bias, x.reshape({b * t, x.size(2)}), f.weight.t()).view({b, t, 3, n_heads_, head_dim_});
+    q = qkv.select(2, 0).transpose(1, 2);
+    k = qkv.select(2, 1).transpose(1, 2);
+    v = qkv.select(2, 2).transpose(1, 2);
+  } else {
+    q = heads(q_proj(x));
+    k = heads(k_proj(x));
+    v = heads(v_proj(x));
+  }
+  Tensor scores = torch::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_dim_)));
+  if (bias.defined()) scores.add_(bias);
+  Tensor probs = torch::softmax(scores.add_(additive_mask), -1);
+  probs = torch::dropout(probs, dropout_, training);
+  return torch::matmul(probs, v).transpose(1, 2).reshape({b, t, h});
+}
+
+const QkvAttention::Fused& QkvAttention::fused(nn::Linear& q, nn::Linear& k, nn::Linear& v) {
+  Stamp stamp;
+  for (const nn::Linear* l : {&q, &k, &v}) {
+    for (const Tensor* p : {&(*l)->weight, &(*l)->bias}) {
+      stamp.emplace_back(p->storage(), p->is_inference() ? 0 : p->_version());
+    }
+  }
+  bool same = stamp.size() == fused_.stamp.size();
+  for (std::size_t i = 0; same && i < stamp.size(); ++i) {
+    same = stamp[i].first.is_alias_of(fused_.stamp[i].first) && stamp[i].second == fused_.stamp[i].second;
+  }
+  if (!same) {
+    torch::NoGradGuard no_grad;
+    fused_.weight = torch::cat({q->weight, k->weight, v->weight}, 0);
+    fused_.bias = torch::cat({q->bias, k->bias, v->bias}, 0);
+    fused_.stamp = std::move(stamp);
+  }
+  return fused_;
+}
+
+}  // namespace rankemb::models::arch

@@ -1,0 +1,85 @@
+// Building blocks shared by the encoder architectures of this folder (BERT/RoBERTa, MPNet):
+// activations by their config.json names, post-norm residual blocks with Hugging Face's module
+// names ("dense" + "LayerNorm"), the additive attention mask, and scaled dot-product attention with
+// a fused q/k/v projection for inference. Internal to models/arch; each arch file composes them
+// under its own checkpoint's parameter names.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
+namespace rankemb::models::arch {
+
+enum class Activation { Gelu, GeluTanh, Relu, Silu, Tanh };
+
+// config.json's hidden_act ("gelu", "gelu_new", "relu", "silu", ...); Error(ModelFormat) otherwise.
+Activation parse_activation(const std::string& name);
+torch::Tensor activate(const torch::Tensor& x, Activation a);
+
+torch::nn::LayerNorm layer_norm(std::int64_t width, double eps);
+// LayerNorm computed in float32 for 16-bit inputs and cast back: libtorch 1.13's CPU LayerNorm has
+// no vectorized bfloat16 kernel (~13x slower than float32), and float32 is the more accurate.
+torch::Tensor apply_norm(torch::nn::LayerNorm& norm, const torch::Tensor& x);
+
+// (1 - mask) * lowest(dtype) as [B, 1, 1, T]: pads get the dtype's lowest value, so exp() of their
+// scores is exactly 0 (transformers' get_extended_attention_mask).
+torch::Tensor additive_attention_mask(const torch::Tensor& attention_mask, torch::ScalarType dtype);
+
+// "dense" + "LayerNorm" applied to (dense(x) + residual): HF's BertSelfOutput, BertOutput and
+// MPNetOutput.
+struct DenseNormImpl : torch::nn::Module {
+  DenseNormImpl(std::int64_t in, std::int64_t out, double eps, double dropout);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+  torch::nn::Linear dense{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  double dropout_;
+};
+TORCH_MODULE(DenseNorm);
+
+// "dense" then the activation: HF's BertIntermediate, MPNetIntermediate, and the poolers (tanh).
+struct DenseActImpl : torch::nn::Module {
+  DenseActImpl(std::int64_t in, std::int64_t out, Activation act);
+  torch::Tensor forward(const torch::Tensor& x) { return activate(dense(x), act_); }
+  torch::nn::Linear dense{nullptr};
+  Activation act_;
+};
+TORCH_MODULE(DenseAct);
+
+// Multi-head scaled dot-product attention over three projections the caller owns (named as its
+// checkpoint names them). In inference (eval mode, no grad) the three are one [3H, H] product,
+// rebuilt whenever a parameter is replaced, modified in place (an optimizer step, load_weights) or
+// converted (to(dtype) swaps the storage).
+class QkvAttention {
+ public:
+  QkvAttention(std::int64_t n_heads, std::int64_t head_dim, double dropout) : n_heads_(n_heads), head_dim_(head_dim), dropout_(dropout) {}
+  // x [B, T, H]; `bias` (e.g. MPNet's relative position bias, [1|B, heads, T, T]) is added to the
+  // scaled scores before `additive_mask` [B, 1, 1, T], or skipped when undefined. -> [B, T, H].
+  torch::Tensor forward(const torch::Tensor& x, torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v,
+                        const torch::Tensor& bias, const torch::Tensor& additive_mask, bool training);
+
+ private:
+  // The stamp holds the storages, so a freed one cannot come back at the same address and pass
+  // for current.
+  using Stamp = std::vector<std::pair<c10::Storage, std::uint32_t>>;
+  struct Fused {
+    torch::Tensor weight, bias;
+    Stamp stamp;
+  };
+  const Fused& fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);
+
+  std::int64_t n_heads_, head_dim_;
+  double dropout_;
+  Fused fused_;
+};
+
+// The dtype's lowest finite value (torch.finfo(dtype).min).
+double lowest_value(torch::ScalarType t);
+
+}  // namespace rankemb::models::arch
