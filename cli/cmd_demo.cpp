@@ -40,7 +40,8 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
   o.data_dir = a.data_dir.empty() ? eval::default_data_dir() : fs::path(a.data_dir);
   o.seeds = a.seeds.empty() ? o.data_dir / "nli" / "snli_seed_sentences.txt" : fs::path(a.seeds);
   o.student = a.student.empty() ? cache / "assets" / "all-MiniLM-L6-v2" : fs::path(a.student);
-  o.teacher = a.teacher;
+  // "self" = a frozen copy of the student (the library's empty teacher).
+  o.teacher = a.teacher == "self" ? fs::path() : a.teacher.empty() ? cache / "assets" / "all-mpnet-base-v2" : fs::path(a.teacher);
   o.vectors_dir = default_vectors_dir(cache);
   o.chains = a.chains;
   o.steps = a.steps;
@@ -58,8 +59,10 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
 }
 
 // The embedded default's models come from the checkout's scripts; say which when one is missing.
-void require_assets(const pipeline::PipelineOptions& o) {
-  for (const fs::path& p : {o.student / "config.json", o.vectors_dir / "embeddings.safetensors"})
+void require_assets(const pipeline::PipelineOptions& o, bool default_teacher) {
+  std::vector<fs::path> files{o.student / "config.json", o.vectors_dir / "embeddings.safetensors"};
+  if (default_teacher) files.push_back(o.teacher / "config.json");
+  for (const fs::path& p : files)
     RANKEMB_CHECK(fs::exists(p), ErrorCode::Input,
                   "{} is missing: run scripts/fetch-assets.sh and scripts/convert-assets.sh from the rankemb checkout "
                   "(or set RANKEMB_CACHE_DIR to where they are)",
@@ -68,7 +71,7 @@ void require_assets(const pipeline::PipelineOptions& o) {
 
 int run_demo(const DemoArgs& a) {
   const pipeline::PipelineOptions o = pipeline_options(a);
-  if (a.student.empty()) require_assets(o);
+  if (a.student.empty() || a.teacher.empty()) require_assets(o, a.teacher.empty());
   if (log::level() >= log::Level::Error) fmt::print(stderr, "\n[demo] embedded default models\n");
   say(fmt::format("student: {}", o.student.string()));
   say(fmt::format("teacher: {}", o.teacher.empty() ? "a frozen copy of the student" : o.teacher.string()));
@@ -110,7 +113,8 @@ void register_demo(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--seed", a->seed, "Random seed of generation and training");
   cmd->add_option("--seeds", a->seeds, "Seed sentences, one per line (default: <data-dir>/nli/snli_seed_sentences.txt)");
   cmd->add_option("--student", a->student, "Encoder to refine (default: all-MiniLM-L6-v2 in the asset cache)");
-  cmd->add_option("--teacher", a->teacher, "Frozen teacher (default: a frozen copy of the student)");
+  cmd->add_option("--teacher", a->teacher, "Frozen teacher (default: all-mpnet-base-v2 in the asset cache; "
+                  "'self' = a frozen copy of the student)");
   cmd->add_option("--data-dir", a->data_dir, "Benchmark data directory (default: $RANKEMB_DATA_DIR or ../shared/data)");
   cmd->add_option("--cache-dir", a->cache_dir, "Asset cache (default: $RANKEMB_CACHE_DIR or the checkout's .cache)");
   cmd->callback([a, &rc] { rc = run_demo(*a); });

@@ -10,11 +10,11 @@ import json
 import os
 import sys
 
-TASKS = ["sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"]
+TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"]
 
 
 def sts(group):
-    by = {t["name"]: t["spearman"] for t in group["tasks"]}
+    by = {t["display"]: t["spearman"] for t in group["tasks"]}
     return [by[n] * 100 for n in TASKS], group["mean_spearman"] * 100
 
 

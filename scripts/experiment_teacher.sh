@@ -10,8 +10,8 @@
 # Rows: mpnet (demo defaults with the MPNet teacher; also writes the chains the others reuse),
 # self (same chains, teacher = frozen student, the old default), omega0 (plain teacher
 # distillation), shuffled (chain order destroyed within each chain, same teacher and loss),
-# lr3e5, tau2-0.1, seed2, seed3 (training seeds for the spread), g1 (chains at g = 1), c2000
-# (2,000 chains). The teacher's own scores: bash scripts/eval_baselines.sh mpnet. A finished
+# lr3e5, omega2, tau2-0.1, seed2, seed3 (training seeds for the spread), g1 (chains at g = 1),
+# c1000, c2000 (1,000 / 2,000 chains). The teacher's own scores: bash scripts/eval_baselines.sh mpnet. A finished
 # row is skipped, so a killed script picks up at the row it was on.
 # Environment: RANKEMB (binary, default build/bin/rankemb), OUT (default runs/exp14), THREADS.
 set -euo pipefail
@@ -69,16 +69,18 @@ row() {
     shuffled) [ -f "$OUT/shuffled.jsonl" ] || "$B" chains shuffle "$CHAINS" -o "$OUT/shuffled.jsonl" --seed 1
               train_row shuffled "$OUT/shuffled.jsonl" "$MPNET" ;;
     lr3e5) LR=3e-5 train_row lr3e5 "$CHAINS" "$MPNET" ;;
+    omega2) OMEGA=2 train_row omega2 "$CHAINS" "$MPNET" ;;
     tau2-0.1) TAU2=0.1 train_row tau2-0.1 "$CHAINS" "$MPNET" ;;
     seed2) SEED=2 train_row seed2 "$CHAINS" "$MPNET" ;;
     seed3) SEED=3 train_row seed3 "$CHAINS" "$MPNET" ;;
     g1) demo_row g1 --guidance 1 --judge-chains 0 ;;
+    c1000) demo_row c1000 --chains 1000 --judge-chains 0 ;;
     c2000) demo_row c2000 --chains 2000 --judge-chains 0 ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
 
 ROWS=("$@")
-[ ${#ROWS[@]} -gt 0 ] || ROWS=(base mpnet shuffled omega0 seed2 seed3 lr3e5 tau2-0.1 self g1 c2000)
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(base mpnet shuffled omega0 seed2 seed3 lr3e5 tau2-0.1 omega2 self c1000 g1 c2000)
 for r in "${ROWS[@]}"; do row "$r"; done
 log "all rows done: python3 scripts/experiment_table.py $OUT"
