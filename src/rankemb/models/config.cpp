@@ -255,6 +255,15 @@ void validate(const Fields& f, const HfConfig& c) {
   check_positive(f, "intermediate_size", c.intermediate_size);
   check_positive(f, "max_position_embeddings", c.max_position_embeddings);
   check_sizes(f, c);
+  if (c.model_type == "mpnet") {
+    // transformers' MPNetEncoder always buckets relative positions into 32, and positions start at 2.
+    if (c.relative_attention_num_buckets < 32)
+      f.invalid("relative_attention_num_buckets",
+                fmt::format("is {}, but MPNet buckets relative positions into 32", c.relative_attention_num_buckets));
+    if (c.max_position_embeddings <= 2)
+      f.invalid("max_position_embeddings",
+                fmt::format("is {}, which leaves no position for a token (MPNet's start at 2)", c.max_position_embeddings));
+  }
   if (c.model_type == "use-lite") {
     check_positive(f, "embedding_size", c.embedding_size);
     check_positive(f, "output_dim", c.output_dim);

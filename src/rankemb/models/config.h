@@ -54,7 +54,7 @@ struct HfConfig {
   // Encoders (BERT, RoBERTa, MPNet, USE-Lite).
   std::int64_t type_vocab_size = 0;     // 0 for families without token types
   double layer_norm_eps = 0;
-  std::string position_embedding_type;  // "absolute", "relative_key", "relative_key_query"
+  std::string position_embedding_type;  // "absolute", "relative_key", "relative_key_query"; "relative" for MPNet
   double hidden_dropout_prob = 0;           // BERT/RoBERTa dropout, used in train() mode only
   double attention_probs_dropout_prob = 0;
   std::int64_t relative_attention_num_buckets = 0;  // MPNet's relative position bias table (32)

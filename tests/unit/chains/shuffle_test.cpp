@@ -28,7 +28,6 @@ TEST(ShuffleChains, MatchesIndependentImplementation) {
   ChainRecord r = record(3);
   shuffle_sentences(r, 7);
   EXPECT_EQ(r.sentences, (Sentences{"a", "c", "b", "d", "e"}));
-  EXPECT_EQ(r.seed, "x0");
   EXPECT_EQ(r.model, "lexical shuffled(seed 7)");
   ChainRecord other_id = record(4);
   shuffle_sentences(other_id, 7);
@@ -41,7 +40,15 @@ TEST(ShuffleChains, MatchesIndependentImplementation) {
 TEST(ShuffleChains, FileRoundTripKeepsEverySentence) {
   rankemb::test::TempDir dir("shuffle");
   std::string text;
-  for (std::uint64_t id = 0; id < 20; ++id) text += format_chain_record(record(id)) + "\n";
+  for (std::uint64_t id = 0; id < 20; ++id) {
+    ChainRecord r = record(id);
+    if (id == 5) {  // a dropped chain is shuffled too, and keeps its reason
+      r.kept = false;
+      r.drop_reason = "repetition";
+      r.sentences.pop_back();
+    }
+    text += format_chain_record(r) + "\n";
+  }
   io::write_atomic(dir.path() / "chains.jsonl", text);
   const ShuffleSummary s = shuffle_chain_file(dir.path() / "chains.jsonl", dir.path() / "shuffled.jsonl", 11);
   EXPECT_EQ(s.chains, 20u);
@@ -49,10 +56,16 @@ TEST(ShuffleChains, FileRoundTripKeepsEverySentence) {
   const auto out = read_chain_records(dir.path() / "shuffled.jsonl");
   ASSERT_EQ(out.size(), 20u);
   for (const auto& r : out) {
+    ChainRecord want = record(r.id);
+    if (r.id == 5) want.sentences.pop_back();
     Sentences sorted = r.sentences;
     std::sort(sorted.begin(), sorted.end());
-    EXPECT_EQ(sorted, record(r.id).sentences);
-    ChainRecord again = record(r.id);
+    EXPECT_EQ(sorted, want.sentences);
+    EXPECT_EQ(r.seed, want.seed);
+    EXPECT_EQ(r.steps, want.steps);
+    EXPECT_EQ(r.kept, r.id != 5);
+    EXPECT_EQ(r.drop_reason, r.id == 5 ? "repetition" : "");
+    ChainRecord again = want;
     shuffle_sentences(again, 11);
     EXPECT_EQ(r.sentences, again.sentences);  // each chain's order depends on seed and id only
   }
@@ -62,6 +75,11 @@ TEST(ShuffleChains, FileRoundTripKeepsEverySentence) {
   rankemb::test::expect_error([&] { shuffle_chain_file(dir.path() / "bad.jsonl", dir.path() / "x.jsonl", 1); }, ErrorCode::Input,
                               {"bad.jsonl:1"});
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "x.jsonl"));
+  // An interrupted file (a killed writer's partial last record) is refused, not half-shuffled.
+  io::write_atomic(dir.path() / "cut.jsonl", format_chain_record(record(0)) + "\n" + format_chain_record(record(1)).substr(0, 20));
+  rankemb::test::expect_error([&] { shuffle_chain_file(dir.path() / "cut.jsonl", dir.path() / "y.jsonl", 1); },
+                              ErrorCode::Input, {"cut.jsonl", "unfinished"});
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "y.jsonl"));
 }
 
 }  // namespace

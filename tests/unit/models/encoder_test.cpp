@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "common/corpus.h"
@@ -129,6 +131,21 @@ TEST(TinyEncoders, HiddenStatesMatchTransformers) {
     EXPECT_TRUE(plain.hidden_states.empty());
     EXPECT_TRUE(torch::equal(plain.last_hidden_state, out.last_hidden_state));
   }
+}
+
+TEST(TinyEncoders, GradModeForwardMatchesTransformers) {
+  // With grad on, attention takes three separate q/k/v products (the training path) instead of
+  // the fused inference one; eval mode keeps dropout off so the numbers are comparable.
+  for (const auto& c : cases()) {
+    std::string name = c["model"];
+    SCOPED_TRACE(name);
+    auto net = build_network(models_dir() / name);
+    Tensor ids = to_tensor(c["input_ids"], torch::kLong);
+    Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
+    EncoderOutput out = net->forward(ids, mask, false);
+    ASSERT_TRUE(out.last_hidden_state.requires_grad());
+    EXPECT_CLOSE(out.last_hidden_state.detach(), to_tensor(c["last_hidden_state"]), kAtol, name + " last_hidden_state (grad on)");
+  }
   std::cerr << "[ tiny ] worst abs diff to transformers: " << g_worst << "\n";
 }
 
@@ -216,13 +233,20 @@ TEST(TinyEncoders, MpnetTrainsAndSavesUnprefixed) {
   copy_dir(models_dir() / "tiny-mpnet-a", tmp_in.path());
   auto enc = load_encoder(tmp_in.path(), {.pooler = Pooler::Avg});
   enc->network().train();
-  enc->embed({"w7 w8 w9", "w10"}).pow(2).sum().backward();
+  // A loss over every position, pads included, so only padding_idx keeps row 1 of the tables
+  // (the pads' word and position) out of the gradient, as in transformers.
+  TokenBatch batch = enc->tokenize({"w7 w8 w9", "w10"});
+  ASSERT_EQ(batch.input_ids[1][3].item<std::int64_t>(), 1);  // a pad
+  enc->network().forward(batch.input_ids, batch.attention_mask).last_hidden_state.pow(2).sum().backward();
   auto params = enc->network().named_parameters();
   Tensor bias = params["encoder.relative_attention_bias.weight"];
   ASSERT_TRUE(bias.grad().defined());
   EXPECT_GT(bias.grad().abs().sum().item<double>(), 0.0);
-  // Pads never reach position row 1 (padding_idx), as in transformers.
-  EXPECT_EQ(params["embeddings.position_embeddings.weight"].grad()[1].abs().sum().item<double>(), 0.0);
+  for (const char* table : {"embeddings.position_embeddings.weight", "embeddings.word_embeddings.weight"}) {
+    Tensor g = params[table].grad();
+    EXPECT_EQ(g[1].abs().sum().item<double>(), 0.0) << table;
+    EXPECT_GT(g[2].abs().sum().item<double>(), 0.0) << table;  // a used row does get one
+  }
   {
     torch::NoGradGuard no_grad;
     for (auto& p : enc->network().parameters())
@@ -232,15 +256,44 @@ TEST(TinyEncoders, MpnetTrainsAndSavesUnprefixed) {
   enc->save(tmp_out.path());
   auto saved = rankemb::models::load_safetensors(tmp_out.path() / "model.safetensors");
   auto original = rankemb::models::load_safetensors(models_dir() / "tiny-mpnet-a" / "model.safetensors");
-  for (const auto& [name, t] : original) EXPECT_TRUE(saved.count(name)) << name;
+  std::set<std::string> saved_names, original_names;
+  for (const auto& [name, t] : saved) saved_names.insert(name);
+  for (const auto& [name, t] : original) original_names.insert(name);
+  EXPECT_EQ(saved_names, original_names);
   EXPECT_FALSE(torch::equal(saved.at("encoder.relative_attention_bias.weight"), original.at("encoder.relative_attention_bias.weight")));
   auto again = load_encoder(tmp_out.path(), {.pooler = Pooler::Avg});
   rankemb::NullProgress progress;
   std::vector<std::string> texts{"w7 w8 w9", "w50"};
   EXPECT_TRUE(torch::equal(enc->encode(texts, {}, progress), again->encode(texts, {}, progress)));
 
-  auto prefixed = build_network(models_dir() / "tiny-mpnet-b");
-  for (const auto& p : prefixed->named_parameters()) EXPECT_FALSE(p.key().starts_with("mpnet.")) << p.key();
+  // tiny-mpnet-b's checkpoint has every name under "mpnet."; its save has none.
+  rankemb::test::TempDir tmp_b("mpnet_b_out");
+  auto b_net = build_network(models_dir() / "tiny-mpnet-b");
+  rankemb::models::NamedTensors b_tensors;
+  for (const auto& p : b_net->named_parameters()) b_tensors.emplace(p.key(), p.value().detach());
+  rankemb::models::save_safetensors(tmp_b.path() / "model.safetensors", b_tensors, {{"format", "pt"}});
+  fs::copy_file(models_dir() / "tiny-mpnet-b" / "config.json", tmp_b.path() / "config.json");
+  for (const auto& [name, t] : rankemb::models::load_safetensors(tmp_b.path() / "model.safetensors"))
+    EXPECT_FALSE(name.starts_with("mpnet.")) << name;
+  auto b_again = build_network(tmp_b.path());
+  const auto& row = cases()[4];
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(b_again->forward(to_tensor(row["input_ids"], torch::kLong), to_tensor(row["attention_mask"], torch::kLong)).last_hidden_state,
+                           b_net->forward(to_tensor(row["input_ids"], torch::kLong), to_tensor(row["attention_mask"], torch::kLong)).last_hidden_state));
+}
+
+TEST(TinyEncoders, MpnetBfloat16StaysClose) {
+  // The 140-token row of tiny-mpnet-b in bfloat16 against float32.
+  const auto& row = cases()[4];
+  ASSERT_EQ(row["model"], "tiny-mpnet-b");
+  auto f32 = build_network(models_dir() / "tiny-mpnet-b");
+  auto bf16 = build_network(models_dir() / "tiny-mpnet-b");
+  bf16->to(torch::kBFloat16);
+  Tensor ids = to_tensor(row["input_ids"], torch::kLong), mask = to_tensor(row["attention_mask"], torch::kLong);
+  torch::NoGradGuard no_grad;
+  Tensor a = f32->pool(f32->forward(ids, mask), mask, Pooler::Avg);
+  Tensor b = bf16->pool(bf16->forward(ids, mask), mask, Pooler::Avg);
+  EXPECT_GT(torch::cosine_similarity(a, b.to(torch::kFloat), 1).min().item<double>(), 0.99);
 }
 
 TEST(TinyEncoders, MpnetRefusesTooFewBuckets) {

@@ -115,9 +115,7 @@ class BertNetwork final : public EncoderNetwork {
   EncoderOutput forward(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
     Tensor position_ids;
     if (roberta_) {
-      // RoBERTa numbers real tokens from padding_idx + 1 and gives pads padding_idx.
-      Tensor real = input_ids.ne(pad_).to(torch::kLong);
-      position_ids = torch::cumsum(real, 1) * real + pad_;
+      position_ids = arch::offset_position_ids(input_ids, pad_);
     } else {
       position_ids = torch::arange(input_ids.size(1), input_ids.options().dtype(torch::kLong)).unsqueeze(0);
     }
@@ -165,14 +163,7 @@ std::shared_ptr<EncoderNetwork> build_bert(const HfConfig& c, WeightStore& w) {
   for (const char* unused : {"embeddings.position_ids", "embeddings.token_type_ids", "lm_head.", "cls.", "mlp."}) {
     w.ignore_prefix(unused);
   }
-  // The sizes config.json asks for, against the weights, before a network of them is allocated.
-  w.require("embeddings.word_embeddings.weight", {c.vocab_size, c.hidden_size});
-  w.require("embeddings.position_embeddings.weight", {c.max_position_embeddings, c.hidden_size});
-  w.require(fmt::format("encoder.layer.{}.intermediate.dense.weight", c.num_hidden_layers - 1),
-            {c.intermediate_size, c.hidden_size});
-  RANKEMB_CHECK(!w.has(fmt::format("encoder.layer.{}.attention.self.query.weight", c.num_hidden_layers)),
-                ErrorCode::ModelFormat, "config.json: num_hidden_layers is {}, but the weights have more layers",
-                c.num_hidden_layers);
+  arch::require_encoder_sizes(c, w, "encoder.layer.{}.attention.self.query.weight");
   auto net = std::make_shared<BertNetwork>(c, w.has("pooler.dense.weight"));
   w.load_into(*net);
   return net;

@@ -3,12 +3,23 @@
 #include <cmath>
 #include <limits>
 
+#include "rankemb/models/config.h"
+#include "rankemb/models/weights.h"
 #include "rankemb/util/error.h"
 
 namespace rankemb::models::arch {
 
 using torch::Tensor;
 namespace nn = torch::nn;
+
+void require_encoder_sizes(const HfConfig& c, const WeightStore& w, std::string_view layer_probe) {
+  w.require("embeddings.word_embeddings.weight", {c.vocab_size, c.hidden_size});
+  w.require("embeddings.position_embeddings.weight", {c.max_position_embeddings, c.hidden_size});
+  w.require(fmt::format("encoder.layer.{}.intermediate.dense.weight", c.num_hidden_layers - 1),
+            {c.intermediate_size, c.hidden_size});
+  RANKEMB_CHECK(!w.has(fmt::format(fmt::runtime(layer_probe), c.num_hidden_layers)), ErrorCode::ModelFormat,
+                "config.json: num_hidden_layers is {}, but the weights have more layers", c.num_hidden_layers);
+}
 
 Activation parse_activation(const std::string& name) {
   if (name == "gelu") return Activation::Gelu;
@@ -46,6 +57,11 @@ double lowest_value(torch::ScalarType t) {
   if (t == torch::kBFloat16) return -3.3895313892515355e38;  // torch.finfo(torch.bfloat16).min
   if (t == torch::kHalf) return -65504.0;
   return std::numeric_limits<float>::lowest();
+}
+
+Tensor offset_position_ids(const Tensor& input_ids, std::int64_t pad) {
+  Tensor real = input_ids.ne(pad).to(torch::kLong);
+  return torch::cumsum(real, 1) * real + pad;
 }
 
 Tensor additive_attention_mask(const Tensor& attention_mask, torch::ScalarType dtype) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,7 +16,17 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/types.h>
 
+namespace rankemb::models {
+struct HfConfig;
+class WeightStore;
+}  // namespace rankemb::models
+
 namespace rankemb::models::arch {
+
+// The sizes config.json asks for, checked against the weights before a network of them is
+// allocated: the word and position tables, the last layer's feed-forward, and no layer beyond
+// num_hidden_layers (`layer_probe` names a tensor every layer has, "{}" standing for its index).
+void require_encoder_sizes(const HfConfig& c, const WeightStore& w, std::string_view layer_probe);
 
 enum class Activation { Gelu, GeluTanh, Relu, Silu, Tanh };
 
@@ -27,6 +38,10 @@ torch::nn::LayerNorm layer_norm(std::int64_t width, double eps);
 // LayerNorm computed in float32 for 16-bit inputs and cast back: libtorch 1.13's CPU LayerNorm has
 // no vectorized bfloat16 kernel (~13x slower than float32), and float32 is the more accurate.
 torch::Tensor apply_norm(torch::nn::LayerNorm& norm, const torch::Tensor& x);
+
+// RoBERTa's and MPNet's position ids: real tokens numbered from pad + 1, pads given pad
+// (transformers' create_position_ids_from_input_ids).
+torch::Tensor offset_position_ids(const torch::Tensor& input_ids, std::int64_t pad);
 
 // (1 - mask) * lowest(dtype) as [B, 1, 1, T]: pads get the dtype's lowest value, so exp() of their
 // scores is exactly 0 (transformers' get_extended_attention_mask).

@@ -8,8 +8,9 @@
 // - Attention: "attention.attn.{q,k,v,o}" + "attention.LayerNorm", and a relative position bias
 //   added to every layer's scaled scores: one [32 buckets, heads] table
 //   ("encoder.relative_attention_bias"), looked up once per forward for the [T, T] matrix of
-//   bucketed offsets key - query (T5-style buckets: 16 per direction, exact up to 8 tokens, then
-//   logarithmic up to 128) and shared by all layers. transformers always buckets into 32, whatever
+//   bucketed offsets key - query (T5-style buckets: 16 per direction, exact below 8 tokens, then
+//   logarithmic; max_distance 128 scales the log, so every |offset| >= 91 shares the last bucket)
+//   and shared by all layers. transformers always buckets into 32, whatever
 //   relative_attention_num_buckets says, so the table needs at least 32 rows.
 #include <cmath>
 
@@ -125,9 +126,7 @@ struct EmbeddingsImpl : nn::Module {
     norm = register_module("LayerNorm", arch::layer_norm(c.hidden_size, c.layer_norm_eps));
   }
   Tensor forward(const Tensor& input_ids) {
-    Tensor real = input_ids.ne(kPaddingIdx).to(torch::kLong);
-    Tensor position_ids = torch::cumsum(real, 1) * real + kPaddingIdx;
-    Tensor x = word_embeddings(input_ids) + position_embeddings(position_ids);
+    Tensor x = word_embeddings(input_ids) + position_embeddings(arch::offset_position_ids(input_ids, kPaddingIdx));
     return torch::dropout(arch::apply_norm(norm, x), dropout_, is_training());
   }
   nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr};
@@ -175,24 +174,12 @@ class MpnetNetwork final : public EncoderNetwork {
 }  // namespace
 
 std::shared_ptr<EncoderNetwork> build_mpnet(const HfConfig& c, WeightStore& w) {
-  RANKEMB_CHECK(c.relative_attention_num_buckets >= kBuckets, ErrorCode::ModelFormat,
-                "config.json: relative_attention_num_buckets is {}, but MPNet buckets relative positions into {}",
-                c.relative_attention_num_buckets, kBuckets);
-  RANKEMB_CHECK(c.max_position_embeddings > kPaddingIdx + 1, ErrorCode::ModelFormat,
-                "config.json: max_position_embeddings {} leaves no position for a token (MPNet starts at {})",
-                c.max_position_embeddings, kPaddingIdx + 1);
+  // config.cpp has checked relative_attention_num_buckets >= 32 and max_position_embeddings > 2.
   // MPNetForMaskedLM and friends keep the encoder under "mpnet." next to their heads.
   w.strip_prefix("mpnet.");
   for (const char* unused : {"embeddings.position_ids", "lm_head.", "classifier."}) w.ignore_prefix(unused);
-  // The sizes config.json asks for, against the weights, before a network of them is allocated.
-  w.require("embeddings.word_embeddings.weight", {c.vocab_size, c.hidden_size});
-  w.require("embeddings.position_embeddings.weight", {c.max_position_embeddings, c.hidden_size});
+  arch::require_encoder_sizes(c, w, "encoder.layer.{}.attention.attn.q.weight");
   w.require("encoder.relative_attention_bias.weight", {c.relative_attention_num_buckets, c.num_attention_heads});
-  w.require(fmt::format("encoder.layer.{}.intermediate.dense.weight", c.num_hidden_layers - 1),
-            {c.intermediate_size, c.hidden_size});
-  RANKEMB_CHECK(!w.has(fmt::format("encoder.layer.{}.attention.attn.q.weight", c.num_hidden_layers)),
-                ErrorCode::ModelFormat, "config.json: num_hidden_layers is {}, but the weights have more layers",
-                c.num_hidden_layers);
   auto net = std::make_shared<MpnetNetwork>(c, w.has("pooler.dense.weight"));
   w.load_into(*net);
   return net;
