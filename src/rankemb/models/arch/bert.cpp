@@ -48,21 +48,8 @@ struct AttentionImpl : nn::Module {
 };
 TORCH_MODULE(Attention);
 
-struct LayerImpl : nn::Module {
-  LayerImpl(const HfConfig& c, Activation act) {
-    attention = register_module("attention", Attention(c));
-    intermediate = register_module("intermediate", DenseAct(c.hidden_size, c.intermediate_size, act));
-    output = register_module("output", DenseNorm(c.intermediate_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob));
-  }
-  Tensor forward(const Tensor& x, const Tensor& additive_mask) {
-    Tensor a = attention(x, additive_mask);
-    return output(intermediate(a), a);
-  }
-  Attention attention{nullptr};
-  DenseAct intermediate{nullptr};
-  DenseNorm output{nullptr};
-};
-TORCH_MODULE(Layer);
+using LayerImpl = arch::PostNormLayerImpl<Attention>;
+using Layer = nn::ModuleHolder<LayerImpl>;
 
 struct EncoderStackImpl : nn::Module {
   EncoderStackImpl(const HfConfig& c, Activation act) {

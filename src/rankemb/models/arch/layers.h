@@ -67,6 +67,27 @@ struct DenseActImpl : torch::nn::Module {
 };
 TORCH_MODULE(DenseAct);
 
+// One post-norm transformer layer with HF's names, "attention" + "intermediate" + "output":
+// a = attention(x, extra...), then output(intermediate(a), a). BERT's and MPNet's layers differ only
+// in their attention module (and what it takes besides x), which is the parameter.
+template <typename AttentionHolder>
+struct PostNormLayerImpl : torch::nn::Module {
+  template <typename Config>
+  PostNormLayerImpl(const Config& c, Activation act) {
+    attention = register_module("attention", AttentionHolder(c));
+    intermediate = register_module("intermediate", DenseAct(c.hidden_size, c.intermediate_size, act));
+    output = register_module("output", DenseNorm(c.intermediate_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob));
+  }
+  template <typename... Extra>
+  torch::Tensor forward(const torch::Tensor& x, const Extra&... extra) {
+    torch::Tensor a = attention(x, extra...);
+    return output(intermediate(a), a);
+  }
+  AttentionHolder attention{nullptr};
+  DenseAct intermediate{nullptr};
+  DenseNorm output{nullptr};
+};
+
 // Multi-head scaled dot-product attention over three projections the caller owns (named as its
 // checkpoint names them). In inference (eval mode, no grad) the three are one [3H, H] product,
 // rebuilt whenever a parameter is replaced, modified in place (an optimizer step, load_weights) or
