@@ -1,4 +1,4 @@
-// rankemb info: what a model directory (or one .safetensors file) holds: architecture and key
+// rankemb info: what a model directory (or one .safetensors or GGUF file) holds: architecture and key
 // config fields, tokenizer, tensor count, parameters by dtype. Output is JSON on stdout. A model
 // directory is checked the way encode/generate would use it: the tokenizer files present must
 // load, and the weights are loaded through the encoder or decoder loader, which checks every
@@ -10,10 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "rankemb/io/ggml_quants.h"
+#include "rankemb/io/gguf.h"
 #include "rankemb/io/safetensors.h"
 #include "rankemb/models/causal_lm.h"
 #include "rankemb/models/config.h"
 #include "rankemb/models/encoder.h"
+#include "rankemb/models/gguf_checkpoint.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/util/error.h"
 
@@ -40,6 +43,51 @@ nlohmann::json describe_weights(const fs::path& file) {
   return j;
 }
 
+// A metadata value as JSON; long arrays (vocabularies, merges) are summarized, not dumped.
+nlohmann::json describe_value(const io::GgufValue& v) {
+  switch (v.type) {
+    case io::GgufType::String: return v.string;
+    case io::GgufType::Bool: return v.integer != 0;
+    case io::GgufType::F32: case io::GgufType::F64: return v.real;
+    case io::GgufType::Array:
+      if (v.array_size() > 16) return fmt::format("[{} x {}]", v.array_size(), io::gguf_type_name(v.element_type));
+      if (v.element_type == io::GgufType::String) return v.strings;
+      return v.numbers;
+    default: return v.integer;
+  }
+}
+
+// A GGUF file: header, metadata, tensors by ggml type, the Hugging Face config it stands for,
+// its tokenizer; then the whole decoder is loaded (every tensor dequantized and checked).
+nlohmann::json describe_gguf(const fs::path& path) {
+  const auto file = io::GgufFile::open(path);
+  std::map<std::string, std::int64_t> params_by_type, tensors_by_type;
+  std::int64_t total = 0;
+  for (const auto& t : file.tensors()) {
+    const std::string type = io::ggml_type_name(t.type);
+    params_by_type[type] += t.numel();
+    tensors_by_type[type] += 1;
+    total += t.numel();
+  }
+  nlohmann::json metadata = nlohmann::json::object();
+  for (const auto& [key, value] : file.metadata()) metadata[key] = describe_value(value);
+  nlohmann::json out;
+  out["format"] = fmt::format("GGUF v{}", file.version());
+  out["weights"] = {{"file", path.string()},          {"bytes", file.file_bytes().size()}, {"tensors", file.tensors().size()},
+                    {"parameters", total},            {"parameters_by_type", params_by_type},
+                    {"tensors_by_type", tensors_by_type}, {"alignment", file.alignment()}};
+  out["metadata"] = std::move(metadata);
+  const nlohmann::json config = models::gguf_config_json(file);
+  out["model_type"] = config["model_type"];
+  out["config"] = config;
+  auto tok = text::load_gguf_tokenizer(file);
+  out["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()},
+                      {"pre", file.string("tokenizer.ggml.pre").value_or("default")}};
+  (void)models::load_causal_lm(path);
+  out["checked"] = "metadata, tokenizer and every tensor dequantize and load";
+  return out;
+}
+
 // null when the directory has no tokenizer files; a broken one is an error, not a JSON note.
 nlohmann::json describe_tokenizer(const fs::path& dir) {
   const bool any = fs::exists(dir / "tokenizer.json") || fs::exists(dir / "vocab.txt") || fs::exists(dir / "vocab.json") ||
@@ -52,10 +100,12 @@ nlohmann::json describe_tokenizer(const fs::path& dir) {
 int run_info(const std::string& path_str) {
   fs::path path(path_str);
   nlohmann::json out;
-  if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
+  if (io::GgufFile::has_magic(path)) {
+    out = describe_gguf(path);
+  } else if (fs::is_regular_file(path) && path.extension() == ".safetensors") {
     out["weights"] = describe_weights(path);
   } else {
-    if (!fs::is_directory(path)) fail(ErrorCode::ModelFormat, "{}: not a model directory or .safetensors file", path_str);
+    if (!fs::is_directory(path)) fail(ErrorCode::ModelFormat, "{}: not a model directory, .safetensors or GGUF file", path_str);
     auto cfg = models::load_hf_config(path);
     out["model_type"] = cfg.model_type;
     out["config"] = {{"vocab_size", cfg.vocab_size},
@@ -80,8 +130,8 @@ int run_info(const std::string& path_str) {
 
 void register_info(CLI::App& root, ExitCode& rc) {
   auto model = std::make_shared<std::string>();
-  auto* cmd = root.add_subcommand("info", "Describe a model directory or .safetensors file (JSON on stdout)");
-  cmd->add_option("model", *model, "Model directory or .safetensors file")->required();
+  auto* cmd = root.add_subcommand("info", "Describe a model directory, .safetensors or GGUF file (JSON on stdout)");
+  cmd->add_option("model", *model, "Model directory, .safetensors file or .gguf file")->required();
   cmd->callback([model, &rc] { rc = run_info(*model); });
 }
 

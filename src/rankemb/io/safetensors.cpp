@@ -1,14 +1,8 @@
 #include "rankemb/io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <set>
 
@@ -302,63 +296,17 @@ SafetensorsHeader parse_safetensors(std::span<const std::byte> file, std::string
   return out;
 }
 
-// The bytes behind a SafetensorsFile: a private mapping or an owned copy.
-struct SafetensorsFile::Buffer {
-  const std::byte* data = nullptr;
-  std::size_t size = 0;
-  void* mapping = nullptr;  // non-null when mmapped
-  std::vector<std::byte> owned;
-
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() {
-    if (mapping) munmap(mapping, size);
-  }
-};
-
-SafetensorsFile::SafetensorsFile(std::shared_ptr<const Buffer> buffer, std::string origin)
-    : buffer_(std::move(buffer)), origin_(std::move(origin)) {
-  header_ = parse_safetensors(file_bytes(), origin_);
+SafetensorsFile::SafetensorsFile(MappedFile file, std::string origin) : file_(std::move(file)), origin_(std::move(origin)) {
+  header_ = parse_safetensors(file_.bytes(), origin_);
 }
 
-SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
-  auto buffer = std::make_shared<Buffer>();
-  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; the fstat below
-  // refuses anything but a regular file (where the flag changes nothing).
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail(ErrorCode::Input, "{}: cannot open file: {}", path.string(), std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(ErrorCode::Input, "{}: not a regular file", path.string());
-  }
-  buffer->size = static_cast<std::size_t>(st.st_size);
-  if (buffer->size > 0) {
-    // PROT_WRITE on a MAP_PRIVATE mapping gives copy-on-write pages: torch tensors made over the
-    // mapping may be modified in place without a crash and without changing the file.
-    void* p = mmap(nullptr, buffer->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      fail(ErrorCode::Input, "{}: cannot map file: {}", path.string(), std::strerror(err));
-    }
-    buffer->mapping = p;
-    buffer->data = static_cast<const std::byte*>(p);
-  }
-  ::close(fd);
-  return SafetensorsFile(std::move(buffer), path.string());
-}
+SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) { return {MappedFile::open(path), path.string()}; }
 
 SafetensorsFile SafetensorsFile::from_bytes(std::span<const std::byte> bytes, std::string origin) {
-  auto buffer = std::make_shared<Buffer>();
-  buffer->owned.assign(bytes.begin(), bytes.end());
-  buffer->data = buffer->owned.data();
-  buffer->size = buffer->owned.size();
-  return SafetensorsFile(std::move(buffer), std::move(origin));
+  return {MappedFile::copy_of(bytes), std::move(origin)};
 }
 
-std::span<const std::byte> SafetensorsFile::file_bytes() const { return {buffer_->data, buffer_->size}; }
+std::span<const std::byte> SafetensorsFile::file_bytes() const { return file_.bytes(); }
 
 const TensorView* SafetensorsFile::find(std::string_view name) const {
   const auto& ts = header_.tensors;

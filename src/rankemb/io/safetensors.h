@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rankemb/io/mapped_file.h"
+
 namespace rankemb::io {
 
 // Every dtype the format defines, in the reference library's order (which is also its alignment
@@ -75,12 +77,11 @@ class SafetensorsFile {
   // The whole file's bytes.
   std::span<const std::byte> file_bytes() const;
   // Holding this keeps the mapping (and so every TensorView::bytes) valid.
-  std::shared_ptr<const void> keep_alive() const { return buffer_; }
+  std::shared_ptr<const void> keep_alive() const { return file_.keep_alive(); }
 
  private:
-  struct Buffer;
-  SafetensorsFile(std::shared_ptr<const Buffer> buffer, std::string origin);
-  std::shared_ptr<const Buffer> buffer_;
+  SafetensorsFile(MappedFile file, std::string origin);
+  MappedFile file_;
   std::string origin_;
   SafetensorsHeader header_;
 };

@@ -26,6 +26,8 @@
 #include <torch/torch.h>
 
 #include "rankemb/io/file.h"
+#include "rankemb/io/gguf.h"
+#include "rankemb/models/gguf_checkpoint.h"
 #include "rankemb/models/registry.h"
 #include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/weights.h"
@@ -473,29 +475,56 @@ std::vector<std::int64_t> generation_eos(const std::filesystem::path& dir) {
 
 }  // namespace
 
+namespace {
+
+void check_decoder_config(const HfConfig& config, const std::string& origin) {
+  if (!config.is_decoder())
+    fail(ErrorCode::ModelFormat, "{}: model_type \"{}\" is not a causal LM ({})", origin, config.model_type,
+         fmt::join(model_types(ModelKind::Decoder), ", "));
+  if (config.hidden_act != "silu" && config.hidden_act != "swish")
+    fail(ErrorCode::ModelFormat, "{}: hidden_act \"{}\" is not supported (silu)", origin, config.hidden_act);
+  if (config.head_dim % 2 != 0) fail(ErrorCode::ModelFormat, "{}: head_dim {} must be even for RoPE", origin, config.head_dim);
+}
+
+// See CausalLm::stop_token_ids().
+std::vector<std::int64_t> stop_ids(const HfConfig& config, const std::vector<std::int64_t>& extra_eos, const text::Tokenizer* tokenizer) {
+  std::vector<std::int64_t> stops = config.eos_token_ids;
+  stops.insert(stops.end(), extra_eos.begin(), extra_eos.end());
+  if (tokenizer) {
+    for (const char* name : {"<|eot_id|>", "<|im_end|>", "<|end_of_text|>"}) {
+      if (auto id = tokenizer->token_to_id(name)) stops.push_back(static_cast<std::int64_t>(*id));
+    }
+  }
+  std::set<std::int64_t> seen;
+  std::erase_if(stops, [&](std::int64_t id) { return !seen.insert(id).second; });
+  return stops;
+}
+
+// A GGUF file: config, tokenizer and dequantized weights all come from the one file.
+std::unique_ptr<CausalLm> load_gguf_causal_lm(const std::filesystem::path& path, const CausalLmOptions& options) {
+  const io::GgufFile file = io::GgufFile::open(path);
+  HfConfig config = parse_hf_config(gguf_config_json(file), path.string() + " (metadata)");
+  check_decoder_config(config, path.string());
+  std::unique_ptr<text::Tokenizer> tokenizer = text::load_gguf_tokenizer(file);
+  std::vector<std::int64_t> stops = stop_ids(config, {}, tokenizer.get());
+  WeightStore store(gguf_tensors(file, config), path.string());
+  auto model = std::make_unique<LlamaDecoder>(std::move(config), std::move(tokenizer), std::move(stops), options);
+  model->load(store);
+  return model;
+}
+
+}  // namespace
+
 std::unique_ptr<CausalLm> load_causal_lm(const std::filesystem::path& model_dir, const CausalLmOptions& options) {
   try {
+    if (io::GgufFile::has_magic(model_dir)) return load_gguf_causal_lm(model_dir, options);
     HfConfig config = load_hf_config(model_dir);
     const std::string config_path = (model_dir / "config.json").string();
-    if (!config.is_decoder())
-      fail(ErrorCode::ModelFormat, "{}: model_type \"{}\" is not a causal LM ({})", config_path, config.model_type,
-           fmt::join(model_types(ModelKind::Decoder), ", "));
-    if (config.hidden_act != "silu" && config.hidden_act != "swish")
-      fail(ErrorCode::ModelFormat, "{}: hidden_act \"{}\" is not supported (silu)", config_path, config.hidden_act);
-    if (config.head_dim % 2 != 0) fail(ErrorCode::ModelFormat, "{}: head_dim {} must be even for RoPE", config_path, config.head_dim);
+    check_decoder_config(config, config_path);
 
     std::unique_ptr<text::Tokenizer> tokenizer;
     if (std::filesystem::exists(model_dir / "tokenizer.json")) tokenizer = text::load_tokenizer(model_dir / "tokenizer.json");
-
-    std::vector<std::int64_t> stops = config.eos_token_ids;
-    for (std::int64_t id : generation_eos(model_dir)) stops.push_back(id);
-    if (tokenizer) {
-      for (const char* name : {"<|eot_id|>", "<|im_end|>", "<|end_of_text|>"}) {
-        if (auto id = tokenizer->token_to_id(name)) stops.push_back(static_cast<std::int64_t>(*id));
-      }
-    }
-    std::set<std::int64_t> seen;
-    std::erase_if(stops, [&](std::int64_t id) { return !seen.insert(id).second; });
+    std::vector<std::int64_t> stops = stop_ids(config, generation_eos(model_dir), tokenizer.get());
 
     std::filesystem::path origin = model_dir / "model.safetensors";
     if (!std::filesystem::exists(origin)) {

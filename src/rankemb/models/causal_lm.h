@@ -76,7 +76,9 @@ class CausalLm {
 };
 
 // Loads config.json + model.safetensors (or a sharded model.safetensors.index.json) +
-// tokenizer.json when present. Throws Error(ModelFormat) naming the file/field for unsupported
+// tokenizer.json when present; or, when `model_dir` is a GGUF file, the model, its tokenizer and
+// its metadata from that one file (gguf_checkpoint.h; quantized tensors dequantized to float32
+// first, then cast to the compute dtype). Throws Error(ModelFormat) naming the file/field for unsupported
 // architectures or missing/mismatched tensors.
 std::unique_ptr<CausalLm> load_causal_lm(const std::filesystem::path& model_dir, const CausalLmOptions& options = {});
 

@@ -515,7 +515,7 @@ void read_tokenizer_config(BpeTokenizer& t, const fs::path& file) {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> make_bpe(const json& tj, const fs::path& file) {
+std::unique_ptr<Tokenizer> make_bpe(const json& tj, const fs::path& file, const SpecialTokens* specials) {
   const std::string name = file.string();
   auto t = std::make_unique<BpeTokenizer>();
   try {
@@ -528,7 +528,8 @@ std::unique_ptr<Tokenizer> make_bpe(const json& tj, const fs::path& file) {
     if (const auto& unk = tj.at("model").find("unk_token"); unk != tj.at("model").end() && unk->is_string()) {
       t->set_special(&SpecialTokens::unk, unk->get<std::string>());
     }
-    read_tokenizer_config(*t, file);
+    if (specials) t->specials_ = *specials;
+    else read_tokenizer_config(*t, file);
     if (t->specials_.bos < 0 && t->template_.prefix.size() == 1) t->specials_.bos = t->template_.prefix[0];
   } catch (const json::exception& e) {
     fail(ErrorCode::ModelFormat, "{}: {}", name, e.what());

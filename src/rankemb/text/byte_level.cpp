@@ -261,6 +261,12 @@ void PreTokenizer::parse_one(const json& j, const std::string& file, const std::
     step.behavior = parse_behavior(j.at("behavior").get<std::string>(), where);
     step.invert = j.value("invert", false);
     steps_.push_back(std::move(step));
+  } else if (type == "Digits") {
+    // HF splits at every char::is_numeric character (general category N), each alone or runs kept whole.
+    PreTokenizerStep step(PreTokenizerStep::Kind::Split);
+    step.regex = std::make_shared<Regex>("\\p{N}", false, where);
+    step.behavior = j.value("individual_digits", false) ? SplitBehavior::Isolated : SplitBehavior::Contiguous;
+    steps_.push_back(std::move(step));
   } else if (type == "Metaspace") {
     PreTokenizerStep step(PreTokenizerStep::Kind::Metaspace);
     step.replacement = j.value("replacement", std::string("\xE2\x96\x81"));
@@ -277,7 +283,7 @@ void PreTokenizer::parse_one(const json& j, const std::string& file, const std::
     step.regex = std::make_shared<Regex>(step.replacement, true, where + ".replacement");
     steps_.push_back(std::move(step));
   } else {
-    fail(ErrorCode::ModelFormat, "{}: pre-tokenizer type {:?} is not supported (ByteLevel, Split, Metaspace, Sequence)", where, type);
+    fail(ErrorCode::ModelFormat, "{}: pre-tokenizer type {:?} is not supported (ByteLevel, Split, Digits, Metaspace, Sequence)", where, type);
   }
 }
 

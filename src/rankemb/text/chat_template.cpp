@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rankemb/io/file.h"
+#include "rankemb/io/gguf.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/unicode.h"
 
@@ -49,10 +50,24 @@ std::string render_chatml(std::string_view user, const ChatOptions& options) {
   return out;
 }
 
-// tokenizer_config.json for a model directory or the file itself; nullopt when a directory has
+// The tokenizer_config.json fields a GGUF model carries in its metadata: chat_template
+// (tokenizer.chat_template) and bos_token (the token tokenizer.ggml.bos_token_id names).
+json gguf_tokenizer_config(const fs::path& path, fs::path& file) {
+  const auto gguf = io::GgufFile::open(path);
+  file = path;
+  json cfg = json::object();
+  if (auto t = gguf.string("tokenizer.chat_template")) cfg["chat_template"] = *t;
+  const auto* tokens = gguf.strings("tokenizer.ggml.tokens");
+  auto bos = gguf.integer("tokenizer.ggml.bos_token_id");
+  if (tokens && bos && *bos >= 0 && static_cast<std::size_t>(*bos) < tokens->size()) cfg["bos_token"] = (*tokens)[*bos];
+  return cfg;
+}
+
+// tokenizer_config.json for a model directory or the file itself (or a GGUF model's metadata); nullopt when a directory has
 // none. Any failure to read or parse it is a model-format problem of that file.
 std::optional<json> read_tokenizer_config(const fs::path& model_dir, fs::path& file) {
   std::error_code ec;
+  if (io::GgufFile::has_magic(model_dir)) return gguf_tokenizer_config(model_dir, file);
   if (fs::is_regular_file(model_dir, ec)) {
     file = model_dir;
   } else if (fs::is_directory(model_dir, ec)) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rankemb/io/file.h"
+#include "rankemb/io/gguf.h"
 #include "rankemb/text/detail/loaders.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/unicode.h"
@@ -237,6 +238,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
   };
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
+    if (io::GgufFile::has_magic(path)) return load_gguf_tokenizer(io::GgufFile::open(path));
     if (path.filename() == "vocab.txt") return detail::make_wordpiece_vocab_txt(path, true);
     return from_json_file(path);
   }

@@ -20,6 +20,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+namespace rankemb::io {
+class GgufFile;
+}
+
 namespace rankemb::text {
 
 using TokenId = std::int32_t;
@@ -123,6 +127,11 @@ class Tokenizer {
 // do_lower_case from tokenizer_config.json), then vocab.json + merges.txt (GPT-2 byte-level
 // BPE; also under the OpenAI names encoder.json + vocab.bpe). Throws Error(ModelFormat) naming
 // the file and field for anything malformed.
+// A GGUF file (by its magic) is read with load_gguf_tokenizer().
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
+// The tokenizer a GGUF model carries in its tokenizer.ggml.* metadata (byte-level BPE "gpt2";
+// the pre-tokenizer llama.cpp picks for tokenizer.ggml.pre; control and user-defined tokens as
+// added tokens, control ones special). Throws Error(ModelFormat) naming the file and key.
+std::unique_ptr<Tokenizer> load_gguf_tokenizer(const io::GgufFile& file);
 
 }  // namespace rankemb::text

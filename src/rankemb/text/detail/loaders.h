@@ -17,7 +17,9 @@ std::unique_ptr<Tokenizer> make_wordpiece(const nlohmann::json& tokenizer_json, 
 std::unique_ptr<Tokenizer> make_wordpiece_vocab_txt(const std::filesystem::path& vocab_txt, bool lowercase);
 // tokenizer.json whose "model.type" is "BPE": byte-level (GPT-2, Llama-3, Qwen) or
 // SentencePiece-style (Metaspace / Prepend+Replace normalizer, byte fallback: Llama-2, Mistral).
-std::unique_ptr<Tokenizer> make_bpe(const nlohmann::json& tokenizer_json, const std::filesystem::path& file);
+// bos/eos/unk/pad come from `specials` when given (GGUF), else from tokenizer_config.json next to `file`.
+std::unique_ptr<Tokenizer> make_bpe(const nlohmann::json& tokenizer_json, const std::filesystem::path& file,
+                                    const SpecialTokens* specials = nullptr);
 // GPT-2 layout: vocab.json (token -> id) + merges.txt (the npm/OpenAI names encoder.json + vocab.bpe too).
 std::unique_ptr<Tokenizer> make_gpt2_bpe_files(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt);
 // Universal Sentence Encoder Lite vocabulary: a JSON array of [piece, score] pairs.

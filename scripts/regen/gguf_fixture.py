@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Writes the GGUF fixtures of tests/unit/io/gguf_test.cpp with gguf-py (the reference writer and
+dequantizer, independent of rankemb's reader):
+
+  tests/fixtures/io/gguf_quants.gguf          one 2 x 512 tensor of every dequantizable type, raw block
+                                              bytes drawn at random (scale fields set to finite half
+                                              floats so every value is a number), plus metadata of
+                                              every value type
+  tests/fixtures/io/gguf_quants_expected.safetensors
+                                              gguf.quants.dequantize() of each tensor, float32
+
+Usage: python3 -m venv /tmp/gguf-venv && /tmp/gguf-venv/bin/pip install gguf==0.19.0 numpy safetensors
+       /tmp/gguf-venv/bin/python scripts/regen/gguf_fixture.py"""
+import pathlib
+
+import numpy as np
+from gguf import GGMLQuantizationType as T, GGUFWriter, GGML_QUANT_SIZES
+from gguf.quants import dequantize
+from safetensors.numpy import save_file
+
+OUT = pathlib.Path(__file__).resolve().parents[2] / "tests/fixtures/io"
+ROWS, COLS = 2, 512
+
+# Byte offsets of the float16 scale fields inside one block of each type.
+HALF_FIELDS = {
+    T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.Q8_0: [0],
+    T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+}
+
+
+def random_blocks(rng, qtype):
+    block, size = GGML_QUANT_SIZES[qtype]
+    n_blocks = ROWS * COLS // block
+    raw = rng.integers(0, 256, size=(n_blocks, size), dtype=np.uint8)
+    for off in HALF_FIELDS[qtype]:
+        halves = (rng.standard_normal(n_blocks) * 0.05).astype(np.float16)
+        halves[::7] = np.float16(6.1e-05) * rng.random(len(halves[::7])).astype(np.float16)  # subnormals too
+        raw[:, off:off + 2] = halves.view(np.uint8).reshape(n_blocks, 2)
+    return raw.reshape(ROWS, COLS // block * size)
+
+
+def main():
+    rng = np.random.default_rng(20261206)
+    w = GGUFWriter(str(OUT / "gguf_quants.gguf"), "llama")
+    w.add_uint8("test.u8", 200)
+    w.add_int8("test.i8", -100)
+    w.add_uint16("test.u16", 60000)
+    w.add_int16("test.i16", -30000)
+    w.add_uint32("test.u32", 4000000000)
+    w.add_int32("test.i32", -2000000000)
+    w.add_float32("test.f32", 0.1)
+    w.add_bool("test.bool", True)
+    w.add_string("test.string", "héllo\nworld")
+    w.add_uint64("test.u64", 2**40 + 3)
+    w.add_int64("test.i64", -(2**40) - 5)
+    w.add_float64("test.f64", 1e-300)
+    w.add_array("test.strings", ["a", "", "ü ß"])
+    w.add_array("test.ints", [1, -2, 300000])
+    w.add_array("test.floats", [0.5, -1.25])
+    expected = {}
+    floats = rng.standard_normal((ROWS, COLS)).astype(np.float32)
+    floats[0, :4] = [np.inf, -0.0, 1e-40, 65504.0]
+    for name, qtype, data in [
+        ("f32", T.F32, floats),
+        ("f16", T.F16, floats.astype(np.float16)),
+        ("bf16", T.BF16, (floats.view(np.uint32) >> 16).astype(np.uint16).view(np.uint8).reshape(ROWS, -1)),
+    ] + [(q.name.lower(), q, random_blocks(rng, q)) for q in HALF_FIELDS]:
+        raw_dtype = None if qtype in (T.F32, T.F16) else qtype
+        w.add_tensor(name, data, raw_dtype=raw_dtype)
+        expected[name] = np.ascontiguousarray(dequantize(data, qtype).reshape(ROWS, COLS).astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    save_file(expected, str(OUT / "gguf_quants_expected.safetensors"))
+    print("wrote", OUT / "gguf_quants.gguf", "and the expected values of", len(expected), "tensors")
+
+
+if __name__ == "__main__":
+    main()
