@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/text/bpe_<name>.expected.jsonl: Hugging Face `tokenizers` ids and decoded
-text for every parity-corpus entry, for four BPE tokenizers:
+text for every parity-corpus entry, for these BPE tokenizers:
 
   gpt2        .cache/assets/gpt2-bpe/{encoder.json,vocab.bpe}: BPE.from_file + ByteLevel
               pre-tokenizer (add_prefix_space=False) + ByteLevel decoder, <|endoftext|> special
   llama3      .cache/assets/llama3-tokenizer/models/tokenizer.json
   qwen3       .cache/assets/qwen3-tokenizer/models/tokenizer.json
   tinystories ../shared/models/tinystories-656k/tokenizer.json
+  gpt2_digits, gpt2_digit_runs
+              gpt2 behind a Digits pre-tokenizer (individual_digits true / false)
 
 Each line: {"ids": encode(text).ids (add_special_tokens=True),
             "decoded": decode(ids, skip_special_tokens=True)}.
@@ -44,6 +46,17 @@ def gpt2():
     return tok, f"gpt2-bpe encoder.json sha256:{sha(enc)} vocab.bpe sha256:{sha(merges)}"
 
 
+def gpt2_digits(individual):
+    """GPT-2's vocabulary behind a Digits pre-tokenizer (as SmolLM's tokenizer.json has it); the C++
+    test assembles the same tokenizer.json from the two GPT-2 files."""
+    def load():
+        tok, asset = gpt2()
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=individual),
+                                                     pre_tokenizers.ByteLevel(add_prefix_space=False)])
+        return tok, asset + f" + Digits(individual_digits={individual})"
+    return load
+
+
 def from_json(path):
     def load():
         return Tokenizer.from_file(path), f"{os.path.relpath(path, REPO)} sha256:{sha(path)}"
@@ -52,6 +65,8 @@ def from_json(path):
 
 TOKENIZERS = {
     "gpt2": gpt2,
+    "gpt2_digits": gpt2_digits(True),
+    "gpt2_digit_runs": gpt2_digits(False),
     "llama3": from_json(os.path.join(ASSETS, "llama3-tokenizer", "models", "tokenizer.json")),
     "qwen3": from_json(os.path.join(ASSETS, "qwen3-tokenizer", "models", "tokenizer.json")),
     "tinystories": from_json(os.path.join(SHARED_MODELS, "tinystories-656k", "tokenizer.json")),

@@ -1,6 +1,7 @@
 // BPE tokenizers (byte-level GPT-2 / Llama-3 / Qwen3, SentencePiece-style TinyStories) against
-// Hugging Face `tokenizers` on the parity corpus (fixtures from scripts/regen/bpe.py), plus the
-// error paths of the loaders.
+// Hugging Face `tokenizers` on the parity corpus (fixtures from scripts/regen/bpe.py), the
+// SmolLM2 GGUF tokenizer (from tokenizer.ggml.* metadata) against llama.cpp's own tokenizer
+// (scripts/regen/bpe_gguf_llamacpp.py), plus the error paths of the loaders.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/corpus.h"
+#include "common/temp_dir.h"
 #include "common/test_paths.h"
+#include "rankemb/io/file.h"
 #include "rankemb/text/tokenizer.h"
 #include "rankemb/util/error.h"
 
@@ -22,10 +25,33 @@ using rankemb::text::TokenId;
 
 namespace {
 
+// GPT-2's vocabulary and merges as a tokenizer.json with a Digits pre-tokenizer in front of
+// ByteLevel (SmolLM's layout), written once per process.
+fs::path gpt2_with_digits(bool individual) {
+  static rankemb::test::TempDir dir("gpt2_digits");
+  const std::string name = individual ? "digits.json" : "digit_runs.json";
+  if (fs::exists(dir / name)) return dir / name;
+  const fs::path gpt2 = rankemb::test::asset("gpt2-bpe");
+  json merges = json::array();
+  std::ifstream in(gpt2 / "vocab.bpe");
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && !line.starts_with("#version")) merges.push_back(line);
+  json steps = json::array({json{{"type", "Digits"}, {"individual_digits", individual}},
+                            json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}});
+  json tj = {{"model", {{"type", "BPE"}, {"vocab", rankemb::io::read_json(gpt2 / "encoder.json")}, {"merges", merges}}},
+             {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", steps}}},
+             {"decoder", {{"type", "ByteLevel"}}},
+             {"added_tokens", json::array({json{{"id", 50256}, {"content", "<|endoftext|>"}, {"special", true}}})}};
+  return dir.write(name, tj.dump());
+}
+
 fs::path tokenizer_path(const std::string& name) {
   if (name == "gpt2") return rankemb::test::asset("gpt2-bpe");
+  if (name == "gpt2_digits") return gpt2_with_digits(true);
+  if (name == "gpt2_digit_runs") return gpt2_with_digits(false);
   if (name == "llama3") return rankemb::test::asset("llama3-tokenizer/models");
   if (name == "qwen3") return rankemb::test::asset("qwen3-tokenizer/models");
+  if (name == "smollm2_gguf") return rankemb::test::asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
   return rankemb::test::shared_model("tinystories-656k");
 }
 
@@ -64,7 +90,7 @@ TEST_P(BpeParity, MatchesHuggingFaceOnCorpus) {
   EXPECT_EQ(text_mismatches, 0u) << "of " << corpus.size();
 }
 
-INSTANTIATE_TEST_SUITE_P(All, BpeParity, ::testing::Values("gpt2", "llama3", "qwen3", "tinystories"),
+INSTANTIATE_TEST_SUITE_P(All, BpeParity, ::testing::Values("gpt2", "gpt2_digits", "gpt2_digit_runs", "llama3", "qwen3", "tinystories", "smollm2_gguf"),
                          [](const auto& info) { return info.param; });
 
 TEST(Bpe, SpecialTokensAndKinds) {
