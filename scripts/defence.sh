@@ -62,6 +62,7 @@ rm -rf "$corpus"
 seed "$corpus/chain_inputs" "0 1 2 3 4 5 6 7 8" "$FIX"/chains/* "$FIX"/lexical/golden_*.jsonl "$FIX/lexical/golden_seeds.txt"
 seed "$corpus/config_json" "" $(find "$FIX" -name config.json)
 seed "$corpus/safetensors_header" "" $(find "$FIX" -name '*.safetensors' -size -64k)
+seed "$corpus/gguf_file" "" "$FIX"/io/*.gguf
 seed "$corpus/bpe_encode" "0 1 2 3 4 5 6 7" "$sentences"/s1*.txt
 seed "$corpus/wordpiece_encode" "" "$sentences"/*.txt
 seed "$corpus/use_unigram_encode" "" "$sentences"/*.txt

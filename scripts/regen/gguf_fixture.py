@@ -9,8 +9,17 @@ dequantizer, independent of rankemb's reader):
   tests/fixtures/io/gguf_quants_expected.safetensors
                                               gguf.quants.dequantize() of each tensor, float32
 
-Usage: python3 -m venv /tmp/gguf-venv && /tmp/gguf-venv/bin/pip install gguf==0.19.0 numpy safetensors
+  tests/fixtures/io/gguf_tiny_vocab.gguf      a tokenizer-only GGUF (tokenizer.ggml.model gpt2, pre smollm):
+                                              the 256 byte-level symbols, 40 merges learned from a few
+                                              sentences, 3 control tokens and 1 user-defined token
+  tests/fixtures/io/gguf_tiny_vocab.expected.json
+                                              Hugging Face `tokenizers` ids for some texts, from the same
+                                              vocabulary as a tokenizer.json (Digits + ByteLevel, the
+                                              control tokens special added tokens)
+
+Usage: python3 -m venv /tmp/gguf-venv && /tmp/gguf-venv/bin/pip install gguf==0.19.0 numpy safetensors tokenizers
        /tmp/gguf-venv/bin/python scripts/regen/gguf_fixture.py"""
+import json
 import pathlib
 
 import numpy as np
@@ -76,5 +85,60 @@ def main():
     print("wrote", OUT / "gguf_quants.gguf", "and the expected values of", len(expected), "tensors")
 
 
+TEXTS = ["Two women, 3 dogs and 2026 cats.", "<|im_start|>user\nhello there<|im_end|>\n", "  spaced   out  ",
+         "ünïcödé 12345 x<tool>y", "the the then there", ""]
+
+
+def byte_symbols():
+    # GPT-2's byte-to-unicode table.
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def tiny_vocab():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=256 + 40 + len(specials), special_tokens=specials, show_progress=False,
+                                  initial_alphabet=byte_symbols())
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(["the women then went there", "two dogs and the cats", "hello there, user"] * 20, trainer)
+    tok.add_tokens(["<tool>"])  # user-defined: matched in text, not special
+    state = json.loads(tok.to_str())
+    vocab = sorted(state["model"]["vocab"].items(), key=lambda kv: kv[1])
+    vocab += [(t["content"], t["id"]) for t in state["added_tokens"] if t["content"] not in state["model"]["vocab"]]
+    vocab.sort(key=lambda kv: kv[1])
+    assert [i for _, i in vocab] == list(range(len(vocab)))
+    merges = [m if isinstance(m, str) else " ".join(m) for m in state["model"]["merges"]]
+    types = [3 if t in specials else 4 if t == "<tool>" else 1 for t, _ in vocab]
+    w = GGUFWriter(str(OUT / "gguf_tiny_vocab.gguf"), "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("smollm")
+    w.add_token_list([t for t, _ in vocab])
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_add_bos_token(False)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    expected = [{"text": t, "ids": tok.encode(t).ids, "decoded": tok.decode(tok.encode(t).ids, skip_special_tokens=True)}
+                for t in TEXTS]
+    with open(OUT / "gguf_tiny_vocab.expected.json", "w", encoding="utf-8") as f:
+        json.dump(expected, f, ensure_ascii=False, indent=0)
+    print("wrote", OUT / "gguf_tiny_vocab.gguf", len(vocab), "tokens,", len(merges), "merges")
+
+
 if __name__ == "__main__":
     main()
+    tiny_vocab()
