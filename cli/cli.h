@@ -63,6 +63,8 @@ std::filesystem::path source_checkout();
 std::filesystem::path default_cache_dir();
 // GloVe vectors for the lexical backend, as scripts/convert-assets.sh writes them into `cache`.
 std::filesystem::path default_vectors_dir(const std::filesystem::path& cache = default_cache_dir());
+// The embedded LLM of stage 1 (SmolLM2-135M-Instruct GGUF, fetched by scripts/fetch-assets.sh).
+std::filesystem::path default_llm(const std::filesystem::path& cache = default_cache_dir());
 
 // The progress display of a command: a terminal bar unless -q lowered the log level.
 std::unique_ptr<Progress> make_progress();

@@ -78,6 +78,10 @@ std::filesystem::path default_cache_dir() {
 
 std::filesystem::path default_vectors_dir(const std::filesystem::path& cache) { return cache / "models" / "glove-100d"; }
 
+std::filesystem::path default_llm(const std::filesystem::path& cache) {
+  return cache / "assets" / "smollm2-135m-instruct" / "SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
 std::unique_ptr<Progress> make_progress() {
   if (log::level() >= log::Level::Warn) return std::make_unique<TerminalProgress>();
   return std::make_unique<NullProgress>();

@@ -25,8 +25,11 @@ namespace rankemb::cli {
 namespace {
 struct GenerateArgs {
   std::string model, seeds, output, backend = "llm", prompt, chat_template = "auto", shard;
+  std::string negative = "previous", copy_prompt;
   Dtype dtype = Dtype::Float32;
-  int steps = 32, max_new_tokens = 100, batch = 16, seed = 0;
+  int steps = 32, max_new_tokens = 100, batch = 16, seed = 0, retries = 0;
+  double retry_temperature = 0.8;
+  bool no_prefix_cache = false;
   long long limit = -1;  // -1 = every seed
   double guidance = 1.5, temperature = 0.0, top_p = 1.0;
   std::string vectors, wordnet = "/usr/share/wordnet";
@@ -35,7 +38,8 @@ struct GenerateArgs {
 
 // The only place that constructs a backend. `prompt` is the --prompt file's text (read once by the
 // caller, which also records its hash).
-std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a, const std::string& prompt) {
+std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a, const std::string& prompt,
+                                                         const std::string& copy_prompt) {
   if (a.backend == "lexical") {
     lexical::LexicalGeneratorOptions o;
     o.vectors_dir = a.vectors.empty() ? default_vectors_dir() : std::filesystem::path(a.vectors);
@@ -46,7 +50,7 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a,
     return lexical::make_lexical_generator(o);
   }
   llm::LlmGeneratorOptions o;
-  o.model_dir = a.model;
+  o.model_dir = a.model.empty() ? default_llm() : std::filesystem::path(a.model);
   o.batch = static_cast<std::size_t>(a.batch);
   o.guidance = a.guidance;
   o.max_new_tokens = a.max_new_tokens;
@@ -56,29 +60,40 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a,
   o.top_p = a.top_p;
   o.seed = static_cast<std::uint64_t>(a.seed);
   o.dtype = a.dtype;
+  o.negative = a.negative;
+  if (!a.copy_prompt.empty()) o.copy_prompt_template = copy_prompt;
+  o.retry_temperature = a.retry_temperature;
+  o.share_prefix = !a.no_prefix_cache;
   return llm::make_llm_generator(o);
 }
 
 // Options that change the generated text are recorded in the run's meta and checked by --resume
 // (--batch is not: a backend's output must not depend on its batch).
-nlohmann::json backend_settings(const GenerateArgs& a, const std::string& prompt) {
+nlohmann::json backend_settings(const GenerateArgs& a, const std::string& prompt, const std::string& copy_prompt) {
   nlohmann::json s = {{"backend", a.backend},         {"max_new_tokens", a.max_new_tokens},
                       {"chat_template", a.chat_template}, {"temperature", a.temperature},
                       {"top_p", a.top_p},             {"seed", a.seed},
                       {"dtype", dtype_name(a.dtype)}};
   s["prompt"] = a.prompt.empty() ? nlohmann::json() : nlohmann::json(generate::fnv1a64_hex(prompt));
+  // The small-model settings are recorded only when they differ from the paper's loop, so the
+  // meta of a paper run reads (and resumes) as before.
+  if (a.negative != "previous") s["negative"] = a.negative;
+  if (!a.copy_prompt.empty()) s["copy_prompt"] = generate::fnv1a64_hex(copy_prompt);
+  if (a.retries > 0) s["retry_temperature"] = a.retry_temperature;
   return s;
 }
 
 int run_generate(const GenerateArgs& a) {
   if (a.steps < 1) fail(ErrorCode::Usage, "--steps must be at least 1 (got {})", a.steps);
   if (a.resume && a.overwrite) fail(ErrorCode::Usage, "--resume and --overwrite exclude each other");
-  if (a.backend == "llm" && a.model.empty()) fail(ErrorCode::Usage, "--backend llm needs -m/--model");
+  if (a.backend == "llm" && a.model.empty() && !std::filesystem::exists(default_llm()))
+    fail(ErrorCode::Usage, "no -m/--model given and the embedded LLM {} is missing (bash scripts/fetch-assets.sh fetches it)",
+         default_llm().string());
   const generate::Shard shard = generate::parse_shard(a.shard);
   // Checked before a model is loaded, so a forgotten flag costs nothing.
   if (std::filesystem::exists(a.output) && !a.resume && !a.overwrite)
     fail(ErrorCode::Usage, "{} exists; pass --resume to continue it or --overwrite to replace it", a.output);
-  io::check_not_an_input(a.output, {a.seeds, a.prompt});
+  io::check_not_an_input(a.output, {a.seeds, a.prompt, a.copy_prompt, a.model});
   const generate::SeedFile seed_file = generate::read_seeds(a.seeds);
   std::optional<std::size_t> limit;
   if (a.limit >= 0) limit = static_cast<std::size_t>(a.limit);
@@ -94,10 +109,12 @@ int run_generate(const GenerateArgs& a) {
   generate::set_seed_file(options, seed_file);
   options.shard = shard;
   options.limit = limit;
+  options.retries = a.retries;
   const std::string prompt = a.prompt.empty() ? std::string() : io::read_file(a.prompt);
-  options.settings = backend_settings(a, prompt);
+  const std::string copy_prompt = a.copy_prompt.empty() ? std::string() : io::read_file(a.copy_prompt);
+  options.settings = backend_settings(a, prompt, copy_prompt);
 
-  const auto backend = make_backend(a, prompt);
+  const auto backend = make_backend(a, prompt, copy_prompt);
   std::unique_ptr<Progress> progress = make_progress();
   const generate::RunSummary summary = generate::run_chains(*backend, seeds, options, *progress);
   std::cout << a.output << ": " << generate::format_run_summary(summary) << '\n';
@@ -110,7 +127,9 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   auto a = std::make_shared<GenerateArgs>();
   auto* cmd = root.add_subcommand("generate", "Generate ranking chains whose meaning drifts step by step from each seed");
   cmd->add_option("--backend", a->backend, "llm (a local decoder) or lexical (offline: WordNet + GloVe edits)")->check(CLI::IsMember({"llm", "lexical"}));
-  cmd->add_option("-m,--model", a->model, "Decoder model directory (Llama/Mistral/Qwen2/Qwen3, Hugging Face layout)");
+  cmd->add_option("-m,--model", a->model,
+                  "Decoder: a GGUF file or a Hugging Face directory (Llama/SmolLM/Mistral/Qwen2/Qwen3; default: the embedded "
+                  "SmolLM2-135M-Instruct GGUF)");
   cmd->add_option("--seeds", a->seeds, "Seed sentences, one per line")->required();
   cmd->add_option("-o,--output", a->output, "Output JSONL, one chain per line")->required();
   cmd->add_option("--steps", a->steps, "Sentences generated per chain (n)");
@@ -130,6 +149,16 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--temperature", a->temperature, "0 = greedy");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling threshold");
   cmd->add_option("--seed", a->seed, "Random seed");
+  cmd->add_option("--negative", a->negative,
+                  "What guidance steers away from: previous (the paper: the previous sentence), copy (a verbatim copy of the "
+                  "current one) or auto (copy when previous == current, else previous; for small models)")
+      ->check(CLI::IsMember({"previous", "copy", "auto"}));
+  cmd->add_option("--copy-prompt", a->copy_prompt, "Prompt template file with {sentence} for the copy negative (default: built in)");
+  cmd->add_option("--retries", a->retries,
+                  "Copy guard: retry a step whose output repeats the chain or has a newline, up to N times (0 = off, the paper)")
+      ->check(in_range(0, generate::kMaxRetries));
+  cmd->add_option("--retry-temperature", a->retry_temperature, "Sampling temperature of the copy guard's retries")->check(non_negative());
+  cmd->add_flag("--no-prefix-cache", a->no_prefix_cache, "Recompute the shared prompt prefix for every stream (for measuring)");
   cmd->add_option("--shard", a->shard, "i/N: process only the seeds with id % N == i (merge with 'rankemb chains merge')");
   cmd->add_option("--limit", a->limit, "Use only the first N seeds of the file (-1 = all)")->check(in_range(-1LL, static_cast<long long>(1) << 62));
   cmd->add_option("--vectors", a->vectors, "lexical: GloVe directory from 'rankemb convert glove' (default: <cache>/models/glove-100d)");

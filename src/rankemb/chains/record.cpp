@@ -19,6 +19,11 @@ std::string format_chain_record(const ChainRecord& r) {
   j["steps"] = r.steps;
   j["kept"] = r.kept;
   j["drop_reason"] = r.drop_reason;
+  if (!r.retries.empty()) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const StepRetry& t : r.retries) list.push_back({{"step", t.step}, {"attempt", t.attempt}, {"reason", t.reason}, {"text", t.text}});
+    j["retries"] = std::move(list);
+  }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -55,6 +60,14 @@ ChainRecord parse_chain_record(std::string_view line, std::string_view where) {
   r.steps = field<int>(j, "steps", where);
   r.kept = field<bool>(j, "kept", where);
   r.drop_reason = field<std::string>(j, "drop_reason", where);
+  if (const auto it = j.find("retries"); it != j.end()) {
+    if (!it->is_array()) fail(ErrorCode::Input, "{}: chain record field \"retries\" must be an array", where);
+    for (const auto& t : *it) {
+      if (!t.is_object()) fail(ErrorCode::Input, "{}: each of \"retries\" must be an object", where);
+      r.retries.push_back({field<int>(t, "step", where), field<int>(t, "attempt", where), field<std::string>(t, "reason", where),
+                           field<std::string>(t, "text", where)});
+    }
+  }
   return r;
 }
 

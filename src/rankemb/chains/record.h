@@ -5,7 +5,9 @@
 // Line format (keys in this order, no spaces, UTF-8 kept as is, invalid UTF-8 from a backend
 // replaced by U+FFFD so the line is always valid JSON):
 //   {"id":7,"seed":"...","sentences":["...",...],"guidance":1.5,"model":"...","steps":32,
-//    "kept":true,"drop_reason":""}
+//    "kept":true,"drop_reason":"","retries":[{"step":3,"attempt":1,"reason":"copy","text":"..."}]}
+// "retries" is present only when the copy guard (chain_runner.h) retried a step: every output it
+// threw away, with the step it was for, the attempt that produced it (0 = the first) and why.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,15 @@
 
 namespace rankemb::chains {
 
+// One output the copy guard threw away.
+struct StepRetry {
+  int step = 0;         // 1-based step the output was for
+  int attempt = 0;      // 0 = the first try of that step
+  std::string reason;   // "copy" (repeats the seed or an earlier sentence), "newline", "empty", "token_limit"
+  std::string text;     // the output thrown away
+  bool operator==(const StepRetry&) const = default;
+};
+
 struct ChainRecord {
   std::uint64_t id = 0;                // the seed's 0-based line index in the seed file
   std::string seed;                    // x0
@@ -25,6 +36,7 @@ struct ChainRecord {
   int steps = 0;                       // n requested (a kept chain has exactly `steps` sentences)
   bool kept = true;
   std::string drop_reason;             // empty when kept; else a filters.h reason name
+  std::vector<StepRetry> retries;      // outputs the copy guard replaced, in order
 };
 
 // The record as one JSON line, without the trailing newline. Deterministic: the same record gives

@@ -1,5 +1,6 @@
 #include "rankemb/generate/chain_runner.h"
 
+#include <cctype>
 #include <chrono>
 #include <memory>
 #include <unordered_map>
@@ -33,6 +34,7 @@ nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& opti
   j["seeds"] = n_seeds;
   j["limit"] = options.limit ? nlohmann::json(*options.limit) : nlohmann::json();
   j["settings"] = options.settings;
+  if (options.retries > 0) j["retries"] = options.retries;  // absent = 0, as files from before the guard
   return j;
 }
 
@@ -63,10 +65,36 @@ struct Active {
   std::size_t index = 0;  // into `seeds`
   std::vector<std::string> sentences;
   std::string prev, cur;
+  int attempt = 0;  // of the step in flight
+  std::vector<chains::StepRetry> retries;
 };
+
+// Lowercased letters and digits: "Two women." and "two women" are the same sentence to the guard.
+std::string copy_key(std::string_view s) {
+  std::string k;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80 || std::isalnum(u)) k += static_cast<char>(std::tolower(u));
+  }
+  return k;
+}
+
+// Why the copy guard retries `out` as the next sentence of `chain` ("" = it does not).
+std::string retry_reason(const Active& chain, const std::string& seed, const StepResult& res, DropReason verdict) {
+  if (verdict != DropReason::None) return std::string(drop_reason_name(verdict));
+  if (res.hit_token_limit) return "token_limit";  // a run-on, not a sentence
+  const std::string& out = res.text;
+  const std::string key = copy_key(out);
+  if (key == copy_key(seed)) return "copy";
+  for (const auto& s : chain.sentences)
+    if (key == copy_key(s)) return "copy";
+  return "";
+}
 
 void check_run_options(const SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options) {
   if (options.steps < 1) fail(ErrorCode::Usage, "steps must be at least 1 (got {})", options.steps);
+  if (options.retries < 0 || options.retries > kMaxRetries)
+    fail(ErrorCode::Usage, "retries must be in [0, {}] (got {})", kMaxRetries, options.retries);
   if (options.resume && options.overwrite) fail(ErrorCode::Usage, "the options resume and overwrite exclude each other");
   if (options.output.empty()) fail(ErrorCode::Usage, "no output path given");
   for (std::size_t i = 1; i < seeds.size(); ++i)
@@ -146,6 +174,7 @@ class ChainLoop {
     req.previous = chain.prev;
     req.chain_id = seeds_[chain.index].id;
     req.step = static_cast<int>(chain.sentences.size()) + 1;
+    req.attempt = chain.attempt;
     backend_.submit(std::move(req));
     in_flight_.emplace(next_ticket_ - 1, std::move(chain));
   }
@@ -162,6 +191,18 @@ class ChainLoop {
       summary_.new_tokens += res.new_tokens;
       ++summary_.steps_run;
       const DropReason verdict = check_step(res.text);
+      if (chain.attempt < options_.retries) {
+        std::string reason = retry_reason(chain, seeds_[chain.index].text, res, verdict);
+        if (!reason.empty()) {
+          const int step = static_cast<int>(chain.sentences.size()) + 1;
+          chain.retries.push_back({step, chain.attempt, std::move(reason), std::move(res.text)});
+          ++chain.attempt;
+          ++summary_.retries;
+          submit(std::move(chain));
+          continue;
+        }
+      }
+      chain.attempt = 0;
       chain.prev = std::move(chain.cur);
       chain.cur = res.text;
       chain.sentences.push_back(std::move(res.text));
@@ -189,6 +230,7 @@ class ChainLoop {
     r.steps = options_.steps;
     r.kept = reason == DropReason::None;
     r.drop_reason = std::string(drop_reason_name(reason));
+    r.retries = std::move(chain.retries);
     finished_.emplace(chain.index, std::move(r));
     progress_.advance(1);
   }
@@ -241,6 +283,7 @@ std::string format_run_summary(const RunSummary& s) {
   std::string text = fmt::format("{} chains written: kept {}, dropped {}", s.chains_written, s.kept, s.dropped);
   if (!reasons.empty()) text += " (" + reasons + ")";
   if (s.chains_resumed > 0) text += fmt::format("; {} already in the output before this run", s.chains_resumed);
+  if (s.retries > 0) text += fmt::format("; {} copy-guard retries", s.retries);
   text += fmt::format("; {} steps, {} tokens in {:.1f} s ({:.0f} tok/s)", s.steps_run, s.new_tokens, s.seconds,
                       s.seconds > 0 ? s.new_tokens / s.seconds : 0.0);
   return text;

@@ -2,7 +2,14 @@
 // crash-safe output, resume and progress. Needs no libtorch.
 //
 // Loop per seed s: prev = cur = s; step k = 1..n: out = backend(current = cur, previous = prev);
-// prev, cur = cur, out. The backend is kept full: up to capacity() steps in flight; a returned step
+// prev, cur = cur, out.
+//
+// Copy guard (RunOptions::retries > 0, for small LLMs that copy their input): a step whose output
+// repeats the seed or an earlier sentence of the chain (compared lowercased, letters and digits
+// only), that the step filter would drop (newline, empty) or that stopped at the token limit
+// (a run-on), is asked again with attempt + 1, up
+// to `retries` times; the outputs thrown away are recorded in the chain record ("retries"). The
+// last attempt's output is taken as it is, so the filters still judge it. The backend is kept full: up to capacity() steps in flight; a returned step
 // immediately submits that chain's next step, and a finished chain frees its slot for the next seed.
 //
 // Output: one ChainRecord line per seed, in seed (id) order (a reorder buffer holds chains that
@@ -29,6 +36,9 @@
 
 namespace rankemb::generate {
 
+// The most retries the copy guard may make per step (each one is a whole LLM step).
+constexpr int kMaxRetries = 16;
+
 struct RunOptions {
   int steps = 32;                  // n: sentences generated per chain
   std::filesystem::path output;    // JSONL; the settings sidecar goes to chains::meta_path(output)
@@ -40,6 +50,7 @@ struct RunOptions {
   std::string seed_file_hash;
   Shard shard;
   std::optional<std::size_t> limit;
+  int retries = 0;  // copy guard: retries per step (0 = the paper's loop, no guard)
   // Backend settings that change the output (max_new_tokens, prompt, chat template, sampling,
   // dtype, ...): recorded in the meta and compared on resume. Any JSON value; null if none.
   nlohmann::json settings;
@@ -54,7 +65,8 @@ struct RunSummary {
   std::size_t kept = 0, dropped = 0;  // of chains_written
   std::map<std::string, std::size_t> dropped_by_reason;  // reason name -> count, of chains_written
   std::uint64_t new_tokens = 0;    // StepResult::new_tokens summed over this run
-  std::uint64_t steps_run = 0;     // backend requests completed in this run
+  std::uint64_t steps_run = 0;     // backend requests completed in this run (retries included)
+  std::uint64_t retries = 0;       // of steps_run, copy-guard retries
   double seconds = 0;              // wall time of this run
 };
 

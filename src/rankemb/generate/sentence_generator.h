@@ -39,6 +39,10 @@ struct StepRequest {
   std::string previous;      // negative prompt: the sentence before it (== current at step 1)
   std::uint64_t chain_id = 0;  // the seed's index in the full seed file: per-chain RNG streams
   int step = 1;                // 1-based index of the sentence being generated
+  // 0 for the first try of a step; k for the k-th retry by the copy guard (chain_runner.h). A
+  // backend that can vary its output (the LLM: sampling) must give a retry a different, still
+  // deterministic, output; one that cannot may ignore it.
+  int attempt = 0;
 };
 
 struct StepResult {

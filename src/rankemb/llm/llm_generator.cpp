@@ -34,6 +34,22 @@ constexpr std::string_view kPaperPrompt =
 
 constexpr std::string_view kPlaceholder = "{sentence}";
 
+// The copy negative (LlmGeneratorOptions::negative): what a small model does when it fails the
+// paper's instruction. Guidance away from it pushes the output off the verbatim copy.
+constexpr std::string_view kCopyPrompt =
+    "Repeat the following sentence exactly, word for word, without changing anything. "
+    "Directly answer with the sentence.\n"
+    "Sentence: ```{sentence}```. Result: ";
+
+enum class Negative { Previous, Copy, Auto };
+
+Negative parse_negative(std::string_view name) {
+  if (name == "previous") return Negative::Previous;
+  if (name == "copy") return Negative::Copy;
+  if (name == "auto") return Negative::Auto;
+  fail(ErrorCode::Usage, "unknown negative {:?}; expected previous, copy or auto", name);
+}
+
 
 // float32 combination shared by guided_scores() and the generator, so the tests of the formula
 // test what the generator computes.
@@ -46,8 +62,9 @@ void combine(const float* lpos, const float* lneg, float g, std::size_t n, float
 }
 
 // One RNG per request, from (seed, chain_id, step) alone: independent of batch composition.
-std::mt19937_64 request_rng(std::uint64_t seed, std::uint64_t chain_id, int step) {
-  return std::mt19937_64(request_seed(seed, chain_id, step));
+// A retry (attempt > 0) gets a stream of its own; attempt 0 keeps the stream of earlier versions.
+std::mt19937_64 request_rng(std::uint64_t seed, std::uint64_t chain_id, int step, int attempt) {
+  return std::mt19937_64(request_seed(seed, chain_id, step) ^ (static_cast<std::uint64_t>(attempt) * 0x9E3779B97F4A7C15ULL));
 }
 
 // Uniform in [0, 1) from 53 random bits (std::uniform_real_distribution is not specified exactly
@@ -107,6 +124,12 @@ void validate(const LlmGeneratorOptions& o) {
   RANKEMB_CHECK(std::isfinite(o.temperature) && o.temperature >= 0, ErrorCode::Usage,
                 "temperature must be >= 0, got {}", o.temperature);
   RANKEMB_CHECK(o.top_p > 0 && o.top_p <= 1, ErrorCode::Usage, "top_p must be in (0, 1], got {}", o.top_p);
+  RANKEMB_CHECK(std::isfinite(o.retry_temperature) && o.retry_temperature >= 0, ErrorCode::Usage,
+                "retry temperature must be >= 0, got {}", o.retry_temperature);
+  parse_negative(o.negative);
+  if (!o.copy_prompt_template.empty())
+    RANKEMB_CHECK(o.copy_prompt_template.find(kPlaceholder) != std::string::npos, ErrorCode::Usage,
+                  "copy prompt template has no {} placeholder: '{}'", kPlaceholder, o.copy_prompt_template);
   if (!o.prompt_template.empty())
     RANKEMB_CHECK(o.prompt_template.find(kPlaceholder) != std::string::npos, ErrorCode::Usage,
                   "prompt template has no {} placeholder: '{}'", kPlaceholder, o.prompt_template);
@@ -129,6 +152,8 @@ class LlmGenerator final : public SentenceGenerator {
     RANKEMB_CHECK(tokenizer_ != nullptr, ErrorCode::ModelFormat,
                   "{}: guided generation needs the model's tokenizer (tokenizer.json)", name_);
     if (options_.prompt_template.empty()) options_.prompt_template = std::string(kPaperPrompt);
+    if (options_.copy_prompt_template.empty()) options_.copy_prompt_template = std::string(kCopyPrompt);
+    negative_ = parse_negative(options_.negative);
 
     auto format = text::parse_chat_format(options_.chat_template);
     if (format) {
@@ -153,6 +178,13 @@ class LlmGenerator final : public SentenceGenerator {
 
     n_slots_ = 2 * options_.batch;
     for (std::size_t s = n_slots_; s-- > 0;) free_slots_.push_back(s);  // pop_back takes the lowest
+    if (options_.share_prefix && model_->can_copy_prefix()) {
+      // The prompt with an empty sentence: every real prompt starts with most of these tokens;
+      // the longest common prefix decides how many a stream copies (so tokenization at the
+      // boundary cannot make a copied key differ from a computed one).
+      prefix_.prompt = prompt_ids(options_.prompt_template, "", "prompt prefix");
+      prefix_.slot = n_slots_++;
+    }
   }
 
   std::size_t capacity() const override { return options_.batch; }
@@ -164,16 +196,13 @@ class LlmGenerator final : public SentenceGenerator {
     RANKEMB_CHECK(active_.size() < options_.batch, ErrorCode::Usage,
                   "submit: {} requests already pending (capacity {})", active_.size(), options_.batch);
     Active a;
-    a.pos.prompt = prompt_ids(request.current, "current sentence");
-    const bool guided = options_.guidance != 1.0 && request.previous != request.current;
-    if (guided) {
-      auto neg = prompt_ids(request.previous, "previous sentence");
-      if (neg != a.pos.prompt) {
-        a.neg.emplace();
-        a.neg->prompt = std::move(neg);
-      }
+    a.pos.prompt = prompt_ids(options_.prompt_template, request.current, "current sentence");
+    if (auto neg = negative_prompt(request); neg && *neg != a.pos.prompt) {
+      a.neg.emplace();
+      a.neg->prompt = std::move(*neg);
     }
-    if (options_.temperature > 0) a.rng = request_rng(options_.seed, request.chain_id, request.step);
+    a.temperature = request.attempt > 0 ? std::max(options_.temperature, options_.retry_temperature) : options_.temperature;
+    if (a.temperature > 0) a.rng = request_rng(options_.seed, request.chain_id, request.step, request.attempt);
     a.request = std::move(request);
     a.pos.slot = take_slot();
     if (a.neg) a.neg->slot = take_slot();
@@ -185,9 +214,12 @@ class LlmGenerator final : public SentenceGenerator {
     if (active_.empty()) return done;
     ensure_room();
 
+    fill_prefix();
     std::vector<std::size_t> slots;
     std::vector<std::vector<std::int64_t>> tokens;
     for (auto& a : active_) {
+      start_from_prefix(a.pos);
+      if (a.neg) start_from_prefix(*a.neg);
       add_feed(a, a.pos, slots, tokens);
       if (a.neg) add_feed(a, *a.neg, slots, tokens);
     }
@@ -212,8 +244,8 @@ class LlmGenerator final : public SentenceGenerator {
       const float* lneg = nullptr;
       if (a.neg) lneg = base + static_cast<std::int64_t>(row++) * vocab_;
       combine(lpos, lneg, g, scores.size(), scores.data());
-      std::int64_t token = options_.temperature > 0
-                               ? sample_token(scores, options_.temperature, options_.top_p, a.rng)
+      std::int64_t token = a.temperature > 0
+                               ? sample_token(scores, a.temperature, options_.top_p, a.rng)
                                : argmax_lowest(scores);
       a.generated.push_back(token);
       const bool stop = std::binary_search(stop_ids_.begin(), stop_ids_.end(), token);
@@ -239,13 +271,44 @@ class LlmGenerator final : public SentenceGenerator {
     Stream pos;
     std::optional<Stream> neg;  // absent when the prompts are equal or g == 1
     std::vector<std::int64_t> generated;
+    double temperature = 0;  // 0 = greedy
     std::mt19937_64 rng;
   };
 
-  std::vector<std::int64_t> prompt_ids(const std::string& sentence, std::string_view what) {
+  // The negative stream's prompt, or nothing when guidance cannot act (g == 1, or the paper's
+  // negative at a step whose previous sentence is the current one).
+  std::optional<std::vector<std::int64_t>> negative_prompt(const StepRequest& r) {
+    if (options_.guidance == 1.0) return std::nullopt;
+    const bool same = r.previous == r.current;
+    if (negative_ == Negative::Copy || (negative_ == Negative::Auto && same))
+      return prompt_ids(options_.copy_prompt_template, r.current, "current sentence (copy negative)");
+    if (same) return std::nullopt;
+    return prompt_ids(options_.prompt_template, r.previous, "previous sentence");
+  }
+
+  // Puts the shared prompt prefix into its slot (once, and again after reserve() cleared it).
+  void fill_prefix() {
+    if (prefix_.prompt.empty() || prefix_.fed > 0) return;
+    (void)model_->forward({prefix_.slot}, {prefix_.prompt});
+    prefix_.fed = prefix_.prompt.size();
+  }
+
+  // A stream with nothing in its slot starts from a copy of the prefix tokens it shares (at
+  // least one token of its own is left to feed, which gives the logits).
+  void start_from_prefix(Stream& s) {
+    if (prefix_.fed == 0 || s.fed > 0) return;
+    std::size_t n = 0;
+    const std::size_t limit = std::min(prefix_.prompt.size(), s.prompt.size() - 1);
+    while (n < limit && prefix_.prompt[n] == s.prompt[n]) ++n;
+    if (n == 0) return;
+    model_->copy_prefix(prefix_.slot, s.slot, n);
+    s.fed = n;
+  }
+
+  std::vector<std::int64_t> prompt_ids(const std::string& prompt_template, const std::string& sentence, std::string_view what) {
     std::string user;
     try {
-      user = fill_prompt(options_.prompt_template, sentence);
+      user = fill_prompt(prompt_template, sentence);
     } catch (Error& e) {
       throw e.with_context(fmt::format("submit: {}", what));
     }
@@ -292,6 +355,7 @@ class LlmGenerator final : public SentenceGenerator {
     std::size_t tokens = std::max<std::size_t>(256, (need + 63) / 64 * 64);
     model_->reserve(n_slots_, tokens);
     reserved_tokens_ = tokens;
+    prefix_.fed = 0;
     for (auto& a : active_) {
       a.pos.fed = 0;
       if (a.neg) a.neg->fed = 0;
@@ -340,12 +404,16 @@ class LlmGenerator final : public SentenceGenerator {
   std::size_t n_slots_ = 0;
   std::size_t reserved_tokens_ = 0;
   std::vector<std::size_t> free_slots_;  // descending: back() is the lowest free slot
+  Negative negative_ = Negative::Previous;
+  Stream prefix_;  // the shared prompt prefix in its own slot; empty prompt = no prefix reuse
   std::vector<Active> active_;           // in submission order
 };
 
 }  // namespace
 
 std::string_view default_prompt_template() { return kPaperPrompt; }
+
+std::string_view default_copy_prompt_template() { return kCopyPrompt; }
 
 std::string fill_prompt(std::string_view prompt_template, std::string_view sentence) {
   RANKEMB_CHECK(prompt_template.find(kPlaceholder) != std::string_view::npos, ErrorCode::Usage,

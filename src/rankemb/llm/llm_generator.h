@@ -3,7 +3,8 @@
 // batching at token level.
 //
 // Per request there are two streams, each in its own CausalLm slot: positive = prompt(current),
-// negative = prompt(previous). Both are extended with the same chosen token; at every token
+// negative = prompt(previous) (or, for small models that copy their input, a prompt asking to
+// copy the current sentence: LlmGeneratorOptions::negative). Both are extended with the same chosen token; at every token
 //   score = logp_neg + g * (logp_pos - logp_neg)
 // over float32 log-softmax outputs. When the two prompts are equal (step 1) or g == 1 only the
 // positive stream runs (the negative one could not change the choice). Greedy by default
@@ -12,6 +13,9 @@
 //
 // Each poll() is one forward call: it prefills the prompts of newly submitted requests and
 // decodes one token for every running request. Finished requests free their slots at once.
+// Prompt prefix reuse: the tokens every prompt starts with (the chat header and the instruction
+// before the sentence) are computed once into a spare slot, and each new stream starts with a
+// copy of their keys/values (CausalLm::copy_prefix), so prefill only runs on the rest.
 #pragma once
 
 #include <cstddef>
@@ -51,6 +55,19 @@ struct LlmGeneratorOptions {
   double top_p = 1.0;        // nucleus mass kept when sampling, in (0, 1]
   std::uint64_t seed = 0;    // sampling only
   Dtype dtype = Dtype::Float32;  // model weights/compute
+  // What the guidance steers away from (the negative stream's prompt):
+  //   previous - prompt(previous sentence), the paper; no guidance when previous == current;
+  //   copy     - copy_prompt(current): away from repeating the current sentence verbatim;
+  //   auto     - copy when previous == current (step 1, or after a repeated step), else previous.
+  std::string negative = "previous";
+  // The copy negative's prompt ("{sentence}" placeholder); empty = default_copy_prompt_template().
+  std::string copy_prompt_template;
+  // Retries of the copy guard (StepRequest::attempt > 0) sample at least this hot, so that a
+  // retry can differ from the greedy output it replaces.
+  double retry_temperature = 0.8;
+  // Reuse the keys/values of the prompt text every request shares (the instruction around the
+  // sentence) instead of recomputing them for each stream; off only to measure what it saves.
+  bool share_prefix = true;
 };
 
 // Loads the model in options.model_dir (models::load_causal_lm) and wraps it. model_name() is the
@@ -70,6 +87,9 @@ std::unique_ptr<SentenceGenerator> make_llm_generator(std::shared_ptr<models::Ca
 // The authors' prompt (hly1998/RankingSentenceGeneration, generation/generation.py), verbatim
 // with its indentation, "{sentence}" standing for the stripped input sentence.
 std::string_view default_prompt_template();
+
+// The copy negative's prompt: asks for the sentence verbatim (see LlmGeneratorOptions::negative).
+std::string_view default_copy_prompt_template();
 
 // The user-turn text for `sentence`: every "{sentence}" in `prompt_template` replaced by the
 // sentence stripped of surrounding white space (Python str.strip()). Throws Error(Usage) when the

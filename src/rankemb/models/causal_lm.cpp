@@ -144,6 +144,22 @@ class LlamaDecoder final : public CausalLm {
   torch::Tensor forward(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens,
                         bool all_positions) override;
 
+  bool can_copy_prefix() const override { return true; }
+  void copy_prefix(std::size_t from, std::size_t to, std::size_t n) override {
+    check_slot(from);
+    check_slot(to);
+    if (from == to || lengths_[to] != 0 || n > lengths_[from])
+      fail(ErrorCode::Usage, "causal LM: cannot copy {} tokens of slot {} (length {}) into slot {} (length {})", n, from,
+           lengths_[from], to, lengths_[to]);
+    torch::NoGradGuard no_grad;
+    const auto rows = static_cast<std::int64_t>(n);
+    for (std::size_t li = 0; li < k_cache_.size(); ++li) {
+      k_cache_[li][static_cast<std::int64_t>(to)].narrow(1, 0, rows).copy_(k_cache_[li][static_cast<std::int64_t>(from)].narrow(1, 0, rows));
+      v_cache_[li][static_cast<std::int64_t>(to)].narrow(1, 0, rows).copy_(v_cache_[li][static_cast<std::int64_t>(from)].narrow(1, 0, rows));
+    }
+    lengths_[to] = n;
+  }
+
  private:
   void check_slot(std::size_t slot) const {
     if (slot >= lengths_.size()) fail(ErrorCode::Usage, "causal LM: slot {} out of range ({} slots reserved)", slot, lengths_.size());
@@ -474,6 +490,10 @@ std::vector<std::int64_t> generation_eos(const std::filesystem::path& dir) {
 }
 
 }  // namespace
+
+void CausalLm::copy_prefix(std::size_t, std::size_t, std::size_t) {
+  fail(ErrorCode::Usage, "this causal LM cannot copy prompt prefixes between slots");
+}
 
 namespace {
 

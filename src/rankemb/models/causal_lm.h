@@ -63,6 +63,13 @@ class CausalLm {
   // Tokens currently cached in `slot`.
   virtual std::size_t length(std::size_t slot) const = 0;
 
+  // Prompt-prefix reuse: copy_prefix makes the empty slot `to` hold the first `n` cached tokens of
+  // slot `from` (their keys and values are copied, not recomputed), so a prompt that starts with
+  // those tokens only feeds the rest. Models that cannot do this say so (the default); callers
+  // then feed whole prompts. Throws Error(Usage) for bad slots, a non-empty `to`, or n > length(from).
+  virtual bool can_copy_prefix() const { return false; }
+  virtual void copy_prefix(std::size_t from, std::size_t to, std::size_t n);
+
   // Appends tokens[i] (non-empty) to slot slots[i] (distinct slots) and runs them through the
   // network in one batch. Returns float32 logits on the CPU:
   //   all_positions = false: [slots.size(), vocab] - the logits after each slot's last new token;

@@ -2,6 +2,7 @@
 // round trip through chains::read_chains, all with the scrambling fake backend.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/fake_generator.h"
@@ -379,6 +380,91 @@ TEST(ChainRunner, MisbehavingBackendsAreReported) {
   } forgetful;
   e = expect_error([&] { run_chains(forgetful, all_seeds(), options_for(dir / "f.jsonl"), p); });
   EXPECT_NE(std::string(e.what()).find("no pending requests"), std::string::npos) << e.what();
+}
+
+// Copies on the first try, something new on a retry: chain 0 copies its input at every step's
+// first attempt, chain 1 repeats the seed (in other case and punctuation) at step 2 until the
+// third attempt, chain 5 answers with a newline at step 1 on every attempt.
+std::string copying_answer(const StepRequest& r) {
+  if (r.chain_id == 0 && r.attempt == 0) return r.current;
+  if (r.chain_id == 1 && r.step == 2 && r.attempt < 2) return "TWO dogs run through a field";
+  if (r.chain_id == 5 && r.step == 1) return "a\nb";
+  return default_answer(r) + (r.attempt > 0 ? " #" + std::to_string(r.attempt) : "");
+}
+
+TEST(ChainRunner, CopyGuardRetriesCopiesAndRecordsEveryRetry) {
+  TempDir dir("copy_guard");
+  FakeGenerator::Options o = fake(3, 4);
+  std::vector<StepRequest> seen;
+  o.answer = [&](const StepRequest& r) {
+    seen.push_back(r);
+    return copying_answer(r);
+  };
+  FakeGenerator gen(o);
+  NullProgress p;
+  RunOptions opts = options_for(dir / "guarded.jsonl", 3);
+  opts.retries = 2;
+  const RunSummary summary = run_chains(gen, all_seeds(), opts, p);
+  const auto records = chains::read_chain_records(dir / "guarded.jsonl");
+  ASSERT_EQ(records.size(), 12u);
+  // Chain 0: every step retried once for a copy, then kept with the retried outputs.
+  ASSERT_EQ(records[0].retries.size(), 3u);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(records[0].retries[k].step, k + 1);
+    EXPECT_EQ(records[0].retries[k].attempt, 0);
+    EXPECT_EQ(records[0].retries[k].reason, "copy");
+  }
+  EXPECT_EQ(records[0].retries[0].text, "A man is playing a guitar.");
+  EXPECT_TRUE(records[0].kept);
+  EXPECT_NE(records[0].sentences[0].find(" #1"), std::string::npos);
+  // Chain 1 (the seed on line 2): two copies of the seed at step 2, the third attempt taken.
+  ASSERT_EQ(records[1].retries.size(), 2u);
+  EXPECT_EQ(records[1].retries[1], (chains::StepRetry{2, 1, "copy", "TWO dogs run through a field"}));
+  EXPECT_NE(records[1].sentences[1].find(" #2"), std::string::npos);
+  // Chain 5: newline on all three attempts; the last one is taken and the filter drops it.
+  const auto& broken = records[4];
+  ASSERT_EQ(broken.id, 5u);
+  EXPECT_EQ(broken.retries.size(), 2u);
+  EXPECT_EQ(broken.retries[0].reason, "newline");
+  EXPECT_FALSE(broken.kept);
+  EXPECT_EQ(broken.drop_reason, "newline");
+  EXPECT_EQ(summary.retries, 3u + 2u + 2u);
+  EXPECT_EQ(summary.steps_run, 12u * 3u - 2u + summary.retries);  // chain 5 stopped after step 1
+  // The retries counter travels with every request.
+  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const StepRequest& r) { return r.attempt == 2; }));
+  EXPECT_TRUE(std::none_of(seen.begin(), seen.end(), [](const StepRequest& r) { return r.attempt > 2; }));
+}
+
+TEST(ChainRunner, WithoutTheGuardCopiesAreKeptAsThePaperDoes) {
+  TempDir dir("no_guard");
+  FakeGenerator::Options o = fake(1, 2);
+  o.answer = copying_answer;
+  FakeGenerator gen(o);
+  NullProgress p;
+  run_chains(gen, all_seeds(), options_for(dir / "plain.jsonl", 3), p);
+  const auto records = chains::read_chain_records(dir / "plain.jsonl");
+  EXPECT_TRUE(records[0].retries.empty());
+  EXPECT_EQ(records[0].sentences[0], "A man is playing a guitar.");
+  EXPECT_FALSE(records[0].kept);  // the seed 4 times: the repetition filter
+  EXPECT_EQ(slurp(dir / "plain.jsonl").find("retries"), std::string::npos);
+  RunOptions bad = options_for(dir / "bad.jsonl", 3);
+  bad.retries = kMaxRetries + 1;
+  EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), bad, p); }).code(), ErrorCode::Usage);
+}
+
+TEST(ChainRecord, RetriesRoundTrip) {
+  ChainRecord r;
+  r.id = 3;
+  r.seed = "s";
+  r.sentences = {"a"};
+  r.steps = 1;
+  r.retries = {{1, 0, "copy", "s"}, {1, 1, "token_limit", "long"}};
+  const std::string line = format_chain_record(r);
+  EXPECT_NE(line.find(",\"retries\":[{\"step\":1,\"attempt\":0,\"reason\":\"copy\",\"text\":\"s\"},"), std::string::npos) << line;
+  EXPECT_EQ(parse_chain_record(line, "x:1").retries, r.retries);
+  EXPECT_EQ(expect_error([] { parse_chain_record("{\"id\":1,\"seed\":\"s\",\"sentences\":[],\"guidance\":1,\"model\":\"m\",\"steps\":1,"
+                                                  "\"kept\":true,\"drop_reason\":\"\",\"retries\":3}", "f:2"); }).code(),
+            ErrorCode::Input);
 }
 
 TEST(ChainRecord, FormatIsStableAndRoundTrips) {

@@ -471,3 +471,69 @@ TEST(LlmGenerator, Errors) {
 }
 
 }  // namespace
+
+namespace {
+bool cleared_starts_with(const FakeCausalLm& model, const std::vector<std::int64_t>& prefix) {
+  return std::any_of(model.cleared.begin(), model.cleared.end(),
+                     [&](const auto& h) { return h.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), h.begin()); });
+}
+}  // namespace
+
+// The copy negative: at step 1 (previous == current) the paper's loop has nothing to steer away
+// from; negative = copy / auto runs a second stream on the copy prompt of the current sentence.
+TEST(LlmGenerator, CopyNegativeSteersStepOneAwayFromACopy) {
+  constexpr const char* kCopy = "Copy: {sentence}";
+  std::map<std::string, std::map<std::uint64_t, StepResult>> by_mode;
+  for (const char* mode : {"previous", "copy", "auto"}) {
+    auto model = std::make_shared<FakeCausalLm>();
+    LlmGeneratorOptions o = toy_options(2.0, 4, 10);
+    o.negative = mode;
+    o.copy_prompt_template = kCopy;
+    auto gen = make_llm_generator(model, o);
+    std::vector<StepRequest> reqs;
+    for (std::size_t i = 0; i < 6; ++i) reqs.push_back(request(i, sentences()[i], sentences()[i], 1));
+    by_mode[mode] = run_all(*gen, reqs);
+    const bool copy_stream = cleared_starts_with(*model, toy_prompt(sentences()[0], kCopy));
+    EXPECT_EQ(copy_stream, std::string(mode) != "previous") << mode;
+  }
+  bool steered = false;
+  for (std::uint64_t t = 0; t < 6; ++t) {
+    EXPECT_EQ(by_mode["previous"][t].text, toy_text(plain_greedy(toy_prompt(sentences()[t]), 10)));
+    EXPECT_EQ(by_mode["copy"][t].text, by_mode["auto"][t].text);
+    steered |= by_mode["copy"][t].text != by_mode["previous"][t].text;
+  }
+  EXPECT_TRUE(steered);
+  // Later steps: auto steers away from the previous sentence, as the paper does.
+  auto model = std::make_shared<FakeCausalLm>();
+  LlmGeneratorOptions o = toy_options(2.0, 4, 10);
+  o.negative = "auto";
+  o.copy_prompt_template = kCopy;
+  auto gen = make_llm_generator(model, o);
+  run_all(*gen, {request(1, sentences()[1], sentences()[2])});
+  EXPECT_TRUE(cleared_starts_with(*model, toy_prompt(sentences()[2])));
+  EXPECT_FALSE(cleared_starts_with(*model, toy_prompt(sentences()[1], kCopy)));
+  o.negative = "sideways";
+  expect_error([&] { make_llm_generator(std::make_shared<FakeCausalLm>(), o); }, ErrorCode::Usage, "unknown negative");
+}
+
+// A retry of the copy guard (attempt > 0) samples, deterministically per (chain, step, attempt).
+TEST(LlmGenerator, RetriesSampleDeterministically) {
+  auto run = [](int attempt) {
+    auto gen = make_llm_generator(std::make_shared<FakeCausalLm>(), toy_options(1.5, 4, 10));
+    std::vector<StepRequest> reqs;
+    for (std::size_t i = 0; i < 6; ++i) {
+      reqs.push_back(request(i, sentences()[i], sentences()[i + 1]));
+      reqs.back().attempt = attempt;
+    }
+    return run_all(*gen, reqs);
+  };
+  auto greedy = run(0), first = run(1), again = run(1), second = run(2);
+  bool differs = false, differs_between = false;
+  for (std::uint64_t t = 0; t < 6; ++t) {
+    EXPECT_EQ(first[t].text, again[t].text);
+    differs |= first[t].text != greedy[t].text;
+    differs_between |= first[t].text != second[t].text;
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_TRUE(differs_between);
+}

@@ -137,6 +137,25 @@ TEST(LlmGeneratorTinyStories, DeterministicAndIndependentOfBatching) {
   EXPECT_TRUE(differs_from_unguided);
 }
 
+// Prompt prefix reuse (the instruction's keys/values copied between slots) changes nothing.
+TEST(LlmGeneratorTinyStories, SharedPromptPrefixGivesTheSameChains) {
+  auto cases = fixture_cases();
+  std::vector<StepRequest> reqs;
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    reqs.push_back({.ticket = i, .current = cases[i].x1_want, .previous = cases[i].seed, .chain_id = i, .step = 2});
+  std::map<bool, std::map<std::uint64_t, StepResult>> out;
+  for (bool share : {true, false}) {
+    LlmGeneratorOptions o = options(1.5, 4);
+    o.share_prefix = share;
+    auto gen = make_llm_generator(o);
+    out[share] = run_all(*gen, reqs);
+  }
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(out[true][i].text, out[false][i].text) << cases[i].where;
+    EXPECT_EQ(out[true][i].new_tokens, out[false][i].new_tokens) << cases[i].where;
+  }
+}
+
 TEST(LlmGeneratorTinyStories, NameAndBf16) {
   auto gen = make_llm_generator(options(1.5, 2));
   EXPECT_EQ(gen->model_name(), "tinystories-656k");
