@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "rankemb/eval/datasets.h"
+#include "rankemb/llm/llm_generator.h"
 #include "rankemb/pipeline/pipeline.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
@@ -22,11 +23,13 @@ namespace fs = std::filesystem;
 namespace {
 struct DemoArgs {
   std::string output = "runs/demo", seeds, data_dir, cache_dir, student, teacher, tasks = "sts";
+  std::string backend = "lexical", llm;
   Dtype dtype = Dtype::BFloat16;
   std::size_t chains = 300, judge_chains = 200;
   int steps = 32, eval_steps = 25, seed = 2024;
   long max_steps = 0;
   double guidance = 1.5, omega = 0.5, lr = 1e-5;
+  bool set_guidance = false;
 };
 
 void say(std::string_view text) {
@@ -43,9 +46,20 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
   // "self" = a frozen copy of the student (the library's empty teacher).
   o.teacher = a.teacher == "self" ? fs::path() : a.teacher.empty() ? cache / "assets" / "all-mpnet-base-v2" : fs::path(a.teacher);
   o.vectors_dir = default_vectors_dir(cache);
+  o.backend = a.backend;
+  if (a.backend == "llm") {
+    // The LLM backend runs the small-model loop on the embedded SmolLM2 (or the model given).
+    const llm::SmallModelRecipe r = llm::small_model_recipe();
+    o.llm.model = a.llm.empty() ? default_llm(cache) : fs::path(a.llm);
+    o.llm.prompt_template = std::string(r.prompt);
+    o.llm.negative = std::string(r.negative);
+    o.llm.retries = r.retries;
+    o.llm.max_new_tokens = r.max_new_tokens;
+    o.llm.dtype = a.dtype;  // bfloat16 by default, as training
+  }
   o.chains = a.chains;
   o.steps = a.steps;
-  o.guidance = a.guidance;
+  o.guidance = a.backend == "llm" && !a.set_guidance ? llm::small_model_recipe().guidance : a.guidance;
   o.judge_chains = a.judge_chains;
   o.omega = a.omega;
   o.lr = a.lr;
@@ -60,7 +74,9 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
 
 // The embedded default's models come from the checkout's scripts; say which when one is missing.
 void require_assets(const pipeline::PipelineOptions& o, bool default_student, bool default_teacher) {
-  std::vector<fs::path> files{o.vectors_dir / "embeddings.safetensors"};
+  std::vector<fs::path> files;
+  if (o.backend == "lexical") files.push_back(o.vectors_dir / "embeddings.safetensors");
+  else files.push_back(o.llm.model);  // the embedded SmolLM2 unless --llm named another
   if (default_student) files.push_back(o.student / "config.json");
   if (default_teacher) files.push_back(o.teacher / "config.json");
   for (const fs::path& p : files)
@@ -72,11 +88,12 @@ void require_assets(const pipeline::PipelineOptions& o, bool default_student, bo
 
 int run_demo(const DemoArgs& a) {
   const pipeline::PipelineOptions o = pipeline_options(a);
-  if (a.student.empty() || a.teacher.empty()) require_assets(o, a.student.empty(), a.teacher.empty());
+  require_assets(o, a.student.empty(), a.teacher.empty());
   if (log::level() >= log::Level::Error) fmt::print(stderr, "\n[demo] embedded default models\n");
   say(fmt::format("student: {}", o.student.string()));
   say(fmt::format("teacher: {}", o.teacher.empty() ? "a frozen copy of the student" : o.teacher.string()));
-  say(fmt::format("word resources: WordNet {} + GloVe {}", o.wordnet_dir.string(), o.vectors_dir.string()));
+  if (o.backend == "llm") say(fmt::format("chain LLM: {} (small-model loop)", o.llm.model.string()));
+  else say(fmt::format("word resources: WordNet {} + GloVe {}", o.wordnet_dir.string(), o.vectors_dir.string()));
   pipeline::PipelineHooks hooks;
   hooks.stage = [](pipeline::Stage, int number, std::string_view what) {
     if (log::level() >= log::Level::Error) fmt::print(stderr, "\n[demo {}/{}] {}\n", number, pipeline::kStages, what);
@@ -103,10 +120,16 @@ void register_demo(CLI::App& root, ExitCode& rc) {
   cmd->add_option("-o,--output", a->output, "Output directory: pipeline.json (state), chains.jsonl, chain_stats.json, train/ (model, logs, curve), results.json, report.html");
   cmd->add_option("--chains", a->chains, "Seed sentences to turn into chains (the first N of --seeds)")->check(positive());
   cmd->add_option("--steps", a->steps, "Sentences generated per chain")->check(positive());
-  cmd->add_option("--guidance", a->guidance, "Guidance scale g of the chain generator (1 = unconstrained)");
+  auto* guidance = cmd->add_option("--guidance", a->guidance,
+                                   "Guidance scale g of the chain generator (1 = unconstrained; default 1.5, 2 with --backend llm)");
+  cmd->add_option("--backend", a->backend,
+                  "Stage 1: lexical (offline WordNet + GloVe edits, fast) or llm (the embedded SmolLM2-135M-Instruct with the "
+                  "small-model loop; see --llm)")
+      ->check(CLI::IsMember({"lexical", "llm"}));
+  cmd->add_option("--llm", a->llm, "--backend llm: a GGUF file or Hugging Face decoder directory (default: the embedded SmolLM2)");
   cmd->add_option("--omega", a->omega, "Weight of the chain-order refinement in the training target (0 = teacher only)");
   cmd->add_option("--lr", a->lr, "Learning rate (AdamW, linear decay)")->check(non_negative());
-  add_dtype_option(cmd, a->dtype, "Training compute: bfloat16 autocast or float32");
+  add_dtype_option(cmd, a->dtype, "Training compute (bfloat16 autocast or float32); with --backend llm also the LLM's");
   cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many training steps")->check(positive());
   cmd->add_option("--max-steps", a->max_steps, "Cap the training steps (0 = one epoch over the chains)")->check(non_negative());
   cmd->add_option("--judge-chains", a->judge_chains, "Chains measured by the quality report (0 = skip it)");
@@ -118,7 +141,10 @@ void register_demo(CLI::App& root, ExitCode& rc) {
                   "'self' = a frozen copy of the student)");
   cmd->add_option("--data-dir", a->data_dir, "Benchmark data directory (default: $RANKEMB_DATA_DIR or ../shared/data)");
   cmd->add_option("--cache-dir", a->cache_dir, "Asset cache (default: $RANKEMB_CACHE_DIR or the checkout's .cache)");
-  cmd->callback([a, &rc] { rc = run_demo(*a); });
+  cmd->callback([=, &rc] {
+    a->set_guidance = guidance->count() > 0;
+    rc = run_demo(*a);
+  });
 }
 
 }  // namespace rankemb::cli

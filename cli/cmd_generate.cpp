@@ -30,11 +30,28 @@ struct GenerateArgs {
   int steps = 32, max_new_tokens = 100, batch = 16, seed = 0, retries = 0;
   double retry_temperature = 0.8;
   bool no_prefix_cache = false;
+  std::string preset = "auto";
+  // Which of the preset's options the command line set itself (those keep their value).
+  bool set_guidance = false, set_negative = false, set_retries = false, set_max_new_tokens = false;
   long long limit = -1;  // -1 = every seed
   double guidance = 1.5, temperature = 0.0, top_p = 1.0;
   std::string vectors, wordnet = "/usr/share/wordnet";
   bool resume = false, overwrite = false;
 };
+
+// --preset: "small-llm" fills the options the command line left unset with llm::small_model_recipe();
+// "auto" means small-llm for the embedded SmolLM2 (no -m) and the paper's loop for a model given
+// with -m. Returns the prompt template text to use ("" = the paper's, or the --prompt file).
+std::string apply_preset(GenerateArgs& a, const std::string& prompt_file_text) {
+  const bool small = a.backend == "llm" && (a.preset == "small-llm" || (a.preset == "auto" && a.model.empty()));
+  if (!small) return prompt_file_text;
+  const llm::SmallModelRecipe r = llm::small_model_recipe();
+  if (!a.set_guidance) a.guidance = r.guidance;
+  if (!a.set_negative) a.negative = std::string(r.negative);
+  if (!a.set_retries) a.retries = r.retries;
+  if (!a.set_max_new_tokens) a.max_new_tokens = r.max_new_tokens;
+  return a.prompt.empty() ? std::string(r.prompt) : prompt_file_text;
+}
 
 // The only place that constructs a backend. `prompt` is the --prompt file's text (read once by the
 // caller, which also records its hash).
@@ -54,7 +71,7 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a,
   o.batch = static_cast<std::size_t>(a.batch);
   o.guidance = a.guidance;
   o.max_new_tokens = a.max_new_tokens;
-  if (!a.prompt.empty()) o.prompt_template = prompt;
+  o.prompt_template = prompt;  // "" = the paper's
   o.chat_template = a.chat_template;
   o.temperature = a.temperature;
   o.top_p = a.top_p;
@@ -74,7 +91,7 @@ nlohmann::json backend_settings(const GenerateArgs& a, const std::string& prompt
                       {"chat_template", a.chat_template}, {"temperature", a.temperature},
                       {"top_p", a.top_p},             {"seed", a.seed},
                       {"dtype", dtype_name(a.dtype)}};
-  s["prompt"] = a.prompt.empty() ? nlohmann::json() : nlohmann::json(generate::fnv1a64_hex(prompt));
+  s["prompt"] = prompt.empty() ? nlohmann::json() : nlohmann::json(generate::fnv1a64_hex(prompt));
   // The small-model settings are recorded only when they differ from the paper's loop, so the
   // meta of a paper run reads (and resumes) as before.
   if (a.negative != "previous") s["negative"] = a.negative;
@@ -83,7 +100,7 @@ nlohmann::json backend_settings(const GenerateArgs& a, const std::string& prompt
   return s;
 }
 
-int run_generate(const GenerateArgs& a) {
+int run_generate(GenerateArgs a) {
   if (a.steps < 1) fail(ErrorCode::Usage, "--steps must be at least 1 (got {})", a.steps);
   if (a.resume && a.overwrite) fail(ErrorCode::Usage, "--resume and --overwrite exclude each other");
   if (a.backend == "llm" && a.model.empty() && !std::filesystem::exists(default_llm()))
@@ -109,8 +126,8 @@ int run_generate(const GenerateArgs& a) {
   generate::set_seed_file(options, seed_file);
   options.shard = shard;
   options.limit = limit;
+  const std::string prompt = apply_preset(a, a.prompt.empty() ? std::string() : io::read_file(a.prompt));
   options.retries = a.retries;
-  const std::string prompt = a.prompt.empty() ? std::string() : io::read_file(a.prompt);
   const std::string copy_prompt = a.copy_prompt.empty() ? std::string() : io::read_file(a.copy_prompt);
   options.settings = backend_settings(a, prompt, copy_prompt);
 
@@ -133,7 +150,12 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--seeds", a->seeds, "Seed sentences, one per line")->required();
   cmd->add_option("-o,--output", a->output, "Output JSONL, one chain per line")->required();
   cmd->add_option("--steps", a->steps, "Sentences generated per chain (n)");
-  cmd->add_option("--guidance", a->guidance, "Guidance scale g (1 = unconstrained)")
+  cmd->add_option("--preset", a->preset,
+                  "auto (small-llm for the embedded SmolLM2, paper for a model given with -m), paper (the paper's loop) or "
+                  "small-llm (a short prompt, --negative auto, --guidance 2, --retries 6, --max-new-tokens 48; options given "
+                  "explicitly win)")
+      ->check(CLI::IsMember({"auto", "paper", "small-llm"}));
+  auto* guidance = cmd->add_option("--guidance", a->guidance, "Guidance scale g (1 = unconstrained)")
       ->check(CLI::Validator(
           [](std::string& v) {
             char* end = nullptr;
@@ -141,7 +163,7 @@ void register_generate(CLI::App& root, ExitCode& rc) {
             return end != v.c_str() && *end == '\0' && std::isfinite(g) ? std::string() : "must be a finite number";
           },
           "FINITE"));
-  cmd->add_option("--max-new-tokens", a->max_new_tokens, "Token limit per generated sentence");
+  auto* max_new = cmd->add_option("--max-new-tokens", a->max_new_tokens, "Token limit per generated sentence");
   cmd->add_option("--batch", a->batch, "Chains decoded together (continuous batching)")
       ->check(in_range(1, static_cast<int>(generate::kMaxBatch)));
   cmd->add_option("--prompt", a->prompt, "Prompt template file with {sentence} (default: the paper's prompt)");
@@ -149,12 +171,12 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--temperature", a->temperature, "0 = greedy");
   cmd->add_option("--top-p", a->top_p, "Nucleus sampling threshold");
   cmd->add_option("--seed", a->seed, "Random seed");
-  cmd->add_option("--negative", a->negative,
+  auto* negative = cmd->add_option("--negative", a->negative,
                   "What guidance steers away from: previous (the paper: the previous sentence), copy (a verbatim copy of the "
                   "current one) or auto (copy when previous == current, else previous; for small models)")
       ->check(CLI::IsMember({"previous", "copy", "auto"}));
   cmd->add_option("--copy-prompt", a->copy_prompt, "Prompt template file with {sentence} for the copy negative (default: built in)");
-  cmd->add_option("--retries", a->retries,
+  auto* retries = cmd->add_option("--retries", a->retries,
                   "Copy guard: retry a step whose output repeats the chain or has a newline, up to N times (0 = off, the paper)")
       ->check(in_range(0, generate::kMaxRetries));
   cmd->add_option("--retry-temperature", a->retry_temperature, "Sampling temperature of the copy guard's retries")->check(non_negative());
@@ -166,7 +188,13 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   add_dtype_option(cmd, a->dtype, "float32 or bfloat16 (LLM weights and compute)");
   cmd->add_flag("--resume", a->resume, "Continue an interrupted run without losing or duplicating chains");
   cmd->add_flag("--overwrite", a->overwrite, "Replace an existing output");
-  cmd->callback([a, &rc] { rc = run_generate(*a); });
+  cmd->callback([=, &rc] {
+    a->set_guidance = guidance->count() > 0;
+    a->set_negative = negative->count() > 0;
+    a->set_retries = retries->count() > 0;
+    a->set_max_new_tokens = max_new->count() > 0;
+    rc = run_generate(*a);
+  });
 }
 
 }  // namespace rankemb::cli

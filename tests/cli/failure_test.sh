@@ -87,6 +87,11 @@ echo '{"model": {"type": "WordPiece", "vocab": 7}}' > "$TMP/m/tokenizer.json"
 expect 4 "tokenizer.json" -- "$BIN" info "$TMP/m"
 hostile num_hidden_layers 3
 expect 4 "encoder.layer.2" -- "$BIN" info "$TMP/m"
+# A truncated or corrupted GGUF model is a model-format error naming the file, wherever a decoder is read.
+head -c 5000000 "$CACHE/assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf" > "$TMP/cut.gguf"
+expect 4 "cut.gguf" -- "$BIN" info "$TMP/cut.gguf"
+expect 4 "runs past the end of the file" -- "${GEN[@]/lexical/llm}" -m "$TMP/cut.gguf" --seeds "$TMP/seeds.txt" -o "$TMP/g.jsonl"
+[ ! -e "$TMP/g.jsonl" ] || { echo "FAIL: a refused GGUF run left $TMP/g.jsonl"; failures=$((failures + 1)); }
 # train and eval outputs never replace an input; a run directory that cannot be created is an
 # output failure (exit 1) named as such.
 expect 2 "is also the input" -- "$BIN" train --student "$SRC/tests/fixtures/models/tiny-bert-a" --chains "$TMP/c.jsonl" -o "$TMP/c.jsonl" --no-eval

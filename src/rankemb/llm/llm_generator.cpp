@@ -41,6 +41,11 @@ constexpr std::string_view kCopyPrompt =
     "Directly answer with the sentence.\n"
     "Sentence: ```{sentence}```. Result: ";
 
+// SmallModelRecipe's prompt: the paper's instruction is ~80 tokens of detail a 135M model echoes
+// back ("The rewritten sentence is: ..."); this one it follows.
+constexpr std::string_view kSmallModelPrompt =
+    "Rewrite this sentence using some different words. Reply with the new sentence only.\nSentence: {sentence}";
+
 enum class Negative { Previous, Copy, Auto };
 
 Negative parse_negative(std::string_view name) {
@@ -414,6 +419,8 @@ class LlmGenerator final : public SentenceGenerator {
 std::string_view default_prompt_template() { return kPaperPrompt; }
 
 std::string_view default_copy_prompt_template() { return kCopyPrompt; }
+
+SmallModelRecipe small_model_recipe() { return {.prompt = kSmallModelPrompt}; }
 
 std::string fill_prompt(std::string_view prompt_template, std::string_view sentence) {
   RANKEMB_CHECK(prompt_template.find(kPlaceholder) != std::string_view::npos, ErrorCode::Usage,

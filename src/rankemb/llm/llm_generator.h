@@ -91,6 +91,18 @@ std::string_view default_prompt_template();
 // The copy negative's prompt: asks for the sentence verbatim (see LlmGeneratorOptions::negative).
 std::string_view default_copy_prompt_template();
 
+// The loop for small instruction models (SmolLM2-135M-Instruct, the embedded LLM), chosen on dev
+// seeds (README "Chains from a small LLM"): the paper's loop with these values, every one of
+// which can still be set on its own. Capable models keep the paper's defaults.
+struct SmallModelRecipe {
+  std::string_view prompt;          // a short instruction the model follows
+  std::string_view negative = "auto";
+  double guidance = 2.0;
+  int retries = 6;                  // generate::RunOptions::retries (the copy guard)
+  int max_new_tokens = 48;          // an SNLI sentence is ~15 tokens; longer outputs are run-ons
+};
+SmallModelRecipe small_model_recipe();
+
 // The user-turn text for `sentence`: every "{sentence}" in `prompt_template` replaced by the
 // sentence stripped of surrounding white space (Python str.strip()). Throws Error(Usage) when the
 // template has no placeholder, Error(Input) for invalid UTF-8 in the sentence.

@@ -12,6 +12,7 @@
 #include "rankemb/generate/seeds.h"
 #include "rankemb/io/file.h"
 #include "rankemb/lexical/lexical_generator.h"
+#include "rankemb/llm/llm_generator.h"
 #include "rankemb/models/embed.h"
 #include "rankemb/models/encoder.h"
 #include "rankemb/quality/chain_stats.h"
@@ -34,8 +35,17 @@ std::string_view stage_name(Stage stage) {
   return "?";
 }
 
+// Recorded only for the LLM backend, so the state files of lexical runs read as before.
+static Json llm_settings(const PipelineOptions& o) {
+  if (o.backend != "llm") return Json();
+  const LlmChainOptions& l = o.llm;
+  const Json prompt = l.prompt_template.empty() ? Json() : Json(generate::fnv1a64_hex(l.prompt_template));
+  return Json{{"model", l.model.string()},  {"prompt", prompt},                  {"negative", l.negative},
+              {"retries", l.retries},       {"max_new_tokens", l.max_new_tokens}, {"dtype", std::string(dtype_name(l.dtype))}};
+}
+
 Json pipeline_settings(const PipelineOptions& o) {
-  return Json{{"seeds", o.seeds.string()},         {"data_dir", o.data_dir.string()},
+  Json s{{"seeds", o.seeds.string()},         {"data_dir", o.data_dir.string()},
               {"student", o.student.string()},     {"teacher", o.teacher.string()},
               {"vectors_dir", o.vectors_dir.string()}, {"wordnet_dir", o.wordnet_dir.string()},
               {"chains", o.chains},                {"steps", o.steps},
@@ -44,6 +54,8 @@ Json pipeline_settings(const PipelineOptions& o) {
               {"dtype", std::string(dtype_name(o.dtype))}, {"eval_steps", o.eval_steps},
               {"max_steps", o.max_steps ? Json(*o.max_steps) : Json()}, {"seed", o.seed},
               {"tasks", o.tasks}};
+  if (o.backend == "llm") s["llm"] = llm_settings(o);
+  return s;
 }
 
 namespace {
@@ -72,12 +84,15 @@ void check_inputs(const PipelineOptions& o) {
   RANKEMB_CHECK(!o.output_dir.empty(), ErrorCode::Usage, "pipeline: no output directory");
   RANKEMB_CHECK(o.chains > 0 && o.steps > 0 && o.eval_steps > 0, ErrorCode::Usage,
                 "pipeline: chains, steps and eval_steps must be positive");
-  const std::pair<fs::path, const char*> inputs[] = {
-      {o.seeds, "seed sentences"},
-      {o.student / "config.json", "student model"},
-      {o.vectors_dir / "embeddings.safetensors", "word vectors of the lexical backend"},
-      {o.wordnet_dir / "index.noun", "WordNet of the lexical backend"},
-  };
+  RANKEMB_CHECK(o.backend == "lexical" || o.backend == "llm", ErrorCode::Usage, "pipeline: unknown backend {:?} (lexical, llm)",
+                o.backend);
+  std::vector<std::pair<fs::path, const char*>> inputs = {{o.seeds, "seed sentences"}, {o.student / "config.json", "student model"}};
+  if (o.backend == "lexical") {
+    inputs.emplace_back(o.vectors_dir / "embeddings.safetensors", "word vectors of the lexical backend");
+    inputs.emplace_back(o.wordnet_dir / "index.noun", "WordNet of the lexical backend");
+  } else {
+    inputs.emplace_back(o.llm.model, "LLM of the llm backend");
+  }
   for (const auto& [path, what] : inputs)
     RANKEMB_CHECK(fs::exists(path), ErrorCode::Input, "pipeline: {} not found: {}", what, path.string());
 }
@@ -181,8 +196,9 @@ class PipelineRun {
   std::string describe(Stage s) const {
     switch (s) {
       case Stage::Generate:
-        return fmt::format("generating {} chains of {} steps from {} (lexical backend, guidance {})", o_.chains,
-                           o_.steps, o_.seeds.string(), o_.guidance);
+        return fmt::format("generating {} chains of {} steps from {} ({} backend, guidance {})", o_.chains, o_.steps,
+                           o_.seeds.string(), o_.backend == "llm" ? "LLM " + o_.llm.model.filename().string() : "lexical",
+                           o_.guidance);
       case Stage::Quality:
         return fmt::format("chain quality: drift of the first {} chains under the student as judge", o_.judge_chains);
       case Stage::Train:
@@ -201,6 +217,7 @@ class PipelineRun {
     io::write_atomic(result_.report, report::render_report(inputs));
   }
 
+  std::unique_ptr<generate::SentenceGenerator> make_backend() const;
   Json generate();
   Json judge();
   Json refine();
@@ -217,13 +234,12 @@ Json PipelineRun::generate() {
   const auto t = Clock::now();
   const auto seed_file = generate::read_seeds(o_.seeds);
   const auto seeds = generate::select_seeds(seed_file.seeds, o_.chains, {});
-  lexical::LexicalGeneratorOptions lo;
-  lo.vectors_dir = o_.vectors_dir;
-  lo.wordnet_dir = o_.wordnet_dir;
-  lo.guidance = o_.guidance;
-  lo.seed = o_.seed;
-  auto backend = lexical::make_lexical_generator(lo);
+  auto backend = make_backend();
   generate::RunOptions ro;
+  if (o_.backend == "llm") {
+    ro.retries = o_.llm.retries;
+    ro.settings = llm_settings(o_);
+  }
   ro.steps = o_.steps;
   ro.output = chains_path();
   ro.resume = resuming_;
@@ -236,6 +252,27 @@ Json PipelineRun::generate() {
   note(fmt::format("{} -> {}", generate::format_run_summary(summary), ro.output.string()));
   return Json{{"file", ro.output.string()}, {"kept", summary.kept}, {"dropped", summary.dropped},
               {"resumed", summary.chains_resumed}, {"seconds", seconds_since(t)}};
+}
+
+std::unique_ptr<generate::SentenceGenerator> PipelineRun::make_backend() const {
+  if (o_.backend == "llm") {
+    llm::LlmGeneratorOptions lo;
+    lo.model_dir = o_.llm.model;
+    lo.guidance = o_.guidance;
+    lo.max_new_tokens = o_.llm.max_new_tokens;
+    lo.prompt_template = o_.llm.prompt_template;
+    lo.negative = o_.llm.negative;
+    lo.seed = o_.seed;
+    lo.dtype = o_.llm.dtype;
+    lo.batch = o_.llm.batch;
+    return llm::make_llm_generator(lo);
+  }
+  lexical::LexicalGeneratorOptions lo;
+  lo.vectors_dir = o_.vectors_dir;
+  lo.wordnet_dir = o_.wordnet_dir;
+  lo.guidance = o_.guidance;
+  lo.seed = o_.seed;
+  return lexical::make_lexical_generator(lo);
 }
 
 Json PipelineRun::judge() {

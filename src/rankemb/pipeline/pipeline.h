@@ -1,6 +1,6 @@
 // rankemb::pipeline owns the method end to end as one library call (`rankemb demo` maps its flags
 // to PipelineOptions and prints): (1) generate ranking chains from seed sentences with the offline
-// lexical backend, (2) the chain quality report under the student as judge, (3) refine the
+// lexical backend (or an LLM: PipelineOptions::backend), (2) the chain quality report under the student as judge, (3) refine the
 // student with the ranking distillation loss, (4) evaluate base and refined side by side.
 // Each stage is a call into its own folder (generate/lexical, quality, train, eval); this file
 // orders them, decides what a rerun resumes, and writes the results.
@@ -47,6 +47,17 @@
 
 namespace rankemb::pipeline {
 
+// Stage 1 on an LLM (backend "llm"): the decoder and the small-model loop of llm/ and generate/.
+struct LlmChainOptions {
+  std::filesystem::path model;        // GGUF file or Hugging Face directory
+  std::string prompt_template;        // text with "{sentence}"; empty = the paper's prompt
+  std::string negative = "previous";  // llm::LlmGeneratorOptions::negative
+  int retries = 0;                    // generate::RunOptions::retries (the copy guard)
+  int max_new_tokens = 100;
+  Dtype dtype = Dtype::Float32;       // generation compute
+  std::size_t batch = 32;             // chains decoded together (does not change the chains)
+};
+
 struct PipelineOptions {
   std::filesystem::path output_dir = "runs/demo";
   std::filesystem::path seeds;        // seed sentences, one per line
@@ -55,6 +66,8 @@ struct PipelineOptions {
   std::filesystem::path teacher;      // frozen teacher; empty = a frozen copy of the student
   std::filesystem::path vectors_dir;  // GloVe for the lexical backend (lexical::LexicalGeneratorOptions)
   std::filesystem::path wordnet_dir = "/usr/share/wordnet";
+  std::string backend = "lexical";    // stage 1: "lexical" (offline, fast) or "llm"
+  LlmChainOptions llm;                // backend "llm" only
   std::size_t chains = 300;           // the first N seeds become chains
   int steps = 32;                     // sentences generated per chain
   double guidance = 1.5;              // g of the chain generator
