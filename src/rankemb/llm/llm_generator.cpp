@@ -163,8 +163,9 @@ class LlmGenerator final : public SentenceGenerator {
     auto format = text::parse_chat_format(options_.chat_template);
     if (format) {
       format_ = *format;
-    } else {
-      format_ = options_.model_dir.empty() ? text::ChatFormat::None : text::detect_chat_format(options_.model_dir);
+    } else if (!options_.model_dir.empty()) {
+      // auto: the model's own template, interpreted; a model without one gets the raw prompt.
+      model_chat_ = text::load_model_chat_template(options_.model_dir);
     }
     if (format_ == text::ChatFormat::Llama3) {
       if (!options_.model_dir.empty()) {
@@ -317,12 +318,13 @@ class LlmGenerator final : public SentenceGenerator {
     } catch (Error& e) {
       throw e.with_context(fmt::format("submit: {}", what));
     }
-    std::string rendered = text::render_user_turn(format_, user, chat_options_, bos_);
+    std::string rendered = model_chat_ ? text::render_user_turn(*model_chat_, user, chat_options_)
+                                       : text::render_user_turn(format_, user, chat_options_, bos_);
     text::EncodeOptions enc;
     enc.add_special_tokens = false;  // chat templates carry their own specials (BOS included)
     std::vector<text::TokenId> ids = tokenizer_->encode(rendered, enc);
     std::vector<std::int64_t> out;
-    if (format_ == text::ChatFormat::None) {
+    if (!model_chat_ && format_ == text::ChatFormat::None) {
       // A base model sees the raw prompt the way its tokenizer presents any text: with the
       // post-processor's prefix (BOS for Llama-style tokenizers), never its suffix (EOS).
       for (text::TokenId id : tokenizer_->post_template().prefix) out.push_back(id);
@@ -401,7 +403,8 @@ class LlmGenerator final : public SentenceGenerator {
   LlmGeneratorOptions options_;
   std::string name_;
   const text::Tokenizer* tokenizer_ = nullptr;
-  text::ChatFormat format_ = text::ChatFormat::None;
+  text::ChatFormat format_ = text::ChatFormat::None;      // an explicit --chat-template
+  std::optional<text::ModelChatTemplate> model_chat_;   // auto with a model template: it wins
   text::ChatOptions chat_options_;
   std::string bos_;
   std::vector<std::int64_t> stop_ids_;  // sorted

@@ -48,8 +48,10 @@ struct LlmGeneratorOptions {
   // stripped of surrounding white space as the authors' code does); empty = the paper's prompt,
   // default_prompt_template().
   std::string prompt_template;
-  // auto (detect from model_dir/tokenizer_config.json; "none" when there is no model_dir),
-  // llama3, chatml or none (the raw prompt, with the tokenizer's BOS when it adds one).
+  // auto (the model's own Jinja chat template from model_dir: tokenizer_config.json,
+  // chat_template.jinja or GGUF metadata; the raw prompt when it has none or there is no
+  // model_dir), or an explicit llama3, chatml or none (the raw prompt, with the tokenizer's BOS
+  // when it adds one).
   std::string chat_template = "auto";
   double temperature = 0.0;  // 0 = greedy
   double top_p = 1.0;        // nucleus mass kept when sampling, in (0, 1]

@@ -6,6 +6,7 @@
 
 #include "rankemb/io/file.h"
 #include "rankemb/io/gguf.h"
+#include "rankemb/text/jinja.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/unicode.h"
 
@@ -51,15 +52,19 @@ std::string render_chatml(std::string_view user, const ChatOptions& options) {
 }
 
 // The tokenizer_config.json fields a GGUF model carries in its metadata: chat_template
-// (tokenizer.chat_template) and bos_token (the token tokenizer.ggml.bos_token_id names).
+// (tokenizer.chat_template), bos_token and eos_token (the tokens tokenizer.ggml.*_token_id name).
 json gguf_tokenizer_config(const fs::path& path, fs::path& file) {
   const auto gguf = io::GgufFile::open(path);
   file = path;
   json cfg = json::object();
   if (auto t = gguf.string("tokenizer.chat_template")) cfg["chat_template"] = *t;
   const auto* tokens = gguf.strings("tokenizer.ggml.tokens");
-  auto bos = gguf.integer("tokenizer.ggml.bos_token_id");
-  if (tokens && bos && *bos >= 0 && static_cast<std::size_t>(*bos) < tokens->size()) cfg["bos_token"] = (*tokens)[*bos];
+  auto name = [&](const char* key, const char* field) {
+    auto id = gguf.integer(key);
+    if (tokens && id && *id >= 0 && static_cast<std::size_t>(*id) < tokens->size()) cfg[field] = (*tokens)[*id];
+  };
+  name("tokenizer.ggml.bos_token_id", "bos_token");
+  name("tokenizer.ggml.eos_token_id", "eos_token");
   return cfg;
 }
 
@@ -123,7 +128,46 @@ std::string chat_template_text(const json& cfg, const fs::path& file) {
        file.string(), it->type_name());
 }
 
+// A special-token entry of tokenizer_config.json: a string or {"content": ...}; "" when absent.
+std::string special_token(const json& cfg, const char* key, const fs::path& file) {
+  auto it = cfg.find(key);
+  if (it == cfg.end() || it->is_null()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  // Serialized AddedToken: {"content": "<s>", "lstrip": false, ...}.
+  if (it->is_object()) {
+    auto content = it->find("content");
+    if (content != it->end() && content->is_string()) return content->get<std::string>();
+  }
+  fail(ErrorCode::ModelFormat, "{}: {} is a {}, expected a string or {{\"content\": ...}}", file.string(), key, it->type_name());
+}
+
 }  // namespace
+
+std::optional<ModelChatTemplate> load_model_chat_template(const fs::path& model) {
+  fs::path file;
+  auto cfg = read_tokenizer_config(model, file);
+  if (!cfg) return std::nullopt;
+  std::string text = chat_template_text(*cfg, file);
+  if (text.empty()) return std::nullopt;
+  ModelChatTemplate chat;
+  chat.origin = file.string();
+  chat.tmpl = std::make_shared<const jinja::Template>(jinja::Template::parse(text, file.string() + " chat_template"));
+  chat.bos_token = special_token(*cfg, "bos_token", file);
+  chat.eos_token = special_token(*cfg, "eos_token", file);
+  return chat;
+}
+
+std::string render_user_turn(const ModelChatTemplate& chat, std::string_view user, const ChatOptions& options) {
+  unicode::require_utf8(user, "chat prompt");
+  unicode::require_utf8(options.system, "system message");
+  jinja::Value messages = jinja::Value::array();
+  if (!options.system.empty()) messages.push_back({{"role", "system"}, {"content", options.system}});
+  messages.push_back({{"role", "user"}, {"content", std::string(user)}});
+  jinja::Value context = {{"messages", std::move(messages)}, {"add_generation_prompt", true},
+                          {"bos_token", chat.bos_token}, {"eos_token", chat.eos_token}};
+  if (!options.enable_thinking) context["enable_thinking"] = false;
+  return chat.tmpl->render(context);
+}
 
 std::string render_user_turn(ChatFormat format, std::string_view user, const ChatOptions& options,
                              std::string_view bos_token) {
@@ -160,17 +204,7 @@ ChatFormat detect_chat_format(const fs::path& model_dir) {
 std::string chat_bos_token(const fs::path& model_dir) {
   fs::path file;
   auto cfg = read_tokenizer_config(model_dir, file);
-  if (!cfg) return {};
-  auto it = cfg->find("bos_token");
-  if (it == cfg->end() || it->is_null()) return {};
-  if (it->is_string()) return it->get<std::string>();
-  // Serialized AddedToken: {"content": "<s>", "lstrip": false, ...}.
-  if (it->is_object()) {
-    auto content = it->find("content");
-    if (content != it->end() && content->is_string()) return content->get<std::string>();
-  }
-  fail(ErrorCode::ModelFormat, "{}: bos_token is a {}, expected a string or {{\"content\": ...}}", file.string(),
-       it->type_name());
+  return cfg ? special_token(*cfg, "bos_token", file) : std::string();
 }
 
 std::string_view to_string(ChatFormat format) {

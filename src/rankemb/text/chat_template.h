@@ -1,8 +1,10 @@
 // Chat templates: turns one user prompt (plus an optional system message) into the text a chat
-// model expects, byte for byte what the model's own Jinja chat_template in tokenizer_config.json
-// renders for apply_chat_template([{"role": "user", "content": ...}], add_generation_prompt=True).
-// The formats are written out in C++ rather than interpreted from Jinja; each one reproduces a
-// reference template (fixtures from scripts/regen/chat_templates.py):
+// model expects, byte for byte what the model's own Jinja chat_template renders for
+// apply_chat_template([{"role": "user", "content": ...}], add_generation_prompt=True).
+// The default is the model's own template (tokenizer_config.json "chat_template",
+// chat_template.jinja, or GGUF tokenizer.chat_template), interpreted by jinja.h: ModelChatTemplate.
+// The explicit formats below are written out in C++ and reproduce a reference template each
+// (fixtures from scripts/regen/chat_templates.py), for `--chat-template llama3|chatml|none`:
 //   Llama3 - Meta-Llama-3 (8B/70B) Instruct: no default system block, contents are trimmed.
 //   ChatML - Qwen3: no default system prompt, contents verbatim, optional empty think block.
 // Other templates of the same family (Llama-3.1's dated system block, Qwen2.5's default system
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +40,27 @@ struct ChatOptions {
 // system message, Error(Usage) for a system message with ChatFormat::None.
 std::string render_user_turn(ChatFormat format, std::string_view user, const ChatOptions& options = {},
                              std::string_view bos_token = "");
+
+namespace jinja {
+class Template;
+}
+
+// A model's own chat template, parsed, with the special-token strings templates use.
+struct ModelChatTemplate {
+  std::shared_ptr<const jinja::Template> tmpl;
+  std::string bos_token, eos_token;  // "" when the model has none
+  std::string origin;                // the file it came from, for messages
+};
+
+// The chat template of `model` (a model directory, its tokenizer_config.json, or a GGUF file);
+// nullopt when it has none. Error(ModelFormat) naming the file and construct for a template the
+// interpreter cannot parse (never a silent fallback to another format).
+std::optional<ModelChatTemplate> load_model_chat_template(const std::filesystem::path& model);
+
+// render_user_turn through the model's own template: messages [system (when options.system is
+// set)], user; add_generation_prompt = true; enable_thinking = false passed only when
+// options.enable_thinking is false (templates test `enable_thinking is false`).
+std::string render_user_turn(const ModelChatTemplate& chat, std::string_view user, const ChatOptions& options = {});
 
 // The format of the chat_template in `model_dir`/tokenizer_config.json (or chat_template.jinja
 // next to it; `model_dir` may also be the tokenizer_config.json itself): Llama3 when it contains

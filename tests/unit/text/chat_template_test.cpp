@@ -37,11 +37,36 @@ using rankemb::test::TempDir;
 
 }  // namespace
 
+// SmolLM2's template (from its GGUF) adds a default system turn when the conversation has none,
+// which no hard-coded format reproduces; jinja2 renders it (the Jinja fixtures compare more).
+TEST(ChatTemplate, SmolLM2TemplateFromGgufAddsItsDefaultSystemTurn) {
+  const auto chat = t::load_model_chat_template(asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"));
+  ASSERT_TRUE(chat.has_value());
+  EXPECT_EQ(chat->bos_token, "<|im_start|>");
+  EXPECT_EQ(t::render_user_turn(*chat, "Rewrite: a cat."),
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            "<|im_start|>user\nRewrite: a cat.<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(t::render_user_turn(*chat, "hi", {.system = "Be brief."}),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_FALSE(t::load_model_chat_template(rankemb::test::shared_model("tinystories-656k")).has_value());
+}
+
+TEST(ChatTemplate, AnUnparsableModelTemplateIsAnErrorNamingTheFile) {
+  TempDir dir("bad_template");
+  dir.write("tokenizer_config.json", R"({"chat_template": "{% macro m() %}x{% endmacro %}{{ m() }}"})");
+  expect_error([&] { t::load_model_chat_template(dir.path()); }, ErrorCode::ModelFormat, "tokenizer_config.json");
+}
+
 TEST(ChatTemplate, MatchesReferenceTemplates) {
   const auto& corpus = rankemb::test::parity_corpus();
   auto rows = rankemb::test::read_jsonl_fixture(rankemb::test::fixtures_dir() / "text" / "chat_templates.expected.jsonl");
   ASSERT_GT(rows.size(), 1000u);
-  std::size_t mismatches = 0, llama = 0, chatml = 0, with_system = 0, no_think = 0;
+  std::size_t mismatches = 0, llama = 0, chatml = 0, with_system = 0, no_think = 0, model_mismatches = 0;
+  // The same prompts through each model's own template (jinja.h), the default of `auto`.
+  const auto llama_own = t::load_model_chat_template(asset("llama3-tokenizer/models"));
+  const auto qwen_own = t::load_model_chat_template(asset("qwen3-tokenizer/models"));
+  ASSERT_TRUE(llama_own && qwen_own);
+  EXPECT_EQ(llama_own->bos_token, kLlamaBos);
   for (const auto& e : rows) {
     auto format = t::parse_chat_format(e["format"].get<std::string>());
     ASSERT_TRUE(format.has_value());
@@ -59,8 +84,14 @@ TEST(ChatTemplate, MatchesReferenceTemplates) {
                     << " enable_thinking=" << e["enable_thinking"] << "\n text: " << nlohmann::json(entry.text)
                     << "\n expected: " << nlohmann::json(want) << "\n got:      " << nlohmann::json(got);
     }
+    const std::string own = t::render_user_turn(*format == t::ChatFormat::Llama3 ? *llama_own : *qwen_own, entry.text, options);
+    if (own != want && ++model_mismatches <= 5) {
+      ADD_FAILURE() << "model template, " << entry.where << " format=" << e["format"] << "\n expected: " << nlohmann::json(want)
+                    << "\n got:      " << nlohmann::json(own);
+    }
   }
   EXPECT_EQ(mismatches, 0u) << "of " << rows.size() << " rendered prompts";
+  EXPECT_EQ(model_mismatches, 0u) << "of " << rows.size() << " prompts through the models' own templates";
   // The fixture covers every variant the regen script promises.
   EXPECT_GT(llama, 300u);
   EXPECT_GT(chatml, 600u);
