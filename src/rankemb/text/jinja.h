@@ -77,7 +77,7 @@ class Template {
   // outside the subset (see the header comment), naming origin:line:col and the construct.
   static Template parse(std::string_view source, std::string origin = "<template>");
 
-  // Renders with `context` (a JSON object). Error(Input) for render errors and exceeded limits,
+  // Renders with `context` (a JSON object; null = no variables). Error(Input) for render errors and exceeded limits,
   // Error(ModelFormat) for constructs that are only found unsupported while rendering.
   std::string render(const Value& context, const Limits& limits = {}) const;
 
