@@ -454,6 +454,17 @@ SYNTHETIC = {
     "strings_unicode": "{{ u|length }}|{{ u|upper }}|{{ u[::-1] }}|{{ u|tojson }}|{{ [u] }}|{{ u.split() }}|{{ u|trim|title }}|"
                        "{{ u.strip() }}|{{ u|trim }}|{{ u[2:6] }}|{{ u.find('w') }}|{{ u|list|length }}|{{ u|capitalize }}",
     "generation_like_items": "{% for k, v in nested|items %}{{ k }}:{{ v|tojson }}{% endfor %}",
+    "loop_else_flow": "{% for x in [1, 2] %}{% if x == 2 %}{% break %}{% endif %}{% else %}never{% endfor %}|"
+                      "{% for x in [1, 2] %}{% continue %}{% else %}after-continue{% endfor %}|"
+                      "{% for x in [1] if false %}{% else %}filtered-out{% endfor %}",
+    "generators": "{% set g = xs|select('odd') %}{{ 'T' if g else 'F' }}{{ 'T' if xs|select('gt', 10) else 'F' }}|"
+                  "{{ g|join(',') }}|{{ g|join(',') }}|{% set m = xs|map('string') %}{{ m|first }}{{ m|list }}|"
+                  "{{ (xs|reverse)|list }}|{{ 2 in xs|select('even') }}|{{ xs|select('odd') is sequence }}|"
+                  "{{ xs|select('odd') is iterable }}|{{ 'a' if xs|reject('odd') else 'b' }}|{{ (xs|map('string'))[0] }}",
+    "sort_attr_multi": "{{ people|sort(attribute='admin,age')|map(attribute='name')|join }}|"
+                       "{{ people|sort(attribute='missing')|map(attribute='name')|join }}|{{ n.real }}{{ f.imag }}{{ true.real }}",
+    "lazy_generators": "{% set g = n|select('odd') %}{{ 'T' if g else 'F' }}|{% set h = xs|map('upper') %}{{ 'T' if h else 'F' }}|"
+                       "{{ nothing|map('upper')|list }}|{{ 0|select|list }}|{{ missing|selectattr('x')|list }}",
     "raise_ok": "{% if messages|length > 5 %}{{ raise_exception('Too many messages: ' ~ messages|length) }}{% endif %}ok",
 }
 
@@ -478,6 +489,8 @@ SYNTHETIC_ERRORS = {
     "slice_step_zero": "{{ xs[::0] }}",
     "neg_string": "{{ -s }}",
     "join_non_str": "{{ ', '.join(xs) }}",
+    "lazy_generator_consumed": "{% set g = n|select('odd') %}{{ 'T' if g else 'F' }}{{ g|list }}",
+    "lazy_generator_first": "{{ xs|map('upper')|first }}",
 }
 
 SYNTAX_ERRORS = {

@@ -33,7 +33,7 @@ constexpr std::int64_t kMaxRange = 100000;  // jinja2's sandbox MAX_RANGE
 // ---------------------------------------------------------------------------------------------
 // Values
 
-enum class K : std::uint8_t { Undef, None, Bool, Int, Float, Str, List, Tuple, Dict, Ns, Loop, Fn };
+enum class K : std::uint8_t { Undef, None, Bool, Int, Float, Str, List, Tuple, Dict, Ns, Loop, Fn, Gen };
 
 struct V;
 using VList = std::vector<V>;
@@ -41,19 +41,22 @@ using VDict = std::vector<std::pair<V, V>>;  // insertion order, like a Python d
 using StrP = std::shared_ptr<const std::string>;
 struct LoopInfo;
 struct Fn;
+struct GenState;
 
 struct V {
   K k = K::Undef;
   int depth = 0;      // container nesting (bounded by kMaxValueDepth)
   bool refs = false;  // is or holds a namespace or loop: must not go into a namespace (no cycles)
   std::variant<std::monostate, bool, std::int64_t, double, StrP, std::shared_ptr<const VList>,
-               std::shared_ptr<VDict>, std::shared_ptr<LoopInfo>, std::shared_ptr<const Fn>>
+               std::shared_ptr<VDict>, std::shared_ptr<LoopInfo>, std::shared_ptr<const Fn>,
+               std::shared_ptr<GenState>>
       p;
   const std::string& s() const { return *std::get<StrP>(p); }
   const VList& l() const { return *std::get<std::shared_ptr<const VList>>(p); }
   VDict& d() const { return *std::get<std::shared_ptr<VDict>>(p); }  // Dict (frozen) or Ns
   LoopInfo& loop() const { return *std::get<std::shared_ptr<LoopInfo>>(p); }
   const Fn& fn() const { return *std::get<std::shared_ptr<const Fn>>(p); }
+  GenState& gen() const { return *std::get<std::shared_ptr<GenState>>(p); }
   std::int64_t i() const { return k == K::Bool ? std::get<bool>(p) : std::get<std::int64_t>(p); }
   double f() const { return k == K::Float ? std::get<double>(p) : static_cast<double>(i()); }
 };
@@ -61,6 +64,13 @@ struct V {
 struct LoopInfo {
   std::shared_ptr<const VList> items;
   std::size_t i = 0;
+};
+// What jinja2's generator filters (map, select, unique, ...) return: single pass, always true,
+// no len(), not subscriptable.
+struct GenState {
+  VList items;
+  std::size_t pos = 0;
+  std::string error;  // what the filter raised after `items`: raised again when consumption gets there
 };
 struct Fn {
   std::string name;  // a global ("range") or a method name ("split")
@@ -150,6 +160,31 @@ V bound(const V& self, std::string_view name, bool global = false) {
   return v;
 }
 
+V generator(VList items) {
+  V v = list(std::move(items));  // depth and refs as for a list
+  v.k = K::Gen;
+  v.p = std::make_shared<GenState>(GenState{v.l(), 0});
+  return v;
+}
+
+// Runs a generator filter's work now but keeps jinja2's laziness for its errors: an Input error
+// is stored and raised only if the generator is consumed past the items made before it.
+template <typename F>
+V lazily(F&& produce) {
+  VList out;
+  std::string error;
+  try {
+    produce(out);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::Input || e.message().starts_with("LimitError")) throw;
+    error = e.message();
+  }
+  V g = generator(std::move(out));
+  g.gen().error = std::move(error);
+  return g;
+}
+[[noreturn]] void gen_error(const GenState& g) { fail(ErrorCode::Input, "{}", g.error); }
+
 std::string undef_why(const V& u) {
   const auto* p = std::get_if<StrP>(&u.p);
   return p ? **p : "value is undefined";
@@ -157,8 +192,9 @@ std::string undef_why(const V& u) {
 [[noreturn]] void undefined_error(const V& u) { raise("UndefinedError", "{}", undef_why(u)); }
 
 std::string_view type_name(const V& v) {
-  static constexpr std::string_view kNames[] = {"Undefined", "NoneType", "bool", "int",       "float",       "str",
-                                                "list",      "tuple",    "dict", "Namespace", "LoopContext", "method"};
+  static constexpr std::string_view kNames[] = {"Undefined", "NoneType", "bool",      "int",         "float",
+                                                "str",       "list",     "tuple",     "dict",        "Namespace",
+                                                "LoopContext", "method", "generator"};
   return kNames[static_cast<int>(v.k)];
 }
 bool is_num(const V& v) { return v.k == K::Bool || v.k == K::Int || v.k == K::Float; }
@@ -227,6 +263,7 @@ bool eq(const V& a, const V& b) {
              });
     case K::Ns: return &a.d() == &b.d();
     case K::Loop: return &a.loop() == &b.loop();
+    case K::Gen: return &a.gen() == &b.gen();
     default: return &a.fn() == &b.fn();
   }
 }
@@ -330,6 +367,7 @@ void repr_to(std::string& out, const V& v) {
     case K::Ns: out += "<Namespace ", repr_dict(out, v.d()), out += '>'; break;
     case K::Loop: out += fmt::format("<LoopContext {}/{}>", v.loop().i + 1, v.loop().items->size()); break;
     case K::Fn: out += fmt::format("<built-in method {}>", v.fn().name); break;
+    case K::Gen: out += "<generator object>"; break;
   }
   check_len(out.size());
 }
@@ -358,7 +396,7 @@ std::int64_t int_op(char op, std::int64_t x, std::int64_t y) {
   else if (op == '-') overflow = __builtin_sub_overflow(x, y, &r);
   else if (op == '*') overflow = __builtin_mul_overflow(x, y, &r);
   else if (y == 0) raise("ZeroDivisionError", "integer division or modulo by zero");
-  else if (y == -1) overflow = op == 'f' && x == INT64_MIN, r = op == 'f' ? -x : 0;
+  else if (y == -1) overflow = op == 'f' && x == INT64_MIN, r = (op == 'f' && !overflow) ? -x : 0;
   else if (op == 'f') r = x / y - ((x % y != 0) && ((x < 0) != (y < 0)));
   else r = x % y, r += (r != 0 && ((r < 0) != (y < 0))) ? y : 0;
   if (overflow) raise("OverflowError", "integer result does not fit in 64 bits");
@@ -466,6 +504,13 @@ VList iterate(const V& v) {
       }
       return charge(chars.size()), chars;
     }
+    case K::Gen: {
+      GenState& g = v.gen();
+      VList rest(g.items.begin() + static_cast<std::ptrdiff_t>(g.pos), g.items.end());
+      g.pos = g.items.size();
+      if (!g.error.empty()) gen_error(g);
+      return rest;
+    }
     case K::Undef: return {};
     default: raise("TypeError", "'{}' object is not iterable", type_name(v));
   }
@@ -483,11 +528,18 @@ std::int64_t py_len(const V& v) {
 bool contains(const V& container, const V& item) {
   switch (container.k) {
     case K::Str:
-      if (item.k != K::Str) raise("TypeError", "'in <string>' requires string as left operand, not {}", type_name(item));
+      if (item.k != K::Str)
+        raise("TypeError", "'in <string>' requires string as left operand, not {}", type_name(item));
       return container.s().find(item.s()) != std::string::npos;
     case K::List:
-    case K::Tuple: return std::any_of(container.l().begin(), container.l().end(), [&](const V& x) { return eq(x, item); });
+    case K::Tuple:
+      return std::any_of(container.l().begin(), container.l().end(), [&](const V& x) { return eq(x, item); });
     case K::Dict: return dict_get(container.d(), item) != nullptr;
+    case K::Gen:
+      for (GenState& g = container.gen(); g.pos < g.items.size();)
+        if (eq(g.items[g.pos++], item)) return true;
+      if (!container.gen().error.empty()) gen_error(container.gen());
+      return false;
     case K::Undef: return false;
     default: raise("TypeError", "argument of type '{}' is not iterable", type_name(container));
   }
@@ -523,7 +575,10 @@ std::vector<std::size_t> slice_positions(std::int64_t n, const V* start, const V
   };
   std::int64_t b = clamp(get(start), st < 0 ? n - 1 : 0), e = clamp(get(stop), st < 0 ? -1 : n);
   std::vector<std::size_t> out;
-  for (std::int64_t i = b; st > 0 ? i < e : i > e; i += st) out.push_back(static_cast<std::size_t>(i));
+  for (std::int64_t i = b; st > 0 ? i < e : i > e;) {
+    out.push_back(static_cast<std::size_t>(i));
+    if (__builtin_add_overflow(i, st, &i)) break;
+  }
   charge(out.size());
   return out;
 }
@@ -543,6 +598,12 @@ V slice(const V& obj, const V* start, const V* stop, const V* step) {
   return list(std::move(r), obj.k);
 }
 
+bool has_word(std::string_view words, std::string_view w) {  // `words` is space-separated
+  for (std::size_t p = words.find(w); !w.empty() && p != std::string_view::npos; p = words.find(w, p + 1)) {
+    if ((p == 0 || words[p - 1] == ' ') && (p + w.size() == words.size() || words[p + w.size()] == ' ')) return true;
+  }
+  return false;
+}
 bool has_method(const V& obj, std::string_view name) {
   static constexpr std::string_view kStr =
       " capitalize casefold center count encode endswith expandtabs find format format_map index isalnum isalpha "
@@ -554,7 +615,7 @@ bool has_method(const V& obj, std::string_view name) {
   std::string_view names = obj.k == K::Str ? kStr : obj.k == K::Dict ? kDict : obj.k == K::List ? kList
                            : obj.k == K::Tuple                       ? " count index "
                                                                      : "";
-  return !name.empty() && names.find(" " + std::string(name) + " ") != std::string_view::npos;
+  return has_word(names, name);
 }
 std::string owner(const V& obj) { return obj.k == K::None ? "'None'" : fmt::format("'{} object'", type_name(obj)); }
 
@@ -681,7 +742,8 @@ V from_json(const Value& j, int depth) {
     case Value::value_t::boolean: return boolean(j.get<bool>());
     case Value::value_t::number_integer: return integer(j.get<std::int64_t>());
     case Value::value_t::number_unsigned:
-      if (j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) raise("OverflowError", "context integer {} is out of range", j.get<std::uint64_t>());
+      if (j.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        raise("OverflowError", "context integer {} is out of range", j.get<std::uint64_t>());
       return integer(j.get<std::int64_t>());
     case Value::value_t::number_float: return real(j.get<double>());
     case Value::value_t::string:
@@ -820,7 +882,9 @@ std::optional<std::int64_t> parse_int(std::string_view s, std::int64_t base) {
   std::string t = py_strip(s, nullptr, true, true), digits;
   std::size_t i = (!t.empty() && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
   bool neg = i && t[0] == '-';
-  auto prefix = [&](char c) { return t.size() > i + 1 && t[i] == '0' && std::tolower(t[i + 1]) == c; };
+  auto prefix = [&](char c) {
+    return t.size() > i + 1 && t[i] == '0' && std::tolower(static_cast<unsigned char>(t[i + 1])) == c;
+  };
   if (base == 0) base = prefix('x') ? 16 : prefix('o') ? 8 : prefix('b') ? 2 : 10;
   if ((base == 16 && prefix('x')) || (base == 8 && prefix('o')) || (base == 2 && prefix('b'))) i += 2;
   for (; i < t.size(); ++i) {
@@ -1134,7 +1198,8 @@ std::string Lexer::unescape(std::string_view raw, std::size_t off) {
     for (int k = 0; k < n; ++k, ++i) {
       if (i >= raw.size() || !std::isxdigit(static_cast<unsigned char>(raw[i])))
         error(off, fmt::format("truncated \\{}{} escape", n == 2 ? 'x' : n == 4 ? 'u' : 'U', std::string(n, 'X')));
-      v = v * 16 + static_cast<char32_t>(std::isdigit(static_cast<unsigned char>(raw[i])) ? raw[i] - '0' : std::tolower(raw[i]) - 'a' + 10);
+      char c = static_cast<char>(std::tolower(static_cast<unsigned char>(raw[i])));
+      v = v * 16 + static_cast<char32_t>(c <= '9' ? c - '0' : c - 'a' + 10);
     }
     if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) error(off, "illegal Unicode character in string literal");
     uni::append_utf8(out, v);
@@ -1154,13 +1219,17 @@ std::string Lexer::unescape(std::string_view raw, std::size_t off) {
     else if (e == 'N') error(off, "\\N{...} escapes are not supported by this Jinja subset");
     else if (e >= '0' && e <= '7') {
       char32_t v = static_cast<char32_t>(e - '0');
-      for (int n = 0; n < 2 && i < raw.size() && raw[i] >= '0' && raw[i] <= '7'; ++n) v = v * 8 + static_cast<char32_t>(raw[i++] - '0');
+      for (int n = 0; n < 2 && i < raw.size() && raw[i] >= '0' && raw[i] <= '7'; ++n)
+        v = v * 8 + static_cast<char32_t>(raw[i++] - '0');
       uni::append_utf8(out, v);
     } else if (static_cast<unsigned char>(e) >= 0x80) {
       std::size_t j = i - 1;
       char32_t c = uni::next_codepoint(raw, j);
       i = j;
-      out += c <= 0xff ? fmt::format("\\x{:02x}", static_cast<unsigned>(c)) : c <= 0xffff ? fmt::format("\\u{:04x}", static_cast<unsigned>(c)) : fmt::format("\\U{:08x}", static_cast<unsigned>(c));
+      auto u = static_cast<unsigned>(c);
+      out += c <= 0xff     ? fmt::format("\\x{:02x}", u)
+             : c <= 0xffff ? fmt::format("\\u{:04x}", u)
+                           : fmt::format("\\U{:08x}", u);
     } else {
       out += '\\', out += e;
     }
@@ -1208,7 +1277,8 @@ class Parser {
   struct Nest {
     Parser& p;
     explicit Nest(Parser& parser) : p(parser) {
-      if (++p.nesting_ > kMaxParseNesting) p.error(p.cur(), fmt::format("LimitError: nested more than {} levels deep", kMaxParseNesting));
+      if (++p.nesting_ > kMaxParseNesting)
+        p.error(p.cur(), fmt::format("LimitError: nested more than {} levels deep", kMaxParseNesting));
     }
     ~Nest() { --p.nesting_; }
   };
@@ -1246,7 +1316,9 @@ class Parser {
   }
   NodeP fin(NodeP n) const {
     for (const auto& c : n->kids) n->depth = std::max(n->depth, c ? c->depth + 1 : 1);
-    if (n->depth > kMaxTreeDepth) fail(ErrorCode::ModelFormat, "{}:{}:{}: LimitError: expression nested more than {} deep", origin_, n->line, n->col, kMaxTreeDepth);
+    if (n->depth > kMaxTreeDepth)
+      fail(ErrorCode::ModelFormat, "{}:{}:{}: LimitError: expression nested more than {} deep", origin_, n->line,
+           n->col, kMaxTreeDepth);
     return n;
   }
   template <typename... P>
@@ -1300,7 +1372,8 @@ NodeP Parser::parse_body(std::initializer_list<std::string_view> ends, std::stri
       for (auto e : ends) want += (want.empty() ? "'" : " or '") + std::string(e) + "'";
       error(t, "Unexpected end of template. Jinja was looking for the following tags: " + want);
     }
-    if (t.t != T::Data && t.t != T::VarBegin && t.t != T::BlockBegin) error(t, fmt::format("unexpected '{}'", describe(t)));
+    if (t.t != T::Data && t.t != T::VarBegin && t.t != T::BlockBegin)
+      error(t, fmt::format("unexpected '{}'", describe(t)));
     next();
     if (t.t == T::Data) {
       NodeP text = mk(NK::Text, t);
@@ -1509,7 +1582,8 @@ NodeP Parser::parse_compare() {
   n->kids.push_back(parse_binary(0));
   while (true) {
     static constexpr std::string_view kOps[] = {"==", "!=", "<", "<=", ">", ">="};
-    if (cur().t == T::Op && std::find(std::begin(kOps), std::end(kOps), cur().s) != std::end(kOps)) n->names.push_back(cur().s), next();
+    if (cur().t == T::Op && std::find(std::begin(kOps), std::end(kOps), cur().s) != std::end(kOps))
+      n->names.push_back(cur().s), next();
     else if (skip_name("in")) n->names.emplace_back("in");
     else if (name("not") && peek().t == T::Name && peek().s == "in") n->names.emplace_back("notin"), next(), next();
     else break;
@@ -1548,7 +1622,8 @@ NodeP Parser::parse_primary() {
   NodeP n = mk(NK::Const, t);
   if (t.t == T::Name) {
     next();
-    if (t.s == "true" || t.s == "false" || t.s == "True" || t.s == "False") n->value = boolean(t.s[0] == 't' || t.s[0] == 'T');
+    if (t.s == "true" || t.s == "false" || t.s == "True" || t.s == "False")
+      n->value = boolean(t.s[0] == 't' || t.s[0] == 'T');
     else if (t.s == "none" || t.s == "None") n->value = none();
     else n->k = NK::Name, n->name = t.s;
   } else if (t.t == T::Str) {
@@ -1680,7 +1755,8 @@ NodeP Parser::parse_filter(NodeP subject) {
       " attr batch center e escape filesizeformat forceescape format groupby pprint random safe slice striptags "
       "truncate urlencode urlize wordcount wordwrap xmlattr ";
   if (!find_filter(nm)) {
-    if (kKnown.find(" " + nm + " ") != std::string_view::npos) error(at, fmt::format("filter '{}' is not supported by this Jinja subset", nm));
+    if (has_word(kKnown, nm))
+      error(at, fmt::format("filter '{}' is not supported by this Jinja subset", nm));
     error(at, fmt::format("No filter named '{}'.", nm));
   }
   NodeP n = mk(NK::Filter, at);
@@ -1698,7 +1774,8 @@ NodeP Parser::parse_test(NodeP subject) {
   std::string nm = expect_name();
   while (skip_op(".")) nm.append(".").append(expect_name());
   if (!find_test(nm)) {
-    if (nm == "escaped" || nm == "filter" || nm == "test") error(nt, fmt::format("test '{}' is not supported by this Jinja subset", nm));
+    if (nm == "escaped" || nm == "filter" || nm == "test")
+      error(nt, fmt::format("test '{}' is not supported by this Jinja subset", nm));
     error(nt, fmt::format("No test named '{}'.", nm));
   }
   NodeP n = mk(NK::Test, at);
@@ -1760,7 +1837,7 @@ void check_params(const Args& a, std::string_view params, std::string_view fn) {
   std::size_t n = params.empty() ? 0 : static_cast<std::size_t>(std::count(params.begin(), params.end(), ' ') + 1);
   if (a.pos.size() > n) raise("TypeError", "{}() takes at most {} arguments ({} given)", fn, n + 1, a.pos.size() + 1);
   for (const auto& [k, v] : a.kw)
-    if ((" " + std::string(params) + " ").find(" " + k + " ") == std::string::npos)
+    if (!has_word(params, k))
       raise("TypeError", "{}() got an unexpected keyword argument '{}'", fn, k);
 }
 
@@ -1773,7 +1850,9 @@ V attr_path(const V& item, const V* attribute) {
   for (std::size_t start = 0, dot = 0; dot != std::string_view::npos; start = dot + 1) {
     dot = path.find('.', start);
     std::string part(path.substr(start, dot == std::string_view::npos ? path.npos : dot - start));
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
     std::int64_t idx = 0;
     if (digits && std::from_chars(part.data(), part.data() + part.size(), idx).ec != std::errc()) digits = false;
     cur = getitem(cur, digits ? integer(idx) : str(part));
@@ -1781,14 +1860,27 @@ V attr_path(const V& item, const V* attribute) {
   return cur;
 }
 V sort_key(const V& item, const V* attribute, bool case_sensitive) {
-  if (attribute && attribute->k == K::Str && attribute->s().find(',') != std::string::npos) unsupported("sorting by several attributes");
   V key = attr_path(item, attribute);
   return (!case_sensitive && key.k == K::Str) ? str(map_case(key.s(), 'l')) : key;
+}
+// The sort filter's key (make_multi_attrgetter): a list of one value per comma-separated attribute,
+// compared as lists (so equal Undefined keys compare equal instead of failing).
+V multi_key(const V& item, const V* attribute, bool case_sensitive) {
+  VList key;
+  if (!attribute || attribute->k != K::Str) return list({sort_key(item, attribute, case_sensitive)});
+  std::string_view names = attribute->s();
+  for (std::size_t start = 0, comma = 0; comma != std::string_view::npos; start = comma + 1) {
+    comma = names.find(',', start);
+    V part = str(std::string(names.substr(start, comma == std::string_view::npos ? names.npos : comma - start)));
+    key.push_back(sort_key(item, &part, case_sensitive));
+  }
+  return list(std::move(key));
 }
 VList sorted(VList items, const VList& keys, bool reverse) {
   std::vector<std::size_t> order(items.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return reverse ? lt(keys[b], keys[a]) : lt(keys[a], keys[b]); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](auto a, auto b) { return reverse ? lt(keys[b], keys[a]) : lt(keys[a], keys[b]); });
   VList out;
   for (std::size_t i : order) out.push_back(items[i]);
   return out;
@@ -1812,12 +1904,18 @@ V f_replace(const V& x, const Args& a) {
                         count.k == K::None ? -1 : int_arg(count, "count")));
 }
 V f_first(const V& x, const Args&) {
+  if (x.k == K::Gen) {
+    GenState& g = x.gen();
+    if (g.pos == g.items.size() && !g.error.empty()) gen_error(g);
+    return g.pos < g.items.size() ? g.items[g.pos++] : undef("No first item, sequence was empty.");
+  }
   VList items = is_seq(x) ? VList() : iterate(x);
   const VList& l = is_seq(x) ? x.l() : items;
   return l.empty() ? undef("No first item, sequence was empty.") : l.front();
 }
 V f_last(const V& x, const Args&) {
-  if (!(is_seq(x) || x.k == K::Str || x.k == K::Dict || x.k == K::Undef)) raise("TypeError", "'{}' object is not reversible", type_name(x));
+  if (!(is_seq(x) || x.k == K::Str || x.k == K::Dict || x.k == K::Undef))
+    raise("TypeError", "'{}' object is not reversible", type_name(x));
   VList items = is_seq(x) ? VList() : iterate(x);
   const VList& l = is_seq(x) ? x.l() : items;
   return l.empty() ? undef("No last item, sequence was empty.") : l.back();
@@ -1829,7 +1927,7 @@ V f_reverse(const V& x, const Args&) {
   }
   VList items = iterate(x);
   std::reverse(items.begin(), items.end());
-  return list(std::move(items));
+  return x.k == K::Gen ? list(std::move(items)) : generator(std::move(items));  // reversed(x) is an iterator
 }
 V f_join(const V& x, const Args& a) {
   std::string sep = py_str(a.get_or(0, "d", str(""))), out;
@@ -1852,7 +1950,8 @@ V f_int(const V& x, const Args& a) {
     f = parse_float(x.s());
   }
   if (!f || std::isnan(*f)) return dflt;
-  if (std::isinf(*f) || std::fabs(*f) >= 9.2e18) raise("OverflowError", "cannot convert float {} to a 64-bit integer", py_float(*f));
+  if (std::isinf(*f) || std::fabs(*f) >= 9.2e18)
+    raise("OverflowError", "cannot convert float {} to a 64-bit integer", py_float(*f));
   return integer(static_cast<std::int64_t>(*f));
 }
 V f_float(const V& x, const Args& a) {
@@ -1869,7 +1968,8 @@ V f_abs(const V& x, const Args&) {
 V f_round(const V& x, const Args& a) {
   std::int64_t precision = int_arg(a.get_or(0, "precision", integer(0)), "precision");
   std::string method = py_str(a.get_or(1, "method", str("common")));
-  if (method != "common" && method != "ceil" && method != "floor") raise("FilterArgumentError", "method must be common, ceil or floor");
+  if (method != "common" && method != "ceil" && method != "floor")
+    raise("FilterArgumentError", "method must be common, ceil or floor");
   if (!is_num(x)) raise("TypeError", "type {} doesn't define __round__ method", type_name(x));
   if (precision < 0) unsupported("round() with a negative precision");
   if (method != "common") {
@@ -1882,19 +1982,22 @@ V f_round(const V& x, const Args& a) {
   return real(std::strtod(text.c_str(), nullptr));
 }
 V f_sort(const V& x, const Args& a) {
-  bool reverse = truthy(a.get_or(0, "reverse", boolean(false))), cs = truthy(a.get_or(1, "case_sensitive", boolean(false)));
+  bool reverse = truthy(a.get_or(0, "reverse", boolean(false)));
+  bool cs = truthy(a.get_or(1, "case_sensitive", boolean(false)));
   VList items = iterate(x), keys;
-  for (const V& item : items) keys.push_back(sort_key(item, a.get(2, "attribute"), cs));
+  for (const V& item : items) keys.push_back(multi_key(item, a.get(2, "attribute"), cs));
   return list(sorted(std::move(items), keys, reverse));
 }
 V f_unique(const V& x, const Args& a) {
-  bool cs = truthy(a.get_or(0, "case_sensitive", boolean(false)));
-  VList out, seen;
-  for (const V& item : iterate(x)) {
-    V key = sort_key(item, a.get(1, "attribute"), cs);
-    if (std::none_of(seen.begin(), seen.end(), [&](const V& s) { return eq(s, key); })) seen.push_back(key), out.push_back(item);
-  }
-  return list(std::move(out));
+  return lazily([&](VList& out) {
+    bool cs = truthy(a.get_or(0, "case_sensitive", boolean(false)));
+    VList seen;
+    for (const V& item : iterate(x)) {
+      V key = sort_key(item, a.get(1, "attribute"), cs);
+      if (std::none_of(seen.begin(), seen.end(), [&](const V& s) { return eq(s, key); }))
+        seen.push_back(key), out.push_back(item);
+    }
+  });
 }
 V min_max(const V& x, const Args& a, bool is_max) {
   bool cs = truthy(a.get_or(0, "case_sensitive", boolean(false)));
@@ -1914,30 +2017,31 @@ V f_sum(const V& x, const Args& a) {
   return acc;
 }
 V f_items(const V& x, const Args&) {
-  if (x.k == K::Undef) return list({});
-  if (x.k != K::Dict) raise("TypeError", "Can only get item pairs from a mapping.");
-  VList out;
-  for (const auto& [k, v] : x.d()) out.push_back(list({k, v}, K::Tuple));
-  return list(std::move(out));
+  return lazily([&](VList& out) {
+    if (x.k == K::Undef) return;
+    if (x.k != K::Dict) raise("TypeError", "Can only get item pairs from a mapping.");
+    for (const auto& [k, v] : x.d()) out.push_back(list({k, v}, K::Tuple));
+  });
 }
 V f_dictsort(const V& x, const Args& a) {
-  bool cs = truthy(a.get_or(0, "case_sensitive", boolean(false))), reverse = truthy(a.get_or(2, "reverse", boolean(false)));
+  bool cs = truthy(a.get_or(0, "case_sensitive", boolean(false)));
+  bool reverse = truthy(a.get_or(2, "reverse", boolean(false)));
   std::string by = py_str(a.get_or(1, "by", str("key")));
   if (by != "key" && by != "value") raise("FilterArgumentError", "You can only sort by either \"key\" or \"value\"");
   if (x.k != K::Dict) raise("TypeError", "dictsort needs a mapping, not {}", type_name(x));
-  VList items = f_items(x, {}).l(), keys;
+  VList items = iterate(f_items(x, {})), keys;
   for (const V& kv : items) keys.push_back(sort_key(kv.l()[by == "key" ? 0 : 1], nullptr, cs));
   return list(sorted(std::move(items), keys, reverse));
 }
-V f_map(const V& x, const Args& a) {
-  VList out;
+void map_into(VList& out, const V& x, const Args& a) {
+  if (!truthy(x)) return;
   if (a.pos.empty() && a.get(99, "attribute")) {
     const V* dflt = a.get(99, "default");
     for (const V& item : iterate(x)) {
       V v = attr_path(item, a.get(99, "attribute"));
       out.push_back(v.k == K::Undef && dflt ? *dflt : v);
     }
-    return list(std::move(out));
+    return;
   }
   if (a.pos.empty() || a.pos[0].k != K::Str) raise("FilterArgumentError", "map requires a filter argument");
   const FilterDef* f = find_filter(a.pos[0].s());
@@ -1945,27 +2049,36 @@ V f_map(const V& x, const Args& a) {
   Args rest{VList(a.pos.begin() + 1, a.pos.end()), a.kw};
   check_params(rest, f->params, f->name);
   for (const V& item : iterate(x)) out.push_back(f->fn(item, rest));
-  return list(std::move(out));
 }
-V select_impl(const V& x, const Args& a, bool by_attr, bool keep) {
+V f_map(const V& x, const Args& a) {
+  return lazily([&](VList& out) { map_into(out, x, a); });
+}
+void select_into(VList& out, const V& x, const Args& a, bool by_attr, bool keep) {
+  if (!truthy(x)) return;
   std::size_t off = by_attr ? 1 : 0;
   if (by_attr && a.pos.empty()) raise("FilterArgumentError", "Missing parameter for attribute name");
   const TestDef* t = nullptr;
   if (a.pos.size() > off) {
-    if (a.pos[off].k != K::Str || !(t = find_test(a.pos[off].s()))) raise("TemplateRuntimeError", "No test named {}", py_repr(a.pos[off]));
+    if (a.pos[off].k != K::Str || !(t = find_test(a.pos[off].s())))
+      raise("TemplateRuntimeError", "No test named {}", py_repr(a.pos[off]));
   }
   Args rest{VList(a.pos.begin() + static_cast<std::ptrdiff_t>(std::min(a.pos.size(), off + 1)), a.pos.end()), a.kw};
-  VList out;
   for (const V& item : iterate(x)) {
     V v = by_attr ? attr_path(item, &a.pos[0]) : item;
     if ((t ? t->fn(v, rest) : truthy(v)) == keep) out.push_back(item);
   }
-  return list(std::move(out));
+}
+V select_impl(const V& x, const Args& a, bool by_attr, bool keep) {
+  return lazily([&](VList& out) { select_into(out, x, a, by_attr, keep); });
 }
 V f_select(const V& x, const Args& a) { return select_impl(x, a, false, true); }
 V f_reject(const V& x, const Args& a) { return select_impl(x, a, false, false); }
 V f_selectattr(const V& x, const Args& a) { return select_impl(x, a, true, true); }
 V f_rejectattr(const V& x, const Args& a) { return select_impl(x, a, true, false); }
+std::string spaces(std::int64_t n) {  // indent=N for tojson and indent
+  if (n > 256) unsupported("an indent of more than 256 spaces");
+  return std::string(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)), ' ');
+}
 V f_tojson(const V& x, const Args& a) {
   JsonOpts o;
   o.ascii = truthy(a.get_or(0, "ensure_ascii", boolean(false)));
@@ -1973,7 +2086,7 @@ V f_tojson(const V& x, const Args& a) {
   V indent = a.get_or(1, "indent", none()), seps = a.get_or(2, "separators", none());
   if (indent.k != K::None) {
     o.pretty = true, o.item_sep = ",";
-    o.indent = indent.k == K::Str ? indent.s() : std::string(static_cast<std::size_t>(std::clamp<std::int64_t>(int_arg(indent, "indent"), 0, 64)), ' ');
+    o.indent = indent.k == K::Str ? indent.s() : spaces(int_arg(indent, "indent"));
   }
   if (seps.k != K::None) {
     if (!is_seq(seps) || seps.l().size() != 2 || seps.l()[0].k != K::Str || seps.l()[1].k != K::Str)
@@ -1986,7 +2099,7 @@ V f_tojson(const V& x, const Args& a) {
 }
 V f_indent(const V& x, const Args& a) {
   V width = a.get_or(0, "width", integer(4));
-  std::string ind = width.k == K::Str ? width.s() : std::string(static_cast<std::size_t>(std::clamp<std::int64_t>(int_arg(width, "width"), 0, 1 << 16)), ' ');
+  std::string ind = width.k == K::Str ? width.s() : spaces(int_arg(width, "width"));
   bool first = truthy(a.get_or(1, "first", boolean(false))), blank = truthy(a.get_or(2, "blank", boolean(false)));
   if (x.k == K::Undef) undefined_error(x);
   if (x.k != K::Str) raise("TypeError", "unsupported operand type(s) for +=: '{}' and 'str'", type_name(x));
@@ -2027,6 +2140,8 @@ bool cased_all(const V& x, bool upper) {
   }
   return any;
 }
+bool t_sequence(const V& x, const Args&) { return x.k == K::Str || is_seq(x) || x.k == K::Dict || x.k == K::Undef; }
+bool t_divisibleby(const V& x, const Args& a) { return eq(arith("%", x, a.need(0, "num", "divisibleby")), integer(0)); }
 bool t_odd(const V& x, const Args&) { return eq(arith("%", x, integer(2)), integer(1)); }
 bool t_even(const V& x, const Args&) { return eq(arith("%", x, integer(2)), integer(0)); }
 bool t_sameas(const V& x, const Args& a) {  // `is`: scalars by value (Python interns them), containers by identity
@@ -2040,7 +2155,7 @@ constexpr TestDef kTests[] = {
     {"boolean", [](const V& x, const Args&) { return x.k == K::Bool; }},
     {"callable", [](const V& x, const Args&) { return x.k == K::Fn || x.k == K::Loop; }},
     {"defined", [](const V& x, const Args&) { return x.k != K::Undef; }},
-    {"divisibleby", [](const V& x, const Args& a) { return eq(arith("%", x, a.need(0, "num", "divisibleby")), integer(0)); }},
+    {"divisibleby", t_divisibleby},
     {"eq", [](const V& x, const Args& a) { return eq(x, other(a, "eq")); }},
     {"equalto", [](const V& x, const Args& a) { return eq(x, other(a, "equalto")); }},
     {"even", t_even},
@@ -2051,7 +2166,7 @@ constexpr TestDef kTests[] = {
     {"gt", [](const V& x, const Args& a) { return compare(">", x, other(a, "gt")); }},
     {"in", [](const V& x, const Args& a) { return contains(a.need(0, "seq", "in"), x); }},
     {"integer", [](const V& x, const Args&) { return x.k == K::Int; }},
-    {"iterable", [](const V& x, const Args&) { return x.k == K::Str || is_seq(x) || x.k == K::Dict || x.k == K::Undef; }},
+    {"iterable", [](const V& x, const Args&) { return t_sequence(x, {}) || x.k == K::Gen; }},
     {"le", [](const V& x, const Args& a) { return compare("<=", x, other(a, "le")); }},
     {"lessthan", [](const V& x, const Args& a) { return compare("<", x, other(a, "lessthan")); }},
     {"lower", [](const V& x, const Args&) { return cased_all(x, false); }},
@@ -2062,7 +2177,7 @@ constexpr TestDef kTests[] = {
     {"number", [](const V& x, const Args&) { return is_num(x); }},
     {"odd", t_odd},
     {"sameas", t_sameas},
-    {"sequence", [](const V& x, const Args&) { return x.k == K::Str || is_seq(x) || x.k == K::Dict || x.k == K::Undef; }},
+    {"sequence", t_sequence},
     {"string", [](const V& x, const Args&) { return x.k == K::Str; }},
     {"true", [](const V& x, const Args&) { return x.k == K::Bool && x.i(); }},
     {"undefined", [](const V& x, const Args&) { return x.k == K::Undef; }},
@@ -2082,7 +2197,9 @@ const TestDef* find_test(std::string_view name) {
 
 bool affix(const std::string& s, const V& arg, bool prefix) {
   if (is_seq(arg)) return std::any_of(arg.l().begin(), arg.l().end(), [&](const V& a) { return affix(s, a, prefix); });
-  if (arg.k != K::Str) raise("TypeError", "{}with first arg must be str or a tuple of str, not {}", prefix ? "starts" : "ends", type_name(arg));
+  if (arg.k != K::Str)
+    raise("TypeError", "{}with first arg must be str or a tuple of str, not {}", prefix ? "starts" : "ends",
+          type_name(arg));
   const std::string& a = arg.s();
   return a.size() <= s.size() && s.compare(prefix ? 0 : s.size() - a.size(), a.size(), a) == 0;
 }
@@ -2095,6 +2212,28 @@ V str_predicate(const std::string& s, std::string_view m) {
   if (m == "isspace") return all([](char32_t c) { return uni::is_python_space(c); });
   return boolean(cased_all(str(s), m == "isupper"));
 }
+V str_find(const V& self, std::string_view m, const Args& a) {  // find rfind count index
+  const std::string& s = self.s();
+  const V& sub = a.need(0, "sub", m);
+  if (sub.k != K::Str) raise("TypeError", "must be str, not {}", type_name(sub));
+  if (a.pos.size() > 1) unsupported("str.{}() with start/end positions", m);
+  if (m == "count" && sub.s().empty()) return integer(py_len(self) + 1);
+  if (m == "count") return integer(static_cast<std::int64_t>(py_split(s, &sub, -1, false).size()) - 1);
+  std::size_t at = m == "rfind" ? s.rfind(sub.s()) : s.find(sub.s());
+  if (at == s.npos && m == "index") raise("ValueError", "substring not found");
+  return integer(at == s.npos ? -1 : static_cast<std::int64_t>(cp_len(std::string_view(s).substr(0, at))));
+}
+V str_join(const std::string& sep, const V& iterable) {
+  std::string out;
+  VList items = iterate(iterable);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (items[i].k != K::Str)
+      raise("TypeError", "sequence item {}: expected str instance, {} found", i, type_name(items[i]));
+    out += i ? sep : "", out += items[i].s();
+    check_len(out.size());
+  }
+  return str(std::move(out));
+}
 V str_method(const V& self, std::string_view m, const Args& a) {
   const std::string& s = self.s();
   if (m == "startswith" || m == "endswith") {
@@ -2105,8 +2244,10 @@ V str_method(const V& self, std::string_view m, const Args& a) {
     V maxsplit = a.get_or(1, "maxsplit", integer(-1));
     return list(py_split(s, a.get(0, "sep"), int_arg(maxsplit, "maxsplit"), m == "rsplit"));
   }
-  if (m == "strip" || m == "lstrip" || m == "rstrip") return str(py_strip(s, a.get(0, "chars"), m[0] != 'r', m[0] != 'l'));
-  if (m == "upper" || m == "lower" || m == "swapcase") return str(map_case(s, m[0] == 's' ? 's' : m[0] == 'u' ? 'u' : 'l'));
+  if (m == "strip" || m == "lstrip" || m == "rstrip")
+    return str(py_strip(s, a.get(0, "chars"), m[0] != 'r', m[0] != 'l'));
+  if (m == "upper" || m == "lower" || m == "swapcase")
+    return str(map_case(s, m[0] == 's' ? 's' : m[0] == 'u' ? 'u' : 'l'));
   if (m == "title") return str(py_title(s));
   if (m == "capitalize") return str(py_capitalize(s));
   if (m == "replace") {
@@ -2115,30 +2256,14 @@ V str_method(const V& self, std::string_view m, const Args& a) {
     if (old.k != K::Str || rep.k != K::Str) raise("TypeError", "replace() arguments must be str");
     return str(py_replace(s, old.s(), rep.s(), int_arg(count, "count")));
   }
-  if (m == "find" || m == "rfind" || m == "count" || m == "index") {
-    const V& sub = a.need(0, "sub", m);
-    if (sub.k != K::Str) raise("TypeError", "must be str, not {}", type_name(sub));
-    if (a.pos.size() > 1) unsupported("str.{}() with start/end positions", m);
-    if (m == "count") return integer(sub.s().empty() ? py_len(self) + 1 : static_cast<std::int64_t>(py_split(s, &sub, -1, false).size()) - 1);
-    std::size_t at = m == "rfind" ? s.rfind(sub.s()) : s.find(sub.s());
-    if (at == s.npos && m == "index") raise("ValueError", "substring not found");
-    return integer(at == s.npos ? -1 : static_cast<std::int64_t>(cp_len(std::string_view(s).substr(0, at))));
-  }
-  if (m == "join") {
-    std::string out;
-    VList items = iterate(a.need(0, "iterable", m));
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (items[i].k != K::Str) raise("TypeError", "sequence item {}: expected str instance, {} found", i, type_name(items[i]));
-      out += i ? s : "", out += items[i].s();
-      check_len(out.size());
-    }
-    return str(std::move(out));
-  }
+  if (m == "find" || m == "rfind" || m == "count" || m == "index") return str_find(self, m, a);
+  if (m == "join") return str_join(s, a.need(0, "iterable", m));
   if (m == "splitlines") return list(py_splitlines(s, truthy(a.get_or(0, "keepends", boolean(false)))));
-  if ((m == "isdigit" || m == "isalpha" || m == "isalnum" || m == "isspace" || m == "islower" || m == "isupper"))
+  if (has_word("isdigit isalpha isalnum isspace islower isupper", m))
     return str_predicate(s, m);
   if (m == "removeprefix" || m == "removesuffix") {
     const V& fix = a.need(0, m == "removeprefix" ? "prefix" : "suffix", m);
+    if (fix.k != K::Str) raise("TypeError", "{}() argument must be str, not {}", m, type_name(fix));
     if (!affix(s, fix, m == "removeprefix")) return self;
     std::size_t n = fix.s().size();
     return str(m == "removeprefix" ? s.substr(n) : s.substr(0, s.size() - n));
@@ -2146,8 +2271,9 @@ V str_method(const V& self, std::string_view m, const Args& a) {
   unsupported("str.{}()", m);
 }
 V container_method(const V& self, std::string_view m, const Args& a) {
-  static constexpr std::string_view kMutating = " append clear extend insert pop popitem remove reverse setdefault sort update ";
-  if (kMutating.find(" " + std::string(m) + " ") != std::string_view::npos)
+  static constexpr std::string_view kMutating =
+      " append clear extend insert pop popitem remove reverse setdefault sort update ";
+  if (has_word(kMutating, m))
     raise("SecurityError", "access to attribute '{}' of '{}' object is unsafe.", m, type_name(self));
   if (m == "copy") return self;
   if (self.k == K::Dict) {
@@ -2171,18 +2297,23 @@ V container_method(const V& self, std::string_view m, const Args& a) {
 V call_global(std::string_view name, const Args& a) {
   if (name == "range") {
     if (a.pos.empty() || a.pos.size() > 3) raise("TypeError", "range expected 1 to 3 arguments, got {}", a.pos.size());
-    std::int64_t b = a.pos.size() > 1 ? int_arg(a.pos[0], "range()") : 0, e = int_arg(a.pos[a.pos.size() > 1], "range()");
+    std::int64_t b = a.pos.size() > 1 ? int_arg(a.pos[0], "range()") : 0;
+    std::int64_t e = int_arg(a.pos[a.pos.size() > 1], "range()");
     std::int64_t st = a.pos.size() > 2 ? int_arg(a.pos[2], "range()") : 1;
     if (st == 0) raise("ValueError", "range() arg 3 must not be zero");
-    double n = std::max(0.0, std::ceil((static_cast<double>(e) - static_cast<double>(b)) / static_cast<double>(st)));
-    if (n > kMaxRange) raise("OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE ({}).", kMaxRange);
     VList out;
-    for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) out.push_back(integer(b + i * st));
+    for (std::int64_t v = b; st > 0 ? v < e : v > e;) {
+      if (static_cast<std::int64_t>(out.size()) == kMaxRange)
+        raise("OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE ({}).", kMaxRange);
+      out.push_back(integer(v));
+      if (__builtin_add_overflow(v, st, &v)) break;
+    }
     return list(std::move(out));
   }
   if (name == "namespace" || name == "dict") {
     VDict d;
-    if (a.pos.size() > 1 || (a.pos.size() == 1 && a.pos[0].k != K::Dict)) raise("TypeError", "{}() takes at most one mapping argument", name);
+    if (a.pos.size() > 1 || (a.pos.size() == 1 && a.pos[0].k != K::Dict))
+      raise("TypeError", "{}() takes at most one mapping argument", name);
     if (!a.pos.empty()) d = a.pos[0].d();
     for (const auto& [k, v] : a.kw) dict_set(d, str(k), v);
     for (const auto& [k, v] : d)
@@ -2192,6 +2323,7 @@ V call_global(std::string_view name, const Args& a) {
   if (name == "raise_exception") raise("TemplateError", "{}", py_str(a.need(0, "message", name)));
   if (name == "strftime_now") {
     std::string f = py_str(a.need(0, "format", name));
+    if (f.size() > 1024) unsupported("a strftime_now() format longer than 1024 bytes");
     std::time_t now = std::time(nullptr);
     std::tm tm{};
     localtime_r(&now, &tm);
@@ -2259,7 +2391,8 @@ class Renderer {
 V Renderer::lookup(const std::string& name, const Scope& sc) const {
   if (const V* v = sc.find(name)) return *v;
   if (const V* v = ctx_ ? dict_get(*ctx_, name) : nullptr) return *v;
-  static constexpr std::string_view kGlobals[] = {"range", "namespace", "dict", "raise_exception", "strftime_now", "lipsum", "cycler", "joiner"};
+  static constexpr std::string_view kGlobals[] = {"range",        "namespace", "dict",   "raise_exception",
+                                                  "strftime_now", "lipsum",    "cycler", "joiner"};
   if (std::find(std::begin(kGlobals), std::end(kGlobals), name) != std::end(kGlobals)) return bound(none(), name, true);
   return undef(fmt::format("'{}' is undefined", name));
 }
@@ -2468,7 +2601,8 @@ Template Template::parse(std::string_view source, std::string origin) {
 const std::string& Template::origin() const { return program_->origin; }
 
 std::string Template::render(const Value& context, const Limits& limits) const {
-  if (!context.is_object() && !context.is_null()) fail(ErrorCode::Input, "{}: the template context must be a JSON object", origin());
+  if (!context.is_object() && !context.is_null())
+    fail(ErrorCode::Input, "{}: the template context must be a JSON object", origin());
   Run run{&limits};
   struct Restore {
     Run* prev;

@@ -26,17 +26,22 @@
 //   tests     boolean callable defined divisibleby eq equalto even false float ge greaterthan gt
 //             in integer iterable le lessthan lower lt mapping ne none number odd sameas sequence
 //             string true undefined upper.
-//   methods   str: capitalize count endswith find isalnum isalpha isdigit islower isspace isupper
-//             join lower lstrip removeprefix removesuffix replace rfind rsplit rstrip split
+//   methods   str: capitalize count endswith find index isalnum isalpha isdigit islower isspace
+//             isupper join lower lstrip removeprefix removesuffix replace rfind rsplit rstrip split
 //             splitlines startswith strip swapcase title upper; dict: get items keys values copy;
-//             list: count index copy.
+//             list: count index copy; numbers: .real .imag.
+//   generators map/select/reject/selectattr/rejectattr/unique/items/reverse return single-pass
+//             generators as in jinja2 (always true, no len(), consumed by the first loop or join).
 // Refused when parsing, with Error(ModelFormat) naming origin:line:col and the construct: macro,
 // call, filter blocks, include/import/from/extends/block, autoescape, do, recursive loops, *args /
 // **kwargs, filtered block sets, filters and tests outside the lists above, non-ASCII names,
 // \N{...} escapes, and anything jinja2 itself rejects (syntax errors, break outside a loop).
 // Refused when rendering (Error(ModelFormat)): str % formatting, other str/dict/list methods,
-// the lipsum/cycler/joiner globals. Deviations: ints are 64-bit (overflow is an error), case
-// mapping is Unicode simple case mapping (no 'ß' -> 'SS'), `range()` is a list.
+// the lipsum/cycler/joiner globals, storing a namespace or loop inside a namespace.
+// Known deviations: ints are 64-bit (overflow is an error); case mapping is Unicode simple case
+// mapping ('ß'.upper() stays 'ß'); range() and dict.items()/keys()/values() are lists; generator
+// filters do their work at once (an error inside one is kept and raised when it is consumed);
+// slicing a literal non-sequence is a TypeError (jinja2's constant folding makes it Undefined).
 //
 // Render errors (raise_exception, undefined.attr, 'a' + 1, ...) are Error(Input) whose message
 // starts "<origin>:<line>:<col>: <PythonErrorName>: ...". Limits keep a hostile template bounded:
@@ -71,6 +76,7 @@ namespace detail {
 struct Program;
 }
 
+// A parsed template is immutable: render() may be called any number of times, concurrently.
 class Template {
  public:
   // Parses the whole template up front; Error(ModelFormat) for syntax errors and for anything
