@@ -80,10 +80,9 @@ nlohmann::json describe_gguf(const fs::path& path) {
   const nlohmann::json config = models::gguf_config_json(file);
   out["model_type"] = config["model_type"];
   out["config"] = config;
-  auto tok = text::load_gguf_tokenizer(file);
-  out["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()},
+  const auto lm = models::load_causal_lm(path);  // the tokenizer comes with it, built once
+  out["tokenizer"] = {{"kind", lm->tokenizer()->kind()}, {"vocab_size", lm->tokenizer()->vocab_size()},
                       {"pre", file.string("tokenizer.ggml.pre").value_or("default")}};
-  (void)models::load_causal_lm(path);
   out["checked"] = "metadata, tokenizer and every tensor dequantize and load";
   return out;
 }

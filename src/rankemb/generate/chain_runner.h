@@ -7,10 +7,12 @@
 // Copy guard (RunOptions::retries > 0, for small LLMs that copy their input): a step whose output
 // repeats the seed or an earlier sentence of the chain (compared lowercased, letters and digits
 // only), that the step filter would drop (newline, empty) or that stopped at the token limit
-// (a run-on), is asked again with attempt + 1, up
-// to `retries` times; the outputs thrown away are recorded in the chain record ("retries"). The
-// last attempt's output is taken as it is, so the filters still judge it. The backend is kept full: up to capacity() steps in flight; a returned step
-// immediately submits that chain's next step, and a finished chain frees its slot for the next seed.
+// (a run-on), is asked again with attempt + 1, up to `retries` times; the outputs thrown away are
+// recorded in the chain record ("retries"). The last attempt's output is taken as it is, so the
+// filters still judge it.
+//
+// The backend is kept full: up to capacity() steps in flight; a returned step immediately submits
+// that chain's next step, and a finished chain frees its slot for the next seed.
 //
 // Output: one ChainRecord line per seed, in seed (id) order (a reorder buffer holds chains that
 // finish early), each line written and flushed whole, so a killed run leaves complete lines plus

@@ -94,7 +94,7 @@ std::string_view default_prompt_template();
 std::string_view default_copy_prompt_template();
 
 // The loop for small instruction models (SmolLM2-135M-Instruct, the embedded LLM), chosen on dev
-// seeds (README "Chains from a small LLM"): the paper's loop with these values, every one of
+// seeds (README "Real LLM chains"): the paper's loop with these values, every one of
 // which can still be set on its own. Capable models keep the paper's defaults.
 struct SmallModelRecipe {
   std::string_view prompt;          // a short instruction the model follows

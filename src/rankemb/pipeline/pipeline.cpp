@@ -35,9 +35,9 @@ std::string_view stage_name(Stage stage) {
   return "?";
 }
 
-// Recorded only for the LLM backend, so the state files of lexical runs read as before.
+// The LLM backend's settings; recorded only for that backend, so the state files of lexical runs
+// read as before.
 static Json llm_settings(const PipelineOptions& o) {
-  if (o.backend != "llm") return Json();
   const LlmChainOptions& l = o.llm;
   const Json prompt = l.prompt_template.empty() ? Json() : Json(generate::fnv1a64_hex(l.prompt_template));
   return Json{{"model", l.model.string()},  {"prompt", prompt},                  {"negative", l.negative},

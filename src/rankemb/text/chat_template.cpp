@@ -150,7 +150,6 @@ std::optional<ModelChatTemplate> load_model_chat_template(const fs::path& model)
   std::string text = chat_template_text(*cfg, file);
   if (text.empty()) return std::nullopt;
   ModelChatTemplate chat;
-  chat.origin = file.string();
   chat.tmpl = std::make_shared<const jinja::Template>(jinja::Template::parse(text, file.string() + " chat_template"));
   chat.bos_token = special_token(*cfg, "bos_token", file);
   chat.eos_token = special_token(*cfg, "eos_token", file);

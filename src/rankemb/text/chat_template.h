@@ -49,7 +49,6 @@ class Template;
 struct ModelChatTemplate {
   std::shared_ptr<const jinja::Template> tmpl;
   std::string bos_token, eos_token;  // "" when the model has none
-  std::string origin;                // the file it came from, for messages
 };
 
 // The chat template of `model` (a model directory, its tokenizer_config.json, or a GGUF file);
