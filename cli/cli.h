@@ -11,6 +11,7 @@
 #include <istream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rankemb/util/progress.h"
 #include "rankemb/util/types.h"
@@ -55,6 +56,8 @@ class LineReader {
 // file; set once by main().
 void set_command_line(int argc, const char* const* argv);
 const std::string& command_line();
+// The arguments after the program name, as given (a launcher restarts the command with them).
+const std::vector<std::string>& command_args();
 
 // The checkout this binary was built in (<repo>/build*/bin/rankemb), where scripts/ and the asset
 // cache live; empty when the binary was moved elsewhere.

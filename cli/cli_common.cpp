@@ -40,6 +40,10 @@ std::string& command_line_storage() {
   static std::string line;
   return line;
 }
+std::vector<std::string>& command_args_storage() {
+  static std::vector<std::string> args;
+  return args;
+}
 
 // POSIX shell quoting: an argument of only safe characters stays as is, others go in '...'.
 std::string shell_quote(std::string_view arg) {
@@ -56,7 +60,10 @@ void set_command_line(int argc, const char* const* argv) {
   std::string line = "rankemb";  // not argv[0]: a build path says nothing to a reader
   for (int i = 1; i < argc; ++i) line += " " + shell_quote(argv[i]);
   command_line_storage() = std::move(line);
+  command_args_storage().assign(argv + 1, argv + argc);
 }
+
+const std::vector<std::string>& command_args() { return command_args_storage(); }
 
 const std::string& command_line() { return command_line_storage(); }
 

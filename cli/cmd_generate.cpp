@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "cli.h"
+#include "rankemb/dist/env.h"
 #include "rankemb/generate/chain_runner.h"
 #include "rankemb/lexical/lexical_generator.h"
 #include "rankemb/llm/llm_generator.h"
@@ -106,7 +107,14 @@ int run_generate(GenerateArgs a) {
   if (a.backend == "llm" && a.model.empty() && !std::filesystem::exists(default_llm()))
     fail(ErrorCode::Usage, "no -m/--model given and the embedded LLM {} is missing (bash scripts/fetch-assets.sh fetches it)",
          default_llm().string());
-  const generate::Shard shard = generate::parse_shard(a.shard);
+  generate::Shard shard = generate::parse_shard(a.shard);
+  // Under a launcher (torchrun, Slurm) every rank runs this same command line: each takes shard
+  // RANK/WORLD_SIZE and its own output file, and `chains merge` joins them.
+  if (const auto env = dist::launch_env(); env && env->world_size > 1 && a.shard.empty()) {
+    shard = {static_cast<std::size_t>(env->rank), static_cast<std::size_t>(env->world_size)};
+    a.output = dist::rank_output_path(a.output, env->rank);
+    log::info("rank {} of {}: shard {} -> {}", env->rank, env->world_size, generate::format_shard(shard), a.output);
+  }
   // Checked before a model is loaded, so a forgotten flag costs nothing.
   if (std::filesystem::exists(a.output) && !a.resume && !a.overwrite)
     fail(ErrorCode::Usage, "{} exists; pass --resume to continue it or --overwrite to replace it", a.output);
@@ -181,7 +189,10 @@ void register_generate(CLI::App& root, ExitCode& rc) {
       ->check(in_range(0, generate::kMaxRetries));
   cmd->add_option("--retry-temperature", a->retry_temperature, "Sampling temperature of the copy guard's retries")->check(non_negative());
   cmd->add_flag("--no-prefix-cache", a->no_prefix_cache, "Recompute the shared prompt prefix for every stream (for measuring)");
-  cmd->add_option("--shard", a->shard, "i/N: process only the seeds with id % N == i (merge with 'rankemb chains merge')");
+  cmd->add_option("--shard", a->shard,
+                  "i/N: process only the seeds with id % N == i (merge with 'rankemb chains merge'). Under torchrun or "
+                  "any launcher that sets RANK/WORLD_SIZE, each rank takes shard RANK/WORLD_SIZE by itself and writes "
+                  "-o with its rank before the extension (or in place of {rank})");
   cmd->add_option("--limit", a->limit, "Use only the first N seeds of the file (-1 = all)")->check(in_range(-1LL, static_cast<long long>(1) << 62));
   cmd->add_option("--vectors", a->vectors, "lexical: GloVe directory from 'rankemb convert glove' (default: <cache>/models/glove-100d)");
   cmd->add_option("--wordnet", a->wordnet, "lexical: WordNet 3.0 dict directory (Debian wordnet-base)");

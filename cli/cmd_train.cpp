@@ -1,9 +1,13 @@
 // rankemb train: post-train an encoder on ranking chains with the ranking distillation loss
 // (frozen teacher + chain-order refinement + ListMLE), keeping the best checkpoint by dev STS. (issue 5)
+#include <chrono>
 #include <memory>
 
 #include "cli.h"
 #include "rankemb/chains/training.h"
+#include "rankemb/dist/env.h"
+#include "rankemb/dist/group.h"
+#include "rankemb/dist/launch.h"
 #include "rankemb/io/file.h"
 #include "rankemb/train/trainer.h"
 #include "rankemb/util/error.h"
@@ -19,10 +23,42 @@ struct TrainArgs {
   double lr = 3e-6, temp = 0.05, tau2 = 0.05, omega = 0.5, weight_decay = 0.0, clip = 1.0;
   int batch = 1, length_buckets = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024, warmup = 0, checkpoint_steps = 0;
   long max_steps = 0;
+  int nproc = 0, dist_timeout = 600;
   bool resume = false, no_eval = false, mlp_only_train = false, skip_malformed = false;
 };
 
+// The command line minus --nproc (each rank runs the rest).
+std::vector<std::string> args_without_nproc() {
+  std::vector<std::string> args;
+  const auto& all = command_args();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (all[i].rfind("--nproc=", 0) == 0) continue;
+    args.push_back(all[i]);
+  }
+  return args;
+}
+
+// Under a launcher (torchrun, a Slurm wrapper, --nproc) with more than one rank: joins the
+// process group; ranks other than 0 log warnings and errors only, every line says its rank.
+std::shared_ptr<dist::Group> join_group(int timeout_s) {
+  const auto env = dist::launch_env();
+  if (!env || env->world_size == 1) return nullptr;
+  log::set_origin(fmt::format("[rank {}] ", env->rank));
+  if (env->rank != 0 && log::level() > log::Level::Warn) log::set_level(log::Level::Warn);
+  log::info("joining {} ranks at {}:{}", env->world_size, env->master_addr, env->master_port);
+  return std::make_shared<dist::Group>(*env, std::chrono::seconds(timeout_s));
+}
+
 int run_train(const TrainArgs& a) {
+  if (a.nproc > 0) {
+    RANKEMB_CHECK(!dist::launch_env(), ErrorCode::Usage,
+                  "--nproc starts its own ranks; under a launcher (RANK/WORLD_SIZE set) leave it out");
+    return dist::run_local_ranks(a.nproc, args_without_nproc());
+  }
   // The run directory takes best/ and checkpoint/: it must not be the student, the teacher or the chains.
   io::check_not_an_input(a.output, {a.chains, a.student, a.teacher});
   // A run must not silently train on less than it was given: a malformed record is an error
@@ -64,8 +100,10 @@ int run_train(const TrainArgs& a) {
   log::info("training {} on {} chains from {} (teacher {}, {}, lr {}, batch {}, {} epoch(s))", a.student,
             file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, dtype_name(a.dtype), a.lr,
             a.batch, a.epochs);
+  o.group = join_group(a.dist_timeout);
+  const bool leader = !o.group || o.group->rank() == 0;
   train::Trainer trainer(std::move(file.chains), o);
-  std::unique_ptr<Progress> progress = make_progress();
+  std::unique_ptr<Progress> progress = leader ? make_progress() : std::make_unique<NullProgress>();
   train::TrainResult r = trainer.run(*progress);
   if (r.best_score) {
     log::info("done: {} steps in {:.1f}s; best dev score {:.4f} at step {} -> {}", r.steps_done, r.seconds, *r.best_score,
@@ -117,6 +155,15 @@ void register_train(CLI::App& root, ExitCode& rc) {
                 "evaluation and the exported model use the raw [CLS] vector");
   cmd->add_flag("--skip-malformed", a->skip_malformed, "Leave out malformed chain records (listed as a warning) instead of stopping at the first");
   cmd->add_flag("--resume", a->resume, "Resume from the run directory's last checkpoint (same options required)");
+  cmd->add_option("--nproc", a->nproc,
+                  "Data-parallel on this machine: start this many ranks (like torchrun --nproc-per-node; --batch is "
+                  "the global batch). Under torchrun or any launcher that sets RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, "
+                  "leave it out: the ranks join by themselves")
+      ->check(in_range(1, 256));
+  cmd->add_option("--dist-timeout", a->dist_timeout,
+                  "Seconds a rank waits for the others (joining, each collective, rank 0's dev evaluation) before the "
+                  "job fails")
+      ->check(in_range(1, 86400));
   cmd->callback([a, &rc] { rc = run_train(*a); });
 }
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rankemb/chains/settings.h"
+#include "rankemb/dist/group.h"
 #include "rankemb/eval/sts.h"
 #include "rankemb/io/file.h"
 #include "rankemb/models/config.h"
@@ -139,6 +140,15 @@ struct Trainer::Impl {
 
   fs::path out(const char* name) const { return opt.output_dir / name; }
 
+  // Data parallelism (trainer.h): this process's rank, the number of ranks, and whether this
+  // rank is the one that evaluates and writes.
+  int rank() const { return opt.group ? opt.group->rank() : 0; }
+  int world() const { return opt.group ? opt.group->size() : 1; }
+  bool leader() const { return rank() == 0; }
+  // The checkpoint key of this rank's default (dropout) generator; rank 0 keeps the name a
+  // single process uses.
+  static std::string dropout_rng_key(int r) { return r == 0 ? "default_cpu" : fmt::format("default_cpu.rank{}", r); }
+
   Json fingerprint() const {
     return Json{{"seed", opt.seed},
                 {"lr", opt.lr},
@@ -174,6 +184,8 @@ struct Trainer::Impl {
     if (opt.pooler) f["pooler"] = std::string(models::pooler_name(*opt.pooler));
     if (opt.mlp_only_train) f["mlp_only_train"] = true;
     if (opt.length_buckets != 1) f["length_buckets"] = opt.length_buckets;
+    // Each rank's dropout generator is in the checkpoint: it resumes with as many ranks only.
+    if (world() != 1) f["world_size"] = world();
     return f;
   }
 
@@ -248,7 +260,7 @@ struct Trainer::Impl {
   }
 
   void save_best() {
-    if (!opt.save_outputs) return;
+    if (!opt.save_outputs || !leader()) return;
     // Written aside and swapped in (io::write_directory_atomic): a kill leaves the old or the new best/.
     io::write_directory_atomic(out("best"), [&](const fs::path& tmp) { student->save(tmp); });
   }
@@ -265,18 +277,30 @@ struct Trainer::Impl {
 
   void save_checkpoint(torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
     if (!opt.save_outputs) return;
-    io::write_directory_atomic(out("checkpoint"), [&](const fs::path& tmp) { write_checkpoint(tmp, optimizer, loss_gen); });
+    // Every rank's dropout generator (a collective: all ranks take part, rank 0 writes).
+    std::vector<Tensor> dropout_states;
+    {
+      at::Generator cpu = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(cpu.mutex());
+      dropout_states.push_back(cpu.get_state());
+    }
+    if (opt.group) dropout_states = opt.group->allgather(dropout_states.front());
+    if (leader()) {
+      io::write_directory_atomic(out("checkpoint"), [&](const fs::path& tmp) {
+        write_checkpoint(tmp, optimizer, loss_gen, dropout_states);
+      });
+    }
+    // No rank runs ahead of (or exits before) the checkpoint it would resume from.
+    if (opt.group) opt.group->barrier();
   }
 
-  void write_checkpoint(const fs::path& tmp, torch::optim::AdamW& optimizer, torch::Generator& loss_gen) {
+  void write_checkpoint(const fs::path& tmp, torch::optim::AdamW& optimizer, torch::Generator& loss_gen,
+                        const std::vector<Tensor>& dropout_states) {
     models::save_safetensors(tmp / "model.safetensors", student_tensors(), {{"format", "pt"}});
     torch::save(optimizer, (tmp / "optimizer.pt").string());
-    at::Generator cpu = at::detail::getDefaultCPUGenerator();
     models::NamedTensors rng;
-    {
-      std::lock_guard<std::mutex> lock(cpu.mutex());
-      rng.emplace("default_cpu", cpu.get_state());
-    }
+    for (std::size_t r = 0; r < dropout_states.size(); ++r)
+      rng.emplace(dropout_rng_key(static_cast<int>(r)), dropout_states[r]);
     {
       std::lock_guard<std::mutex> lock(loss_gen.mutex());
       rng.emplace("list_mle", loss_gen.get_state());
@@ -327,12 +351,13 @@ struct Trainer::Impl {
       torch::load(optimizer, (dir / "optimizer.pt").string());
 
       models::NamedTensors rng = models::load_safetensors(dir / "rng.safetensors", {.copy = true});
-      RANKEMB_CHECK(rng.count("default_cpu") && rng.count("list_mle"), ErrorCode::Input,
-                    "rng.safetensors needs tensors default_cpu and list_mle");
+      const std::string dropout_key = dropout_rng_key(rank());
+      RANKEMB_CHECK(rng.count(dropout_key) && rng.count("list_mle"), ErrorCode::Input,
+                    "rng.safetensors needs tensors {} and list_mle", dropout_key);
       at::Generator cpu = at::detail::getDefaultCPUGenerator();
       {
         std::lock_guard<std::mutex> lock(cpu.mutex());
-        cpu.set_state(rng.at("default_cpu"));
+        cpu.set_state(rng.at(dropout_key));
       }
       {
         std::lock_guard<std::mutex> lock(loss_gen.mutex());
@@ -341,6 +366,7 @@ struct Trainer::Impl {
     } catch (Error& e) {
       throw e.with_context("resuming from " + dir.string());
     }
+    if (!leader()) return;
     // Records the killed process wrote after its last checkpoint are redone by this one.
     std::string kept;
     for (const auto& r : read_jsonl(out("metrics.jsonl")))
@@ -356,16 +382,13 @@ struct Trainer::Impl {
   std::int64_t cached_epoch = -1;
   std::vector<std::size_t> order;  // chain order of cached_epoch
 
-  // Output directory, optimizer and generators; restores the checkpoint when resuming.
-  void start_run() {
+  // The run directory, by rank 0 alone: created, refused when it holds a run that is not being
+  // resumed, its metrics.jsonl started afresh unless resuming.
+  void prepare_output_dir(bool resume) {
     io::create_output_directory(opt.output_dir);
-    // A run killed before its first checkpoint has nothing to continue from: it starts again
-    // from step 0, which is what the killed run would have done (the same seed, the same steps).
-    bool resume = opt.resume;
-    if (resume && !fs::exists(out("checkpoint") / "state.json") && !fs::exists(out("checkpoint.old") / "state.json")) {
+    if (opt.resume && !resume) {
       log::warn("resume: {} has no checkpoint yet (killed before the first one); starting from step 0",
                 opt.output_dir.string());
-      resume = false;
       io::write_atomic(out("metrics.jsonl"), "");
     }
     if (!opt.resume) {
@@ -374,6 +397,15 @@ struct Trainer::Impl {
                     opt.output_dir.string());
       io::write_atomic(out("metrics.jsonl"), "");
     }
+  }
+
+  // Output directory, optimizer and generators; restores the checkpoint when resuming.
+  void start_run() {
+    // A run killed before its first checkpoint has nothing to continue from: it starts again
+    // from step 0, which is what the killed run would have done (the same seed, the same steps).
+    const bool resume = opt.resume && has_checkpoint(opt.output_dir);
+    if (leader()) prepare_output_dir(resume);
+    if (opt.group) opt.group->barrier();  // rank 0's refusal of an occupied directory comes first
     params = student->network().parameters();
     if (mlp) {
       for (const auto& p : mlp->parameters()) params.push_back(p);
@@ -381,12 +413,20 @@ struct Trainer::Impl {
     optimizer = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
     // Seeded after both models are built: building a network draws initial weights from the
     // default generator, and that must not depend on whether this is a resumed run.
-    torch::manual_seed(opt.seed);
+    // Each rank its own dropout stream (rank 0's is the single process's); one ListMLE stream,
+    // the same on every rank (batch_loss).
+    torch::manual_seed(rank() == 0 ? opt.seed : opt.seed ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(rank())));
     loss_gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed);
     step = 0;
     best_score.reset();
     best_step = 0;
     if (resume) load_checkpoint(*optimizer, *loss_gen);
+    if (opt.group) {
+      const auto leader_step = static_cast<std::int64_t>(opt.group->broadcast(static_cast<double>(step)));
+      RANKEMB_CHECK(leader_step == step, ErrorCode::Usage,
+                    "rank {} found a checkpoint at step {} in {}, rank 0 at step {}: every rank must see the same run "
+                    "directory (a shared file system)", rank(), step, opt.output_dir.string(), leader_step);
+    }
   }
 
   // The chains of global step `s` (0-based), in the order of its epoch's permutation.
@@ -399,11 +439,23 @@ struct Trainer::Impl {
                                     order.begin() + static_cast<std::ptrdiff_t>(last));
   }
 
-  // Mean loss over the chains `ids`: one forward pass for the batch, then each chain is its own
-  // k x k block; the permutations are drawn in chain order, as ranking_distillation_loss_batched does.
+  // This rank's share of the batch-mean loss over the chains `ids`: one forward pass for the
+  // rank's chains (positions rank, rank + world, ...), then each chain is its own k x k block. The
+  // ListMLE permutations are drawn in chain order for the whole batch, as
+  // ranking_distillation_loss_batched does, so each chain gets its single-process draw. Undefined
+  // when this rank has no chain in the batch (a short last batch).
   Tensor batch_loss(const std::vector<std::size_t>& ids) {
     std::vector<std::string> texts;
-    for (std::size_t id : ids) texts.insert(texts.end(), chains[id].sentences.begin(), chains[id].sentences.end());
+    std::vector<bool> mine(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      mine[i] = static_cast<int>(i % static_cast<std::size_t>(world())) == rank();
+      const auto& s = chains[ids[i]].sentences;
+      if (mine[i]) texts.insert(texts.end(), s.begin(), s.end());
+    }
+    if (texts.empty()) {
+      for (std::size_t id : ids) random_permutation(static_cast<std::int64_t>(chains[id].sentences.size()), *loss_gen);
+      return Tensor();
+    }
     student->network().train();
     Tensor emb;
     {
@@ -412,8 +464,13 @@ struct Trainer::Impl {
     }
     Tensor loss;
     std::int64_t offset = 0;
-    for (std::size_t id : ids) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const std::size_t id = ids[i];
       auto k = static_cast<std::int64_t>(chains[id].sentences.size());
+      if (!mine[i]) {
+        random_permutation(k, *loss_gen);  // another rank's chain: its draw, discarded here
+        continue;
+      }
       Tensor l = ranking_distillation_loss_from_target(emb.narrow(0, offset, k), target(id), opt.loss, *loss_gen);
       loss = loss.defined() ? loss + l : l;
       offset += k;
@@ -430,21 +487,26 @@ struct Trainer::Impl {
     for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer->zero_grad();
     Tensor loss = batch_loss(ids);
-    const double loss_value = loss.item<double>();
+    double loss_value = loss.defined() ? loss.item<double>() : 0.0;
+    if (opt.group) loss_value = opt.group->sum(loss_value);  // the batch mean, as one process has it
     if (!std::isfinite(loss_value)) {
       fail(ErrorCode::Other, "loss is {} at step {} ({}, chain {})", loss_value, s + 1, chains[ids.front()].where,
            chains[ids.front()].id);
     }
-    loss.backward();
+    if (loss.defined()) loss.backward();
+    std::uint64_t comm_bytes = 0;
+    if (opt.group) comm_bytes = opt.group->allreduce_gradients(params);
     const double max_norm = opt.clip > 0 ? opt.clip : std::numeric_limits<double>::infinity();
     const double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
     optimizer->step();
     step = s + 1;
     StepRecord rec{step, s / steps_per_epoch + 1, loss_value, lr, grad_norm,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-    append_jsonl(out("metrics.jsonl"), Json{{"type", "step"}, {"step", rec.step}, {"epoch", rec.epoch},
-                                            {"loss", rec.loss}, {"lr", rec.lr}, {"grad_norm", rec.grad_norm},
-                                            {"seconds", rec.seconds}});
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), comm_bytes};
+    if (!leader()) return rec;
+    Json line{{"type", "step"}, {"step", rec.step}, {"epoch", rec.epoch}, {"loss", rec.loss},
+              {"lr", rec.lr}, {"grad_norm", rec.grad_norm}, {"seconds", rec.seconds}};
+    if (opt.group) line["comm_bytes"] = rec.comm_bytes;
+    append_jsonl(out("metrics.jsonl"), line);
     return rec;
   }
 
@@ -459,13 +521,20 @@ struct Trainer::Impl {
     }
     if (step % opt.eval_steps != 0 && !last_step) return std::nullopt;
     const auto t_eval = std::chrono::steady_clock::now();
-    EvalRecord ev = evaluate();
+    EvalRecord ev;
+    if (leader()) ev = evaluate();
+    // Rank 0's score on every rank: they all keep the same best_score and best_step.
+    if (opt.group) {
+      ev.score = opt.group->broadcast(ev.score);
+      ev.step = step;
+    }
     ev.best = !best_score || ev.score > *best_score;
     if (ev.best) {
       best_score = ev.score;
       best_step = step;
       save_best();
     }
+    if (!leader()) return ev;
     Json tasks = Json::object();
     for (const auto& [name, v] : ev.tasks) tasks[name] = v;
     append_jsonl(out("metrics.jsonl"),
@@ -518,6 +587,9 @@ Trainer::Trainer(std::vector<chains::Chain> chains, TrainOptions options) : impl
   RANKEMB_CHECK(!o.max_steps || *o.max_steps >= 1, ErrorCode::Usage, "max steps must be >= 1, got {}", o.max_steps.value_or(0));
   RANKEMB_CHECK(o.length_buckets >= 1, ErrorCode::Usage, "length buckets must be >= 1, got {}", o.length_buckets);
   RANKEMB_CHECK(o.eval_batch >= 1, ErrorCode::Usage, "eval batch must be >= 1, got {}", o.eval_batch);
+  RANKEMB_CHECK(o.batch >= m.world(), ErrorCode::Usage,
+                "a batch of {} chain(s) cannot be shared by {} ranks; the batch is global: use at least one chain per rank",
+                o.batch, m.world());
 
   auto n = static_cast<std::int64_t>(m.chains.size());
   m.steps_per_epoch = (n + o.batch - 1) / o.batch;
@@ -532,7 +604,7 @@ Trainer::Trainer(std::vector<chains::Chain> chains, TrainOptions options) : impl
   if (o.pooler) m.student->set_pooler(*o.pooler);
   if (o.mlp_only_train) m.init_mlp_head();
   for (auto& p : m.teacher->network().parameters()) p.requires_grad_(false);
-  if (o.evaluate) {
+  if (o.evaluate && m.leader()) {
     m.dev = eval::load_dev_tasks(o.data_dir.empty() ? eval::default_data_dir() : o.data_dir, o.text);
   }
 }
@@ -585,7 +657,7 @@ TrainResult Trainer::run(Progress& progress) {
   result.finished = m.step == m.total_steps;
   result.best_score = m.best_score;
   result.best_step = m.best_step;
-  if (result.finished && o.write_curve) m.write_curve();
+  if (result.finished && o.write_curve && m.leader()) m.write_curve();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return result;
 }

@@ -12,6 +12,16 @@
 //   metrics.jsonl     {"type":"step",...} per step and {"type":"eval",...} per evaluation
 //   curve.svg         loss and dev score against step, written at the end
 //
+// Data parallel (TrainOptions::group, dist/group.h): every rank walks the same steps; rank r
+// takes the chains at positions r, r + N, ... of each step's batch, the loss is the batch mean as
+// in one process (ListMLE's tie-breaking permutations are drawn for every chain of the batch on
+// every rank, so each chain gets the permutation one process would give it), the gradients are
+// summed over the ranks before clipping, and every rank applies the same AdamW update. Rank 0
+// alone reads dev, evaluates, writes best/, checkpoint/ (with every rank's dropout generator)
+// and metrics.jsonl; the dev score is broadcast so every rank follows its best-model decision.
+// A dropout-free model ends with the weights one process with the same global batch reaches
+// (float rounding aside); with dropout each rank draws its own masks.
+//
 // Determinism: the chain order of epoch e is a permutation drawn from (seed, e); dropout uses
 // libtorch's default CPU generator, ListMLE tie-breaking its own generator, both seeded with
 // `seed` after the models are built and both saved in the checkpoint. Evaluation consumes no
@@ -25,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
@@ -34,6 +46,10 @@
 #include "rankemb/train/ranking_loss.h"
 #include "rankemb/util/progress.h"
 #include "rankemb/util/types.h"
+
+namespace rankemb::dist {
+class Group;
+}
 
 namespace rankemb::train {
 
@@ -84,6 +100,9 @@ struct TrainOptions {
   // false: no best/ export and no checkpoint/ (step-time benchmarks of large models); metrics.jsonl
   // is still written.
   bool save_outputs = true;
+  // The ranks of a data-parallel job (dist::Group, joined by the caller); nullptr = one process.
+  // `batch` is the global batch: chains per step over all ranks, at least one per rank.
+  std::shared_ptr<dist::Group> group;
 };
 
 // One optimizer step as logged to metrics.jsonl.
@@ -91,6 +110,7 @@ struct StepRecord {
   std::int64_t step = 0;  // 1-based global step
   std::int64_t epoch = 0; // 1-based
   double loss = 0, lr = 0, grad_norm = 0, seconds = 0;
+  std::uint64_t comm_bytes = 0;  // gradient bytes this rank sent to the all-reduce (0 in one process)
 };
 
 struct EvalRecord {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "rankemb/util/error.h"
 
@@ -22,7 +23,13 @@ Level initial_level() {
 }
 std::atomic<Level> g_level{initial_level()};
 std::mutex g_mutex;
+std::string g_origin;  // guarded by g_mutex
 }  // namespace
+
+void set_origin(std::string origin) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_origin = std::move(origin);
+}
 
 void set_level(Level l) { g_level = l; }
 Level level() { return g_level; }
@@ -38,7 +45,8 @@ Level parse_level(std::string_view name) {
 void write(Level l, std::string_view message) {
   static constexpr const char* kPrefix[] = {"error: ", "warning: ", "", "debug: "};
   std::lock_guard<std::mutex> lock(g_mutex);
-  std::fprintf(stderr, "%s%.*s\n", kPrefix[static_cast<int>(l)], static_cast<int>(message.size()), message.data());
+  std::fprintf(stderr, "%s%s%.*s\n", g_origin.c_str(), kPrefix[static_cast<int>(l)], static_cast<int>(message.size()),
+               message.data());
 }
 
 }  // namespace rankemb::log

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <string>
 #include <string_view>
 
 namespace rankemb::log {
@@ -15,6 +16,8 @@ Level level();
 // Parses "error", "warn", "info", "debug"; throws Error(Usage) otherwise.
 Level parse_level(std::string_view name);
 void write(Level level, std::string_view message);
+// Text put before every line, e.g. "[rank 1] " in a data-parallel job (empty by default).
+void set_origin(std::string origin);
 
 template <typename... Args>
 void error(fmt::format_string<Args...> f, Args&&... args) {
