@@ -1,7 +1,8 @@
 // rankemb serve: an embedding server for a refined (or any) encoder, with the APIs search stacks
 // already speak (OpenAI /v1/embeddings; text-embeddings-inference /embed, /rerank, /info,
-// /health; Prometheus /metrics) and, with -i INDEX, POST /search. SIGTERM or SIGINT drains
-// in-flight requests and exits 0.
+// /health; Prometheus /metrics), with -i INDEX POST /search, and with --llm MODEL the stage-1
+// decoder: OpenAI /v1/completions (plus guidance) and /v1/chains (a chain as `rankemb generate`
+// writes it). SIGTERM or SIGINT drains in-flight requests and exits 0.
 #include <pthread.h>
 #include <signal.h>
 
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "llm_service.h"
 #include "model_service.h"
 #include "rankemb/search/index.h"
 #include "rankemb/serve/server.h"
@@ -21,6 +23,7 @@ namespace {
 
 struct ServeArgs {
   EncoderChoice encoder;
+  LlmChoice llm;
   std::string index;
   serve::ServerOptions server;
   long long wait_us = 2000;
@@ -48,7 +51,9 @@ int run_serve(ServeArgs a) {
     index = std::move(dir);
   }
   a.server.batching.max_wait = std::chrono::microseconds(a.wait_us);
-  serve::Server server(std::move(model), a.server, index);
+  std::optional<serve::TextModel> llm;
+  if (!a.llm.model.empty()) llm = load_text_model(a.llm);
+  serve::Server server(std::move(model), a.server, index, std::move(llm));
   const int port = server.bind();
   std::thread watcher([&server, stop_signals] {
     int sig = 0;
@@ -71,7 +76,8 @@ int run_serve(ServeArgs a) {
 
 void register_serve(CLI::App& root, ExitCode& rc) {
   auto a = std::make_shared<ServeArgs>();
-  auto* cmd = root.add_subcommand("serve", "Serve an encoder over HTTP: OpenAI /v1/embeddings, TEI /embed /rerank /info /health, /metrics, /search");
+  auto* cmd = root.add_subcommand("serve", "Serve an encoder over HTTP: OpenAI /v1/embeddings, TEI /embed /rerank /info /health, /metrics, /search; "
+                                 "with --llm: /v1/completions, /v1/chains");
   add_encoder_options(cmd, a->encoder, true);
   cmd->add_option("-i,--index", a->index, "Index directory (rankemb index build) to answer POST /search from");
   cmd->add_option("--host", a->server.host, "Address to listen on (127.0.0.1 = this machine only; 0.0.0.0 = every interface)");
@@ -85,6 +91,13 @@ void register_serve(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--max-wait-us", a->wait_us, "How long a batch waits for more clients, in microseconds")->check(in_range(0, 1000000));
   cmd->add_option("--http-threads", a->server.http_threads, "Connections served at once")->check(in_range(1, 1024));
   cmd->add_flag("--auto-truncate", a->server.auto_truncate, "Truncate over-long inputs in /v1/embeddings instead of answering 413");
+  add_llm_options(cmd, a->llm);
+  auto& llm = a->server.llm_limits;
+  cmd->add_option("--max-prompts", llm.max_prompts, "Prompts per /v1/completions request (413 above)")->check(in_range(1, 256));
+  cmd->add_option("--max-tokens", llm.max_tokens, "Largest max_tokens of a completion or a chain step (400 above)")->check(in_range(1, 1 << 16));
+  cmd->add_option("--max-steps", llm.max_steps, "Steps per /v1/chains chain (400 above)")->check(in_range(1, 1024));
+  cmd->add_option("--llm-queue", a->server.llm_queue, "Generation requests waiting behind the running one before requests get 429")
+      ->check(in_range(0, 1024));
   cmd->callback([a, &rc] { rc = run_serve(*a); });
 }
 

@@ -1,7 +1,9 @@
 // Fuzzes the request-body parsers of `rankemb serve` (serve/api.cpp): the first byte picks the
-// endpoint (/v1/embeddings, /embed, /rerank, /search), the rest is the body. The only expected
+// endpoint (/v1/embeddings, /embed, /rerank, /search, /v1/completions, /v1/chains), the rest is
+// the body. The only expected
 // failure is ApiError with a 4xx status and a message; an accepted request must honour the limits
-// the server relies on before it tokenizes or allocates (inputs per request, bytes per input, k),
+// the server relies on before it tokenizes or allocates (inputs per request, bytes per input, k,
+// prompts, max_tokens, steps, stop strings, the sampling ranges),
 // and every error must render into both dialects' error bodies as valid JSON.
 #include <cstdint>
 #include <cstdlib>
@@ -41,8 +43,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Limits limits;
   limits.max_inputs = 8;
   limits.max_input_bytes = 256;
+  LlmLimits llm;
+  llm.max_prompts = 4;
+  llm.max_prompt_bytes = 256;
+  llm.max_tokens = 64;
+  llm.max_steps = 16;
   try {
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
       case 0: {
         auto r = parse_embeddings_request(body, limits);
         check_texts(r.inputs, limits);
@@ -60,6 +67,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto r = parse_search_request(body, limits);
         check_texts(r.queries, limits);
         check(r.k > 0);
+        break;
+      }
+      case 4: {
+        auto r = parse_completion_request(body, llm);
+        check(!r.prompts.empty() && r.prompts.size() <= llm.max_prompts);
+        for (const auto& p : r.prompts) check(p.size() <= llm.max_prompt_bytes);
+        check(r.negative_prompt.size() <= llm.max_prompt_bytes);
+        check(r.max_tokens >= 1 && r.max_tokens <= llm.max_tokens);
+        check(r.temperature >= 0 && r.temperature <= 2 && r.top_p > 0 && r.top_p <= 1);
+        check(r.guidance_scale >= 0 && r.guidance_scale <= 100 && (r.guidance_scale == 1 || !r.negative_prompt.empty()));
+        check(r.stop.size() <= kMaxStopStrings);
+        for (const auto& s : r.stop) check(!s.empty() && s.size() <= llm.max_prompt_bytes);
+        break;
+      }
+      case 5: {
+        auto r = parse_chain_request(body, llm);
+        check(!r.seed.empty() && r.seed.size() <= llm.max_prompt_bytes && r.seed.find('\n') == std::string::npos);
+        check(r.steps >= 1 && r.steps <= llm.max_steps);
+        check(!r.max_tokens || (*r.max_tokens >= 1 && *r.max_tokens <= llm.max_tokens));
+        check(r.temperature >= 0 && r.temperature <= 2 && r.top_p > 0 && r.top_p <= 1);
         break;
       }
     }

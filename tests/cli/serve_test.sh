@@ -5,7 +5,8 @@
 #     against /v1/embeddings, float and base64; the vectors must equal `rankemb encode` of the same
 #     texts (max |diff| <= 1e-5: the server batches differently, so float sums may differ in the
 #     last bits);
-#   - TEI-shaped bodies with curl: /embed, /rerank, /info, /health, /metrics, the error paths;
+#   - TEI-shaped bodies with curl: /embed, /rerank, /info, /health, /metrics, the error paths (and
+#     the generation routes' 404 without --llm);
 #   - 64 concurrent clients, each with its own random texts: every answer equals its texts encoded
 #     alone (no lost, mixed or reordered rows), in bounded time;
 #   - an index of the STS-B test sentences: a corpus sentence finds itself first; HNSW records its
@@ -106,6 +107,8 @@ many="$("$PY" -c 'import json; print(json.dumps({"inputs": ["x"] * 65}))')"
 [ "$(status POST /embed "$many")" = 413 ] || fail "65 inputs over --max-inputs 64 not 413"
 head -c 5000000 /dev/zero | tr '\0' 'a' > "$TMP/huge"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$TMP/huge" "$URL/embed")" = 413 ] || fail "5 MB body not 413"
+# Without --llm the generation routes answer 404 in OpenAI's shape (serve_llm_test.sh tests them with one).
+[ "$(status POST /v1/completions '{"prompt": "a"}')" = 404 ] && grep -q '"type":"invalid_request_error"' "$TMP/body" && grep -q -- '--llm' "$TMP/body" || fail "/v1/completions without --llm: $(cat "$TMP/body")"
 code="$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$URL/../../etc/passwd")"
 [ "$code" = 404 ] || [ "$code" = 400 ] || fail "a path outside the routes got $code"
 

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 
@@ -127,13 +128,16 @@ std::size_t open_output(const SentenceGenerator& backend, const std::vector<Seed
   return resume_point(out_path, seeds);
 }
 
+// Where finished chains go, in seed order: a line of the chain file, or memory.
+using RecordSink = std::function<void(const chains::ChainRecord&)>;
+
 // The loop of chain_runner.h: keeps the backend full, turns its answers into chain steps and
-// writes finished chains in seed order.
+// hands finished chains to the sink in seed order.
 class ChainLoop {
  public:
   ChainLoop(SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options, std::size_t start,
-            Progress& progress)
-      : backend_(backend), seeds_(seeds), options_(options), progress_(progress), writer_(options.output),
+            Progress& progress, RecordSink sink)
+      : backend_(backend), seeds_(seeds), options_(options), progress_(progress), sink_(std::move(sink)),
         next_seed_(start), next_write_(start) {
     const std::size_t capacity = backend.capacity();
     max_buffered_ = options.max_buffered ? options.max_buffered : std::max<std::size_t>(64, 4 * capacity);
@@ -238,7 +242,7 @@ class ChainLoop {
   void write_ready_chains() {
     for (auto it = finished_.begin(); it != finished_.end() && it->first == next_write_; it = finished_.erase(it)) {
       const chains::ChainRecord& r = it->second;
-      writer_.append(chains::format_chain_record(r));
+      sink_(r);
       ++next_write_;
       ++summary_.chains_written;
       if (r.kept) {
@@ -255,7 +259,7 @@ class ChainLoop {
   const std::vector<Seed>& seeds_;
   const RunOptions& options_;
   Progress& progress_;
-  io::LineAppender writer_;
+  RecordSink sink_;
   Clock::time_point t0_ = Clock::now();
   std::size_t max_buffered_ = 0;
   std::unordered_map<std::uint64_t, Active> in_flight_;  // ticket -> chain
@@ -272,9 +276,24 @@ RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds
   const auto t0 = std::chrono::steady_clock::now();
   check_run_options(backend, seeds, options);
   const std::size_t start = open_output(backend, seeds, options);
-  RunSummary summary = ChainLoop(backend, seeds, options, start, progress).run();
+  io::LineAppender writer(options.output);
+  const auto append = [&writer](const chains::ChainRecord& r) { writer.append(chains::format_chain_record(r)); };
+  RunSummary summary = ChainLoop(backend, seeds, options, start, progress, append).run();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return summary;
+}
+
+std::vector<chains::ChainRecord> chain_records(SentenceGenerator& backend, const std::vector<Seed>& seeds, int steps,
+                                              int retries) {
+  RunOptions options;
+  options.steps = steps;
+  options.retries = retries;
+  options.output = "(memory)";  // never opened: the sink below keeps the records
+  check_run_options(backend, seeds, options);
+  std::vector<chains::ChainRecord> out;
+  NullProgress quiet;
+  ChainLoop(backend, seeds, options, 0, quiet, [&out](const chains::ChainRecord& r) { out.push_back(r); }).run();
+  return out;
 }
 
 std::string format_run_summary(const RunSummary& s) {

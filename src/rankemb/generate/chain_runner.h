@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rankemb/chains/record.h"
 #include "rankemb/generate/seeds.h"
 #include "rankemb/generate/sentence_generator.h"
 #include "rankemb/util/progress.h"
@@ -86,6 +87,13 @@ nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& opti
 // through; everything written before them stays valid for --resume.
 RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds, const RunOptions& options,
                       Progress& progress);
+
+// The records of `seeds` (ids strictly increasing) through the same loop as run_chains (copy guard
+// with `retries`, filters), kept in memory instead of written: one per seed, in seed order, each
+// what run_chains would write on that seed's line. For callers that answer with chains (the
+// server's /v1/chains). Throws like run_chains for steps < 1 or retries out of range.
+std::vector<chains::ChainRecord> chain_records(SentenceGenerator& backend, const std::vector<Seed>& seeds, int steps,
+                                              int retries);
 
 // "kept 10, dropped 2 (newline 1, repetition 1), 12345 tokens in 3.2 s (3858 tok/s)".
 std::string format_run_summary(const RunSummary& summary);

@@ -1,21 +1,17 @@
 // rankemb::llm owns the LLM backend of stage 1 (a generate::SentenceGenerator): guided decoding of one chain step with classifier-free
 // guidance between two prompts (METHOD.md "Stage 1"), on a models::CausalLm with continuous
-// batching at token level.
+// batching at token level. The decoding itself (two streams, the guided score, sampling, slots,
+// prompt-prefix reuse) is guided_decoder.h's, shared with text completions; this file turns chain
+// steps into its requests.
 //
-// Per request there are two streams, each in its own CausalLm slot: positive = prompt(current),
-// negative = prompt(previous) (or, for small models that copy their input, a prompt asking to
-// copy the current sentence: LlmGeneratorOptions::negative). Both are extended with the same chosen token; at every token
+// Per request: positive = prompt(current), negative = prompt(previous) (or, for small models that
+// copy their input, a prompt asking to copy the current sentence: LlmGeneratorOptions::negative);
 //   score = logp_neg + g * (logp_pos - logp_neg)
-// over float32 log-softmax outputs. When the two prompts are equal (step 1) or g == 1 only the
-// positive stream runs (the negative one could not change the choice). Greedy by default
-// (argmax, ties -> lowest id); with temperature > 0, temperature/top-p sampling from an RNG
-// derived from (seed, chain_id, step) only, so results do not depend on batch composition.
-//
-// Each poll() is one forward call: it prefills the prompts of newly submitted requests and
-// decodes one token for every running request. Finished requests free their slots at once.
+// When the two prompts are equal (step 1) or g == 1 only the positive stream runs. Greedy by
+// default; with temperature > 0, temperature/top-p sampling from an RNG derived from (seed,
+// chain_id, step, attempt) only, so results do not depend on batch composition.
 // Prompt prefix reuse: the tokens every prompt starts with (the chat header and the instruction
-// before the sentence) are computed once into a spare slot, and each new stream starts with a
-// copy of their keys/values (CausalLm::copy_prefix), so prefill only runs on the rest.
+// before the sentence) are the decoder's shared prefix, computed once.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +24,7 @@
 #include <vector>
 
 #include "rankemb/generate/sentence_generator.h"
+#include "rankemb/llm/guided_decoder.h"
 #include "rankemb/text/chat_template.h"
 #include "rankemb/util/types.h"
 
@@ -86,6 +83,9 @@ std::unique_ptr<SentenceGenerator> make_llm_generator(std::shared_ptr<models::Ca
                                                       const LlmGeneratorOptions& options,
                                                       std::string model_name = "");
 
+// The name a chain record gives the model at `path`: its directory's (or GGUF file's) name.
+std::string model_name(const std::filesystem::path& path);
+
 // The authors' prompt (hly1998/RankingSentenceGeneration, generation/generation.py), verbatim
 // with its indentation, "{sentence}" standing for the stripped input sentence.
 std::string_view default_prompt_template();
@@ -105,19 +105,18 @@ struct SmallModelRecipe {
 };
 SmallModelRecipe small_model_recipe();
 
+// The chain settings a preset stands for: "paper" is the paper's loop (LlmGeneratorOptions'
+// defaults, no copy guard); "small-llm" is small_model_recipe() on top of it. The caller sets
+// model_dir and anything it overrides. Throws Error(Usage) naming the accepted values otherwise.
+struct ChainPreset {
+  LlmGeneratorOptions generator;
+  int retries = 0;  // generate::RunOptions::retries
+};
+ChainPreset chain_preset(std::string_view name);
+
 // The user-turn text for `sentence`: every "{sentence}" in `prompt_template` replaced by the
 // sentence stripped of surrounding white space (Python str.strip()). Throws Error(Usage) when the
 // template has no placeholder, Error(Input) for invalid UTF-8 in the sentence.
 std::string fill_prompt(std::string_view prompt_template, std::string_view sentence);
-
-// The guided score of every token, score = lneg + g * (lpos - lneg) in float32, where lpos/lneg
-// are the log-softmax of the two logit rows (`neg_logits` empty or g == 1: score = lpos exactly,
-// as the generator computes it with one stream).
-// Exposed for the tests of the formula.
-std::vector<float> guided_scores(std::span<const float> pos_logits, std::span<const float> neg_logits,
-                                 double guidance);
-
-// Greedy choice: the index of the largest score, the lowest index among equal ones.
-std::int64_t argmax_lowest(std::span<const float> scores);
 
 }  // namespace rankemb::llm

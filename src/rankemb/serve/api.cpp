@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "rankemb/util/unicode.h"
@@ -99,6 +100,72 @@ std::size_t positive_size(const json& j, const char* key, std::size_t fallback, 
   return static_cast<std::size_t>(v);
 }
 
+// A number in [lo, hi] (finite), or `fallback` when absent or null.
+double optional_number(const json& j, const char* key, double fallback, double lo, double hi) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_number()) throw ApiError(400, fmt::format("{} must be a number, got {}", key, it->type_name()), key);
+  const double v = it->get<double>();
+  if (!(v >= lo && v <= hi))
+    throw ApiError(400, fmt::format("{} must be between {} and {}, got {}", key, lo, hi, it->dump()), key);
+  return v;
+}
+
+// A non-negative integer (up to 2^64 - 1), or `fallback` when absent or null.
+std::uint64_t optional_count(const json& j, const char* key, std::uint64_t fallback) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_number_unsigned())
+    throw ApiError(400, fmt::format("{} must be a non-negative integer, got {}", key, it->dump()), key);
+  return it->get<std::uint64_t>();
+}
+
+// One string within the limits (413 when longer than `max_bytes`, 400 for invalid UTF-8).
+std::string bounded_string(const json& j, const char* key, std::size_t max_bytes) {
+  std::string s = required_string(j, key);
+  if (s.size() > max_bytes)
+    throw ApiError(413, fmt::format("{} has {} bytes, more than the {} allowed", key, s.size(), max_bytes), key);
+  if (auto bad = unicode::find_invalid_utf8(s))
+    throw ApiError(400, fmt::format("{} is not valid UTF-8 (byte {})", key, *bad), key);
+  return s;
+}
+
+// OpenAI's stop: a string or a list of at most kMaxStopStrings non-empty strings.
+std::vector<std::string> stop_strings(const json& j, std::size_t max_bytes) {
+  auto it = j.find("stop");
+  if (it == j.end() || it->is_null()) return {};
+  const Limits limits{.max_inputs = kMaxStopStrings, .max_input_bytes = max_bytes};
+  std::vector<std::string> out = text_list(j, "stop", limits);
+  for (const auto& s : out)
+    if (s.empty()) throw ApiError(400, "stop strings must not be empty", "stop");
+  return out;
+}
+
+// The OpenAI completion options rankemb does not implement, each with the value that means "off".
+void refuse_unsupported(const json& j) {
+  const auto neutral = [&](const char* key, const json& off) {
+    auto it = j.find(key);
+    if (it != j.end() && !it->is_null() && *it != off)
+      throw ApiError(400, fmt::format("{} is not supported by this server (only {} is)", key, off.dump()), key);
+  };
+  neutral("n", 1);
+  neutral("best_of", 1);
+  neutral("stream", false);
+  neutral("echo", false);
+  neutral("logprobs", nullptr);
+  neutral("suffix", nullptr);
+  neutral("presence_penalty", 0);
+  neutral("frequency_penalty", 0);
+  neutral("logit_bias", json::object());
+}
+
+// /v1/chains is rankemb's own route: a misspelt option must not be ignored silently.
+void refuse_unknown_keys(const json& j, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : j.items())
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      throw ApiError(400, fmt::format("unknown field {}; expected one of {}", json(key).dump(), fmt::join(known, ", ")), key);
+}
+
 json float_list(const std::vector<float>& row) {
   json a = json::array();
   for (float v : row) a.push_back(v);
@@ -162,6 +229,77 @@ SearchRequest parse_search_request(std::string_view body, const Limits& limits) 
   r.queries = text_list(j, "query", limits);
   r.k = positive_size(j, "k", 10, 1000);
   return r;
+}
+
+CompletionRequest parse_completion_request(std::string_view body, const LlmLimits& limits) {
+  const json j = parse_object(body);
+  refuse_unsupported(j);
+  CompletionRequest r;
+  r.prompts = text_list(j, "prompt", Limits{.max_inputs = limits.max_prompts, .max_input_bytes = limits.max_prompt_bytes});
+  if (auto it = j.find("model"); it != j.end() && it->is_string()) r.model = it->get<std::string>();
+  r.max_tokens = positive_size(j, "max_tokens", r.max_tokens, limits.max_tokens);
+  r.temperature = optional_number(j, "temperature", r.temperature, 0, 2);
+  r.top_p = optional_number(j, "top_p", r.top_p, 0, 1);
+  if (r.top_p == 0) throw ApiError(400, "top_p must be more than 0 (it keeps at least one token)", "top_p");
+  r.seed = optional_count(j, "seed", r.seed);
+  r.stop = stop_strings(j, limits.max_prompt_bytes);
+  if (j.contains("negative_prompt") && !j["negative_prompt"].is_null())
+    r.negative_prompt = bounded_string(j, "negative_prompt", limits.max_prompt_bytes);
+  r.guidance_scale = optional_number(j, "guidance_scale", r.guidance_scale, 0, 100);
+  if (r.guidance_scale != 1.0 && r.negative_prompt.empty())
+    throw ApiError(400, "guidance_scale other than 1 needs a negative_prompt to steer away from", "negative_prompt");
+  r.chat = optional_bool(j, "chat", false);
+  return r;
+}
+
+ChainRequest parse_chain_request(std::string_view body, const LlmLimits& limits) {
+  const json j = parse_object(body);
+  refuse_unknown_keys(
+      j, {"seed", "steps", "id", "guidance_scale", "max_tokens", "temperature", "top_p", "random_seed", "model"});
+  ChainRequest r;
+  auto seed = j.find("seed");
+  if (seed != j.end() && seed->is_number())
+    throw ApiError(400, "seed must be the seed sentence (a string); the random seed is random_seed", "seed");
+  r.seed = bounded_string(j, "seed", limits.max_prompt_bytes);
+  if (r.seed.find_first_of("\r\n") != std::string::npos)
+    throw ApiError(400, "seed must be one sentence on one line (it has a line break)", "seed");
+  if (r.seed.empty()) throw ApiError(400, "seed must not be empty", "seed");
+  if (!j.contains("steps") || j["steps"].is_null())
+    throw ApiError(400, fmt::format("steps is required (at most {})", limits.max_steps), "steps");
+  r.steps = positive_size(j, "steps", 1, limits.max_steps);
+  r.id = optional_count(j, "id", r.id);
+  if (j.contains("guidance_scale") && !j["guidance_scale"].is_null())
+    r.guidance_scale = optional_number(j, "guidance_scale", 1, 0, 100);
+  if (j.contains("max_tokens") && !j["max_tokens"].is_null())
+    r.max_tokens = positive_size(j, "max_tokens", 1, limits.max_tokens);
+  r.temperature = optional_number(j, "temperature", r.temperature, 0, 2);
+  r.top_p = optional_number(j, "top_p", r.top_p, 0, 1);
+  if (r.top_p == 0) throw ApiError(400, "top_p must be more than 0 (it keeps at least one token)", "top_p");
+  r.random_seed = optional_count(j, "random_seed", r.random_seed);
+  return r;
+}
+
+std::string completions_response(const std::vector<CompletionChoice>& choices, std::string_view id, std::int64_t created,
+                                 std::string_view model) {
+  json list = json::array();
+  std::size_t prompt_tokens = 0, completion_tokens = 0;
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    const CompletionChoice& c = choices[i];
+    list.push_back({{"index", i}, {"text", c.text}, {"finish_reason", c.length ? "length" : "stop"}, {"logprobs", nullptr}});
+    prompt_tokens += c.prompt_tokens;
+    completion_tokens += c.completion_tokens;
+  }
+  return json{{"id", id},
+              {"object", "text_completion"},
+              {"created", created},
+              {"model", model},
+              {"choices", std::move(list)},
+              {"usage",
+               {{"prompt_tokens", prompt_tokens},
+                {"completion_tokens", completion_tokens},
+                {"total_tokens", prompt_tokens + completion_tokens}}}}
+      // `replace`: a completion cut off by max_tokens may end inside a UTF-8 sequence.
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string embeddings_response(const std::vector<std::vector<float>>& rows, bool base64, std::string_view model,

@@ -47,7 +47,12 @@ void Metrics::batch(std::size_t texts, std::size_t tokens, double seconds) {
   batch_seconds_.observe(seconds);
 }
 
-std::string Metrics::render(std::size_t queue_depth) const {
+void Metrics::completion_tokens(std::size_t tokens) {
+  std::lock_guard lock(mutex_);
+  completion_tokens_ += tokens;
+}
+
+std::string Metrics::render(std::size_t queue_depth, std::size_t llm_queue_depth) const {
   std::lock_guard lock(mutex_);
   std::string out;
   out += "# HELP rankemb_requests_total HTTP requests by route and status.\n# TYPE rankemb_requests_total counter\n";
@@ -67,6 +72,10 @@ std::string Metrics::render(std::size_t queue_depth) const {
   out += fmt::format("# HELP rankemb_batches_total Model calls.\n# TYPE rankemb_batches_total counter\nrankemb_batches_total {}\n", batches_);
   out += fmt::format("# HELP rankemb_tokens_total Tokens embedded.\n# TYPE rankemb_tokens_total counter\nrankemb_tokens_total {}\n", tokens_);
   out += fmt::format("# HELP rankemb_queue_depth Texts waiting for the model.\n# TYPE rankemb_queue_depth gauge\nrankemb_queue_depth {}\n", queue_depth);
+  out += fmt::format("# HELP rankemb_completion_tokens_total Tokens generated for /v1/completions.\n"
+                     "# TYPE rankemb_completion_tokens_total counter\nrankemb_completion_tokens_total {}\n", completion_tokens_);
+  out += fmt::format("# HELP rankemb_llm_queue_depth Generation requests running or waiting for the LLM.\n"
+                     "# TYPE rankemb_llm_queue_depth gauge\nrankemb_llm_queue_depth {}\n", llm_queue_depth);
   return out;
 }
 

@@ -19,8 +19,11 @@ class Metrics {
   void request(const std::string& route, int status, double seconds);
   // One model call of the batcher.
   void batch(std::size_t texts, std::size_t tokens, double seconds);
-  // Prometheus text format; `queue_depth` is sampled by the caller.
-  std::string render(std::size_t queue_depth) const;
+  // Tokens generated for one /v1/completions request.
+  void completion_tokens(std::size_t tokens);
+  // Prometheus text format; the queue depths (texts waiting for the encoder, generation requests
+  // running or waiting for the LLM) are sampled by the caller.
+  std::string render(std::size_t queue_depth, std::size_t llm_queue_depth) const;
 
  private:
   struct Histogram {
@@ -36,7 +39,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, std::size_t> requests_;  // (route, status) -> count
   std::map<std::string, Histogram> latency_;                     // route -> seconds
   Histogram batch_texts_, batch_seconds_;
-  std::size_t tokens_ = 0, batches_ = 0;
+  std::size_t tokens_ = 0, batches_ = 0, completion_tokens_ = 0;
 };
 
 }  // namespace rankemb::serve

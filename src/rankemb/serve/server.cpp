@@ -29,7 +29,8 @@ Dialect dialect_of(const std::string& path) { return path.rfind("/v1/", 0) == 0 
 
 // The metrics label of a path: known routes by name, anything else as "other" (bounded labels).
 std::string route_label(const std::string& path) {
-  static const char* const kRoutes[] = {"/v1/embeddings", "/embed", "/rerank", "/search", "/health", "/info", "/metrics"};
+  static const char* const kRoutes[] = {"/v1/embeddings", "/embed",   "/rerank",         "/search",   "/health",
+                                        "/info",           "/metrics", "/v1/completions", "/v1/chains"};
   for (const char* r : kRoutes)
     if (path == r) return r;
   return "other";
@@ -46,21 +47,30 @@ float dot(const std::vector<float>& a, const std::vector<float>& b) {
   return std::inner_product(a.begin(), a.end(), b.begin(), 0.0f);
 }
 
+std::int64_t unix_time() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 struct Server::Impl {
   EmbeddingModel model;
   ServerOptions opt;
   std::shared_ptr<const search::IndexDir> index;
+  std::optional<TextModel> llm;
   Metrics metrics;
   Batcher batcher;
+  JobQueue llm_jobs;
+  const std::int64_t started = unix_time();
+  std::atomic<std::uint64_t> completions_served{0};
   httplib::Server http;
   std::atomic<bool> draining{false}, run_started{false}, run_finished{false};
   int listen_socket = -1;  // the last socket httplib made for bind()
 
-  Impl(EmbeddingModel m, ServerOptions o, std::shared_ptr<const search::IndexDir> idx)
-      : model(std::move(m)), opt(std::move(o)), index(std::move(idx)),
-        batcher(model.embed, opt.batching, [this](const BatchStats& s) { metrics.batch(s.texts, s.tokens, s.seconds); }) {
+  Impl(EmbeddingModel m, ServerOptions o, std::shared_ptr<const search::IndexDir> idx, std::optional<TextModel> text_model)
+      : model(std::move(m)), opt(std::move(o)), index(std::move(idx)), llm(std::move(text_model)),
+        batcher(model.embed, opt.batching, [this](const BatchStats& s) { metrics.batch(s.texts, s.tokens, s.seconds); }),
+        llm_jobs(opt.llm_queue) {
     routes();
   }
 
@@ -141,6 +151,64 @@ struct Server::Impl {
     return json{{"results", std::move(results)}}.dump();
   }
 
+  const TextModel& require_llm() const {
+    if (!llm) throw ApiError(404, "no LLM is loaded (start the server with --llm MODEL)");
+    return *llm;
+  }
+
+  // Runs `job` on the LLM worker, behind the requests already queued.
+  std::string generate(JobQueue::Job job) {
+    if (draining) throw ApiError(503, "the server is shutting down");
+    auto result = llm_jobs.submit(std::move(job));
+    if (!result)
+      throw ApiError(429, fmt::format("the LLM is busy ({} generation requests running or queued); retry shortly",
+                                      llm_jobs.depth()));
+    return result->get();
+  }
+
+  // Every sequence must fit the model's context: its prompt plus max_tokens. Runs on the LLM
+  // worker, the one thread that may use the model's tokenizer and chat template.
+  void check_context(const CompletionRequest& r) const {
+    const std::size_t context = llm->context_tokens;
+    if (r.max_tokens >= context)
+      throw ApiError(400,
+                     fmt::format("max_tokens must be less than the model's context of {} tokens, got {}", context,
+                                 r.max_tokens),
+                     "max_tokens");
+    const auto fits = [&](const std::string& text, const std::string& field) {
+      const std::size_t n = llm->count_prompt_tokens(text, r.chat);
+      if (n + r.max_tokens > context)
+        throw ApiError(413,
+                       fmt::format("{} has {} tokens; with max_tokens {} that is more than the model's context of {} tokens",
+                                   field, n, r.max_tokens, context),
+                       field.substr(0, field.find('[')));
+    };
+    for (std::size_t i = 0; i < r.prompts.size(); ++i) fits(r.prompts[i], fmt::format("prompt[{}]", i));
+    if (!r.negative_prompt.empty()) fits(r.negative_prompt, "negative_prompt");
+  }
+
+  std::string completions(const std::string& body) {
+    const TextModel& m = require_llm();
+    CompletionRequest r = parse_completion_request(body, opt.llm_limits);
+    if (r.chat && !m.has_chat_template)
+      throw ApiError(400, "chat: the model has no chat template; send raw prompts instead", "chat");
+    return generate([this, r = std::move(r)] {
+      check_context(r);
+      const std::vector<CompletionChoice> choices = llm->complete(r);
+      std::size_t tokens = 0;
+      for (const auto& c : choices) tokens += c.completion_tokens;
+      metrics.completion_tokens(tokens);
+      const std::string id = fmt::format("cmpl-{}-{}", started, ++completions_served);
+      return completions_response(choices, id, unix_time(), r.model.empty() ? llm->id : r.model);
+    });
+  }
+
+  std::string chains(const std::string& body) {
+    require_llm();
+    ChainRequest r = parse_chain_request(body, opt.llm_limits);
+    return generate([this, r = std::move(r)] { return llm->chain(r); });
+  }
+
   std::string info() const {
     return json{{"model_id", model.id},
                 {"model_sha", nullptr},
@@ -155,7 +223,16 @@ struct Server::Impl {
                 {"auto_truncate", opt.auto_truncate},
                 {"tokenization_workers", opt.http_threads},
                 {"version", version()},
-                {"index", index ? json{{"count", index->index.size()}, {"kind", index->info.settings.kind}} : json(nullptr)}}
+                {"index", index ? json{{"count", index->index.size()}, {"kind", index->info.settings.kind}} : json(nullptr)},
+                {"llm", llm ? json{{"model_id", llm->id},
+                                   {"chain_preset", llm->preset},
+                                   {"context_tokens", llm->context_tokens},
+                                   {"chat_template", llm->has_chat_template},
+                                   {"max_prompts", opt.llm_limits.max_prompts},
+                                   {"max_tokens", opt.llm_limits.max_tokens},
+                                   {"max_steps", opt.llm_limits.max_steps},
+                                   {"max_queue", opt.llm_queue}}
+                            : json(nullptr)}}
         .dump();
   }
 
@@ -185,13 +262,15 @@ struct Server::Impl {
     post("/embed", &Impl::embed_tei);
     post("/rerank", &Impl::rerank);
     post("/search", &Impl::search_index);
+    post("/v1/completions", &Impl::completions);
+    post("/v1/chains", &Impl::chains);
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       res.status = draining ? 503 : 200;
       res.set_content(draining ? "shutting down" : "", "text/plain");
     });
     http.Get("/info", [this](const httplib::Request&, httplib::Response& res) { res.set_content(info(), kJson); });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics.render(batcher.queue_depth()), "text/plain; version=0.0.4");
+      res.set_content(metrics.render(batcher.queue_depth(), llm_jobs.depth()), "text/plain; version=0.0.4");
     });
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       t_request_start = std::chrono::steady_clock::now();
@@ -234,12 +313,14 @@ struct Server::Impl {
   }
 };
 
-Server::Server(EmbeddingModel model, ServerOptions options, std::shared_ptr<const search::IndexDir> index)
-    : impl_(std::make_unique<Impl>(std::move(model), std::move(options), std::move(index))) {}
+Server::Server(EmbeddingModel model, ServerOptions options, std::shared_ptr<const search::IndexDir> index,
+               std::optional<TextModel> llm)
+    : impl_(std::make_unique<Impl>(std::move(model), std::move(options), std::move(index), std::move(llm))) {}
 
 Server::~Server() {
   stop();
   impl_->batcher.stop();
+  impl_->llm_jobs.stop();
 }
 
 int Server::bind() {
@@ -263,6 +344,7 @@ void Server::run() {
   if (!impl_->draining) impl_->http.listen_after_bind();
   impl_->run_finished = true;
   impl_->batcher.stop();
+  impl_->llm_jobs.stop();
 }
 
 void Server::stop() {

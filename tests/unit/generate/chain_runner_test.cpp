@@ -435,6 +435,38 @@ TEST(ChainRunner, CopyGuardRetriesCopiesAndRecordsEveryRetry) {
   EXPECT_TRUE(std::none_of(seen.begin(), seen.end(), [](const StepRequest& r) { return r.attempt > 2; }));
 }
 
+// chain_records (the server's /v1/chains) is the same loop without the file: each record formats
+// to the bytes run_chains wrote on that seed's line, copy-guard retries included, whatever the
+// backend's capacity.
+TEST(ChainRunner, InMemoryRecordsEqualTheFileLines) {
+  TempDir dir("in_memory");
+  FakeGenerator::Options o = fake(3, 4);
+  o.answer = copying_answer;
+  FakeGenerator file_gen(o);
+  NullProgress p;
+  RunOptions opts = options_for(dir / "file.jsonl", 3);
+  opts.retries = 2;
+  run_chains(file_gen, all_seeds(), opts, p);
+  std::vector<std::string> lines;
+  const std::string text = slurp(dir / "file.jsonl");
+  for (std::size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1) lines.push_back(text.substr(at, nl - at));
+  ASSERT_EQ(lines.size(), 12u);
+  for (std::size_t capacity : {1u, 5u}) {
+    o.capacity = capacity;
+    FakeGenerator gen(o);
+    const auto records = chain_records(gen, all_seeds(), 3, 2);
+    ASSERT_EQ(records.size(), lines.size());
+    for (std::size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(format_chain_record(records[i]), lines[i]) << "capacity " << capacity;
+    // One seed alone, with the id it has in the file: its line.
+    FakeGenerator one(o);
+    EXPECT_EQ(format_chain_record(chain_records(one, {all_seeds()[4]}, 3, 2).at(0)), lines[4]);
+  }
+  EXPECT_FALSE(std::filesystem::exists("(memory)"));
+  FakeGenerator gen(o);
+  EXPECT_THROW(chain_records(gen, all_seeds(), 0, 0), rankemb::Error);
+  EXPECT_THROW(chain_records(gen, all_seeds(), 3, kMaxRetries + 1), rankemb::Error);
+}
+
 TEST(ChainRunner, WithoutTheGuardCopiesAreKeptAsThePaperDoes) {
   TempDir dir("no_guard");
   FakeGenerator::Options o = fake(1, 2);

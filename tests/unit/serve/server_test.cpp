@@ -298,3 +298,186 @@ TEST(Server, StopDrainsRequestsInFlight) {
   client.join();
   EXPECT_EQ(status, 200);
 }
+
+namespace {
+
+// A text model whose answers are pure functions of the request, so each response can be checked
+// field by field; `delay` makes every generation slow.
+struct FakeLlm {
+  std::chrono::milliseconds delay{0};
+  std::atomic<int> running{0}, most_at_once{0};
+  static std::size_t count(const std::string& prompt) {
+    return 1 + static_cast<std::size_t>(std::count(prompt.begin(), prompt.end(), ' ')) + !prompt.empty();
+  }
+  static std::string answer(const sv::CompletionRequest& r, const std::string& prompt) {
+    return fmt::format("{}|neg={}|g={}|max={}|t={}|seed={}|chat={}", prompt, r.negative_prompt, r.guidance_scale, r.max_tokens,
+                       r.temperature, r.seed, r.chat);
+  }
+  void busy() {
+    const int now = ++running;
+    int seen = most_at_once;
+    while (now > seen && !most_at_once.compare_exchange_weak(seen, now)) {
+    }
+    if (delay.count()) std::this_thread::sleep_for(delay);
+    --running;
+  }
+  sv::TextModel model() {
+    sv::TextModel m;
+    m.id = "fake-llm";
+    m.preset = "paper";
+    m.context_tokens = 20;
+    m.count_prompt_tokens = [](const std::string& p, bool chat) { return count(p) + (chat ? 3 : 0); };
+    m.complete = [this](const sv::CompletionRequest& r) {
+      busy();
+      std::vector<sv::CompletionChoice> out;
+      for (const auto& p : r.prompts) out.push_back({answer(r, p), r.max_tokens == 3, count(p), r.max_tokens});
+      return out;
+    };
+    m.chain = [this](const sv::ChainRequest& r) {
+      busy();
+      return json{{"seed", r.seed}, {"steps", r.steps}, {"id", r.id}, {"g", r.guidance_scale.value_or(-1)}}.dump();
+    };
+    return m;
+  }
+};
+
+}  // namespace
+
+TEST(Server, GenerationRoutesWithoutAnLlmAre404InOpenAisShape) {
+  FakeModel fake;
+  Running r(fake.model(), {});
+  for (const char* path : {"/v1/completions", "/v1/chains"}) {
+    auto res = post(r, path, R"({"prompt": "a", "seed": "a", "steps": 1})");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 404);
+    const json j = json::parse(res->body);
+    EXPECT_EQ(j["error"]["type"], "invalid_request_error") << res->body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find("--llm"), std::string::npos) << res->body;
+  }
+  EXPECT_TRUE(json::parse(r.client().Get("/info")->body)["llm"].is_null());
+}
+
+// The server with an LLM: answers come back from the worker unchanged and in the OpenAI shape,
+// limits are checked against the model's context, /info and /metrics report the LLM.
+TEST(Server, CompletionsAndChainsGoThroughTheLlm) {
+  FakeModel fake;
+  FakeLlm llm;
+  sv::ServerOptions o;
+  o.port = 0;
+  sv::Server server(fake.model(), o, nullptr, llm.model());
+  const int port = server.bind();
+  std::thread serving([&] { server.run(); });
+  httplib::Client c("127.0.0.1", port);
+  const auto send = [&](const char* path, const std::string& body) { return c.Post(path, body, "application/json"); };
+
+  auto res = send("/v1/completions", R"({"prompt": ["one two", "three"], "max_tokens": 3, "temperature": 0, "seed": 4,
+      "negative_prompt": "no", "guidance_scale": 2, "model": "asked"})");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  json j = json::parse(res->body);
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["model"], "asked");
+  EXPECT_EQ(j["id"].get<std::string>().rfind("cmpl-", 0), 0u);
+  ASSERT_EQ(j["choices"].size(), 2u);
+  sv::CompletionRequest want;
+  want.negative_prompt = "no", want.guidance_scale = 2, want.max_tokens = 3, want.temperature = 0, want.seed = 4;
+  EXPECT_EQ(j["choices"][0]["text"], FakeLlm::answer(want, "one two"));
+  EXPECT_EQ(j["choices"][1]["text"], FakeLlm::answer(want, "three"));
+  EXPECT_EQ(j["choices"][1]["index"], 1);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 3 + 2);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 6);
+  EXPECT_EQ(j["usage"]["total_tokens"], 11);
+  EXPECT_EQ(json::parse(send("/v1/completions", R"({"prompt": "x"})")->body)["model"], "fake-llm");
+
+  res = send("/v1/chains", R"({"seed": "A dog runs.", "steps": 4, "id": 9, "guidance_scale": 1.5})");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body), (json{{"seed", "A dog runs."}, {"steps", 4}, {"id", 9}, {"g", 1.5}}));
+
+  // Context 20 tokens: prompt (count) + max_tokens must fit; the field at fault is named.
+  res = send("/v1/completions", R"({"prompt": ["ok", "a b c d e f g h i j"], "max_tokens": 10})");
+  EXPECT_EQ(res->status, 413);
+  EXPECT_EQ(json::parse(res->body)["error"]["param"], "prompt");
+  EXPECT_NE(res->body.find("prompt[1] has 11 tokens"), std::string::npos) << res->body;
+  res = send("/v1/completions", R"({"prompt": "ok", "negative_prompt": "a b c d e f g h i j", "guidance_scale": 2, "max_tokens": 10})");
+  EXPECT_EQ(json::parse(res->body)["error"]["param"], "negative_prompt");
+  res = send("/v1/completions", R"({"prompt": "ok", "max_tokens": 20})");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(json::parse(res->body)["error"]["param"], "max_tokens");
+  res = send("/v1/completions", R"({"prompt": "ok", "chat": true})");
+  EXPECT_EQ(res->status, 400) << "the fake has no chat template";
+  EXPECT_EQ(json::parse(res->body)["error"]["param"], "chat");
+  res = send("/v1/chains", R"({"seed": "x", "steps": 65})");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(json::parse(res->body)["error"]["param"], "steps");
+
+  const json info = json::parse(c.Get("/info")->body);
+  EXPECT_EQ(info["llm"]["model_id"], "fake-llm");
+  EXPECT_EQ(info["llm"]["context_tokens"], 20);
+  EXPECT_EQ(info["llm"]["chain_preset"], "paper");
+  const std::string metrics = c.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("rankemb_requests_total{route=\"/v1/completions\",status=\"200\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("rankemb_requests_total{route=\"/v1/completions\",status=\"413\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("rankemb_requests_total{route=\"/v1/chains\",status=\"200\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("rankemb_completion_tokens_total 22"), std::string::npos) << "6 + 16 (the default max_tokens)";
+  EXPECT_NE(metrics.find("rankemb_llm_queue_depth 0"), std::string::npos);
+  server.stop();
+  serving.join();
+}
+
+TEST(Server, GenerationRunsOneAtATimeAndAFullQueueIs429) {
+  FakeModel fake;
+  FakeLlm llm;
+  llm.delay = std::chrono::milliseconds(300);
+  sv::ServerOptions o;
+  o.port = 0;
+  o.llm_queue = 1;  // one running + one waiting
+  sv::Server server(fake.model(), o, nullptr, llm.model());
+  const int port = server.bind();
+  std::thread serving([&] { server.run(); });
+  std::atomic<int> ok{0}, refused{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 6; ++i)
+    clients.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(30, 0);
+      auto res = i % 2 ? c.Post("/v1/chains", json{{"seed", "s"}, {"steps", 1}}.dump(), "application/json")
+                       : c.Post("/v1/completions", json{{"prompt", "p"}}.dump(), "application/json");
+      if (res && res->status == 200) ++ok;
+      else if (res && res->status == 429 && res->get_header_value("Retry-After") == "1" &&
+               json::parse(res->body)["error"]["type"] == "rate_limit_error") ++refused;
+      else ++other;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_GE(ok.load(), 2);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(llm.most_at_once.load(), 1) << "the LLM must never run two requests at once";
+  server.stop();
+  serving.join();
+}
+
+TEST(Server, StopFinishesQueuedGeneration) {
+  FakeModel fake;
+  FakeLlm llm;
+  llm.delay = std::chrono::milliseconds(500);
+  sv::ServerOptions o;
+  o.port = 0;
+  auto server = std::make_unique<sv::Server>(fake.model(), o, nullptr, llm.model());
+  const int port = server->bind();
+  std::thread serving([&] { server->run(); });
+  std::vector<int> status(3, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i)
+    clients.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(30, 0);
+      auto res = c.Post("/v1/completions", json{{"prompt", fmt::format("p{}", i)}}.dump(), "application/json");
+      status[i] = res ? res->status : -1;
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // one running, two queued
+  server->stop();
+  serving.join();  // returns once the running and the queued generations are answered
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(status, (std::vector<int>{200, 200, 200}));
+}
