@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "rankemb/util/device.h"
 #include "rankemb/util/progress.h"
 #include "rankemb/util/types.h"
 
@@ -81,5 +82,7 @@ CLI::Validator in_range(double lo, double hi);
 
 // --dtype on `cmd`, parsed into `dtype` (float32 or bfloat16; util/types.h), default shown.
 CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help);
+// --device on `cmd`, parsed into `device` (cpu, cuda, cuda:N; util/device.h), default shown.
+CLI::Option* add_device_option(CLI::App* cmd, Device& device);
 
 }  // namespace rankemb::cli

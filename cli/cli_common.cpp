@@ -132,4 +132,12 @@ CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& he
       ->default_str(std::string(dtype_name(dtype)));
 }
 
+CLI::Option* add_device_option(CLI::App* cmd, Device& device) {
+  return cmd
+      ->add_option_function<std::string>(
+          "--device", [&device](const std::string& name) { device = parse_device(name, "--device"); },
+          "Where the model runs: cpu, cuda or cuda:N (CUDA needs a libtorch built with it; Debian's is CPU-only)")
+      ->default_str(device_name(device));
+}
+
 }  // namespace rankemb::cli

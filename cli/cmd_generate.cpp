@@ -28,6 +28,7 @@ struct GenerateArgs {
   std::string model, seeds, output, backend = "llm", prompt, chat_template = "auto", shard;
   std::string negative = "previous", copy_prompt;
   Dtype dtype = Dtype::Float32;
+  Device device;
   int steps = 32, max_new_tokens = 100, batch = 16, seed = 0, retries = 0;
   double retry_temperature = 0.8;
   bool no_prefix_cache = false;
@@ -78,6 +79,7 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a,
   o.top_p = a.top_p;
   o.seed = static_cast<std::uint64_t>(a.seed);
   o.dtype = a.dtype;
+  o.device = a.device;
   o.negative = a.negative;
   if (!a.copy_prompt.empty()) o.copy_prompt_template = copy_prompt;
   o.retry_temperature = a.retry_temperature;
@@ -197,6 +199,7 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--vectors", a->vectors, "lexical: GloVe directory from 'rankemb convert glove' (default: <cache>/models/glove-100d)");
   cmd->add_option("--wordnet", a->wordnet, "lexical: WordNet 3.0 dict directory (Debian wordnet-base)");
   add_dtype_option(cmd, a->dtype, "float32 or bfloat16 (LLM weights and compute)");
+  add_device_option(cmd, a->device);
   cmd->add_flag("--resume", a->resume, "Continue an interrupted run without losing or duplicating chains");
   cmd->add_flag("--overwrite", a->overwrite, "Replace an existing output");
   cmd->callback([=, &rc] {

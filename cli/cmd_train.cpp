@@ -20,6 +20,7 @@ namespace {
 struct TrainArgs {
   std::string student, teacher, chains, output, refine = "paper", data_dir, text = "senteval", pooler;
   Dtype dtype = Dtype::Float32;
+  Device device;
   double lr = 3e-6, temp = 0.05, tau2 = 0.05, omega = 0.5, weight_decay = 0.0, clip = 1.0;
   int batch = 1, length_buckets = 1, epochs = 1, max_length = 32, eval_steps = 25, seed = 2024, warmup = 0, checkpoint_steps = 0;
   long max_steps = 0;
@@ -86,6 +87,7 @@ int run_train(const TrainArgs& a) {
   o.epochs = a.epochs;
   o.max_length = a.max_length;
   o.dtype = a.dtype;
+  o.device = a.device;
   if (a.max_steps > 0) o.max_steps = a.max_steps;
   o.eval_steps = a.eval_steps;
   o.evaluate = !a.no_eval;
@@ -147,6 +149,7 @@ void register_train(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--checkpoint-steps", a->checkpoint_steps, "Write the resumable checkpoint every this many steps (0 = every --eval-steps)")->check(non_negative());
   cmd->add_option("--seed", a->seed, "Random seed (chain order, dropout, ListMLE tie-breaking)");
   add_dtype_option(cmd, a->dtype, "float32, or bfloat16 autocast (float32 weights)");
+  add_device_option(cmd, a->device);
   cmd->add_option("--pooler", a->pooler,
                   "Student pooling: cls, cls_before_pooler, avg, avg_first_last, avg_top2, max (default: the model's own)")
       ->check(CLI::IsMember({"cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2", "max"}));

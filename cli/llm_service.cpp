@@ -10,6 +10,7 @@
 #include "rankemb/llm/completion.h"
 #include "rankemb/llm/llm_generator.h"
 #include "rankemb/models/causal_lm.h"
+#include "rankemb/models/device.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
 
@@ -86,6 +87,10 @@ void add_llm_options(CLI::App* cmd, LlmChoice& c) {
                                         "LLM weights and compute: float32 or bfloat16")
       ->check(CLI::IsMember({"float32", "bfloat16"}))
       ->default_str(std::string(dtype_name(c.dtype)));
+  cmd->add_option_function<std::string>(
+         "--llm-device", [&c](const std::string& name) { c.device = parse_device(name, "--llm-device"); },
+         "Where the LLM runs: cpu, cuda or cuda:N (--device is the encoder's)")
+      ->default_str(device_name(c.device));
   cmd->add_option("--preset", c.preset,
                   "/v1/chains settings, as 'rankemb generate --preset': auto (small-llm for the embedded SmolLM2, else "
                   "paper), paper or small-llm")
@@ -101,7 +106,7 @@ void add_llm_options(CLI::App* cmd, LlmChoice& c) {
 serve::TextModel load_text_model(const LlmChoice& c) {
   std::shared_ptr<models::CausalLm> model;
   try {
-    model = models::load_causal_lm(c.model, {.dtype = c.dtype});
+    model = models::load_causal_lm(c.model, {.dtype = c.dtype, .device = models::torch_device(c.device)});
   } catch (Error& e) {
     throw e.with_context("loading --llm " + c.model);
   }

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "rankemb/serve/server.h"
+#include "rankemb/util/device.h"
 #include "rankemb/util/types.h"
 
 namespace rankemb::cli {
@@ -15,11 +16,12 @@ namespace rankemb::cli {
 struct LlmChoice {
   std::string model;  // --llm: a GGUF file or Hugging Face directory; empty = no LLM routes
   Dtype dtype = Dtype::Float32;
+  Device device;
   std::string preset = "auto", chat_template = "auto";
   std::size_t max_context = 4096;
 };
 
-// Adds --llm, --llm-dtype, --preset, --chat-template and --max-context to `cmd`.
+// Adds --llm, --llm-dtype, --llm-device, --preset, --chat-template and --max-context to `cmd`.
 void add_llm_options(CLI::App* cmd, LlmChoice& choice);
 // Loads the decoder; the TextModel's functions share it and must be called from one thread.
 serve::TextModel load_text_model(const LlmChoice& choice);

@@ -15,11 +15,12 @@ namespace rankemb::cli {
 struct EncoderChoice {
   std::string model, pooler;
   Dtype dtype = Dtype::Float32;
+  Device device;
   int batch = 64;
   int max_length = 0;  // 0 = the model's own limit
 };
 
-// Adds -m/--model, --pooler, --dtype, --batch, --max-length to `cmd`.
+// Adds -m/--model, --pooler, --dtype, --device, --batch, --max-length to `cmd`.
 void add_encoder_options(CLI::App* cmd, EncoderChoice& choice, bool model_required);
 std::unique_ptr<models::SentenceEncoder> load_chosen_encoder(const EncoderChoice& choice);
 // `encoder` must outlive the result.

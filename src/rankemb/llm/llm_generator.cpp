@@ -8,6 +8,7 @@
 #include "rankemb/llm/guided_decoder.h"
 #include "rankemb/llm/prompt_renderer.h"
 #include "rankemb/models/causal_lm.h"
+#include "rankemb/models/device.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/unicode.h"
 
@@ -233,6 +234,7 @@ std::unique_ptr<SentenceGenerator> make_llm_generator(const LlmGeneratorOptions&
   RANKEMB_CHECK(!options.model_dir.empty(), ErrorCode::Usage, "make_llm_generator: no model directory");
   models::CausalLmOptions lm;
   lm.dtype = options.dtype;
+  lm.device = models::torch_device(options.device);
   std::shared_ptr<models::CausalLm> model;
   try {
     model = models::load_causal_lm(options.model_dir, lm);

@@ -26,6 +26,7 @@
 #include "rankemb/generate/sentence_generator.h"
 #include "rankemb/llm/guided_decoder.h"
 #include "rankemb/text/chat_template.h"
+#include "rankemb/util/device.h"
 #include "rankemb/util/types.h"
 
 namespace rankemb::models {
@@ -54,6 +55,7 @@ struct LlmGeneratorOptions {
   double top_p = 1.0;        // nucleus mass kept when sampling, in (0, 1]
   std::uint64_t seed = 0;    // sampling only
   Dtype dtype = Dtype::Float32;  // model weights/compute
+  Device device;                 // where weights and KV caches live (logits come back to the host)
   // What the guidance steers away from (the negative stream's prompt):
   //   previous - prompt(previous sentence), the paper; no guidance when previous == current;
   //   copy     - copy_prompt(current): away from repeating the current sentence verbatim;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rankemb/io/file.h"
+#include "rankemb/models/device.h"
 #include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/registry.h"
 #include "rankemb/models/weights.h"
@@ -189,9 +190,12 @@ TokenBatch SentenceEncoder::tokenize(const std::vector<std::string>& texts, std:
 }
 
 Tensor SentenceEncoder::embed_batch(const TokenBatch& batch) {
-  EncoderOutput out = network_->forward(batch.input_ids, batch.attention_mask,
-                                        network_->pooler_needs_hidden_states(pooler_));
-  Tensor v = network_->pool(out, batch.attention_mask, pooler_);
+  // Tokens are batched on the host; the network may live on a GPU (LoadOptions::device).
+  const auto params = network_->parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  const Tensor ids = batch.input_ids.to(device), mask = batch.attention_mask.to(device);
+  EncoderOutput out = network_->forward(ids, mask, network_->pooler_needs_hidden_states(pooler_));
+  Tensor v = network_->pool(out, mask, pooler_);
   if (normalize_) v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
   return v;
 }
@@ -245,7 +249,7 @@ Tensor SentenceEncoder::encode(const std::vector<std::string>& texts, const Enco
     std::int64_t end = std::min(n, start + options.batch);
     std::vector<const std::vector<text::TokenId>*> rows;
     for (std::int64_t i = start; i < end; ++i) rows.push_back(&ids[static_cast<std::size_t>(order[i])]);
-    Tensor v = embed_batch(pad_batch(rows, pad_id_)).to(torch::kFloat);
+    Tensor v = embed_batch(pad_batch(rows, pad_id_)).to(torch::kCPU, torch::kFloat);
     if (options.normalize && !normalize_) {
       v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
     }
@@ -394,7 +398,7 @@ std::unique_ptr<SentenceEncoder> load_encoder(const fs::path& dir, const LoadOpt
     WeightStore weights = WeightStore::load(st.transformer_dir);
     std::shared_ptr<EncoderNetwork> net = spec->build_encoder(config, weights);
     weights.finish();
-    net->to(scalar_type(options.dtype));
+    net->to(torch_device(options.device), scalar_type(options.dtype));
     net->eval();
     std::shared_ptr<text::Tokenizer> tok = text::load_tokenizer(st.transformer_dir);
     std::int64_t max_length = std::min(st.max_seq_length.value_or(net->max_tokens()), net->max_tokens());

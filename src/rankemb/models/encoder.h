@@ -28,6 +28,7 @@
 
 #include "rankemb/models/config.h"
 #include "rankemb/text/tokenizer.h"
+#include "rankemb/util/device.h"
 #include "rankemb/util/progress.h"
 #include "rankemb/util/types.h"
 
@@ -86,6 +87,7 @@ class EncoderNetwork : public torch::nn::Module {
 struct LoadOptions {
   std::optional<Pooler> pooler;                   // overrides the directory's pooling (modules.json) / the arch default
   Dtype dtype = Dtype::Float32;                   // parameter and compute dtype
+  Device device;                                  // where the weights live and the network runs
 };
 
 struct EncodeOptions {
@@ -111,7 +113,7 @@ class SentenceEncoder {
   // The same from ids (bypassing the tokenizer).
   torch::Tensor embed_batch(const TokenBatch& batch);
   // No-grad inference in eval mode (the mode is restored afterwards): [texts, dim()] float32 on
-  // CPU, rows in input order. Reports progress in texts.
+  // CPU whatever the network's device, rows in input order. Reports progress in texts.
   torch::Tensor encode(const std::vector<std::string>& texts, const EncodeOptions& options, Progress& progress);
 
   std::int64_t dim() const { return network_->embedding_dim(pooler_); }

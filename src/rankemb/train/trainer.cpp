@@ -22,6 +22,7 @@
 #include "rankemb/eval/sts.h"
 #include "rankemb/io/file.h"
 #include "rankemb/models/config.h"
+#include "rankemb/models/device.h"
 #include "rankemb/models/embed.h"
 #include "rankemb/models/safetensors_torch.h"
 #include "rankemb/plot/svg.h"
@@ -44,42 +45,54 @@ namespace {
 
 constexpr int kCheckpointVersion = 1;
 
-// CPU autocast to bfloat16 for the scope of the guard (the student's forward pass). The API moved
-// to device-type arguments in libtorch 2.4; older ones have the *_cpu_* spellings.
-class CpuAutocast {
+// Autocast to bfloat16 on `device` for the scope of the guard (the student's forward pass). The
+// API moved to device-type arguments in libtorch 2.4; older ones have per-device spellings (the
+// *_cpu_* functions, and the unqualified ones for CUDA).
+class Autocast {
  public:
-  explicit CpuAutocast(bool on) : on_(on) {
+  Autocast(torch::Device device, bool on) : on_(on), cuda_(device.is_cuda()) {
     if (!on_) return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCPU);
-    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
-    at::autocast::set_autocast_enabled(at::kCPU, true);
-    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    const at::DeviceType type = cuda_ ? at::kCUDA : at::kCPU;
+    prev_enabled_ = at::autocast::is_autocast_enabled(type);
+    prev_dtype_ = at::autocast::get_autocast_dtype(type);
+    at::autocast::set_autocast_enabled(type, true);
+    at::autocast::set_autocast_dtype(type, at::kBFloat16);
 #else
-    prev_enabled_ = at::autocast::is_cpu_enabled();
-    prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    prev_enabled_ = cuda_ ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+    prev_dtype_ = cuda_ ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+    set(true, at::kBFloat16);
 #endif
     at::autocast::increment_nesting();
   }
-  ~CpuAutocast() {
+  ~Autocast() {
     if (!on_) return;
     // The cast-weight cache lives for the outermost autocast region, as in Python.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCPU, prev_enabled_);
-    at::autocast::set_autocast_dtype(at::kCPU, prev_dtype_);
+    const at::DeviceType type = cuda_ ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_enabled(type, prev_enabled_);
+    at::autocast::set_autocast_dtype(type, prev_dtype_);
 #else
-    at::autocast::set_cpu_enabled(prev_enabled_);
-    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+    set(prev_enabled_, prev_dtype_);
 #endif
   }
-  CpuAutocast(const CpuAutocast&) = delete;
-  CpuAutocast& operator=(const CpuAutocast&) = delete;
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
 
  private:
-  bool on_;
+#if !(TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+  void set(bool enabled, at::ScalarType dtype) {
+    if (cuda_) {
+      at::autocast::set_enabled(enabled);
+      at::autocast::set_autocast_gpu_dtype(dtype);
+    } else {
+      at::autocast::set_cpu_enabled(enabled);
+      at::autocast::set_autocast_cpu_dtype(dtype);
+    }
+  }
+#endif
+  bool on_, cuda_;
   bool prev_enabled_ = false;
   at::ScalarType prev_dtype_ = at::kBFloat16;
 };
@@ -129,6 +142,7 @@ struct Trainer::Impl {
   TrainOptions opt;
   std::unique_ptr<models::SentenceEncoder> student, teacher;
   torch::nn::Linear mlp{nullptr};  // the mlp_only_train head
+  torch::Device device = torch::kCPU;  // of student, teacher, head and targets (TrainOptions::device)
   std::vector<Tensor> targets;  // teacher target Y per chain, computed on first use
   std::vector<eval::StsDataset> dev;
   std::int64_t steps_per_epoch = 0, total_steps = 0;
@@ -208,7 +222,7 @@ struct Trainer::Impl {
     // Rows back into input order: row order[r] of the result is row r of the concatenation.
     std::vector<std::int64_t> inverse(texts.size());
     for (std::int64_t r = 0; r < n; ++r) inverse[static_cast<std::size_t>(order[static_cast<std::size_t>(r)])] = r;
-    return torch::cat(parts).index_select(0, torch::tensor(inverse, torch::kLong));
+    return torch::cat(parts).index_select(0, torch::tensor(inverse, torch::kLong).to(device));
   }
 
   Tensor embed_group(const std::vector<std::string>& texts) {
@@ -235,6 +249,7 @@ struct Trainer::Impl {
     torch::Generator gen = at::make_generator<at::CPUGeneratorImpl>(opt.seed ^ 0x6d6c70ULL);
     mlp->weight.normal_(0.0, init_range, gen);
     mlp->bias.zero_();
+    mlp->to(device);
     mlp->train();
   }
 
@@ -243,7 +258,7 @@ struct Trainer::Impl {
       NullProgress quiet;
       models::EncodeOptions eo{.batch = 64, .max_length = opt.max_length};
       Tensor emb = teacher->encode(chains[i].sentences, eo, quiet);
-      targets[i] = teacher_target(emb, opt.loss);
+      targets[i] = teacher_target(emb, opt.loss).to(device);
     }
     return targets[i];
   }
@@ -459,7 +474,7 @@ struct Trainer::Impl {
     student->network().train();
     Tensor emb;
     {
-      CpuAutocast autocast(opt.dtype == Dtype::BFloat16);
+      Autocast autocast(device, opt.dtype == Dtype::BFloat16);
       emb = training_embeddings(texts);
     }
     Tensor loss;
@@ -598,8 +613,9 @@ Trainer::Trainer(std::vector<chains::Chain> chains, TrainOptions options) : impl
 
   // Weights stay float32 even for bfloat16 training: autocast computes in bfloat16, AdamW updates
   // float32 masters (what the authors' fp16 mixed precision does).
-  m.student = models::load_encoder(o.student);
-  m.teacher = models::load_encoder(o.teacher.empty() ? o.student : o.teacher);
+  m.device = models::torch_device(o.device);
+  m.student = models::load_encoder(o.student, {.device = o.device});
+  m.teacher = models::load_encoder(o.teacher.empty() ? o.student : o.teacher, {.device = o.device});
   m.teacher->network().eval();
   if (o.pooler) m.student->set_pooler(*o.pooler);
   if (o.mlp_only_train) m.init_mlp_head();

@@ -44,6 +44,7 @@
 #include "rankemb/models/encoder.h"
 #include "rankemb/chains/training.h"
 #include "rankemb/train/ranking_loss.h"
+#include "rankemb/util/device.h"
 #include "rankemb/util/progress.h"
 #include "rankemb/util/types.h"
 
@@ -70,6 +71,9 @@ struct TrainOptions {
   // Float32, or BFloat16: the forward pass of the student runs under CPU autocast to bfloat16
   // (weights and optimizer stay float32); the loss is computed in float32.
   Dtype dtype = Dtype::Float32;
+  // Where student, teacher and the loss run (bfloat16 autocast on CUDA as on the CPU). The
+  // checkpoint holds the CPU generators only, so a CUDA run resumes with fresh dropout draws.
+  Device device;
   std::optional<std::int64_t> max_steps;  // caps the run; the schedule then decays over max_steps
   // The student's pooler (nullopt = the model directory's own); the teacher keeps its own.
   std::optional<models::Pooler> pooler;
