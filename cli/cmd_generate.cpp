@@ -80,6 +80,8 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a,
   o.seed = static_cast<std::uint64_t>(a.seed);
   o.dtype = a.dtype;
   o.device = a.device;
+  // Under a launcher each rank takes its own GPU: cuda:N means cuda:(N + LOCAL_RANK).
+  if (const auto env = dist::launch_env(); env && o.device.is_cuda()) o.device.index += env->local_rank;
   o.negative = a.negative;
   if (!a.copy_prompt.empty()) o.copy_prompt_template = copy_prompt;
   o.retry_temperature = a.retry_temperature;
@@ -112,7 +114,11 @@ int run_generate(GenerateArgs a) {
   generate::Shard shard = generate::parse_shard(a.shard);
   // Under a launcher (torchrun, Slurm) every rank runs this same command line: each takes shard
   // RANK/WORLD_SIZE and its own output file, and `chains merge` joins them.
-  if (const auto env = dist::launch_env(); env && env->world_size > 1 && a.shard.empty()) {
+  const auto env = dist::launch_env();
+  RANKEMB_CHECK(!env || env->world_size == 1 || a.shard.empty(), ErrorCode::Usage,
+                "--shard under a launcher (WORLD_SIZE={}) would make every rank write {}; leave --shard out: each "
+                "rank takes shard RANK/WORLD_SIZE by itself", env ? env->world_size : 1, a.output);
+  if (env && env->world_size > 1) {
     shard = {static_cast<std::size_t>(env->rank), static_cast<std::size_t>(env->world_size)};
     a.output = dist::rank_output_path(a.output, env->rank);
     log::info("rank {} of {}: shard {} -> {}", env->rank, env->world_size, generate::format_shard(shard), a.output);

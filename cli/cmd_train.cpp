@@ -103,6 +103,8 @@ int run_train(const TrainArgs& a) {
             file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, dtype_name(a.dtype), a.lr,
             a.batch, a.epochs);
   o.group = join_group(a.dist_timeout);
+  // Under a launcher each rank takes its own GPU: cuda:N means cuda:(N + LOCAL_RANK).
+  if (const auto env = dist::launch_env(); env && o.device.is_cuda()) o.device.index += env->local_rank;
   const bool leader = !o.group || o.group->rank() == 0;
   train::Trainer trainer(std::move(file.chains), o);
   std::unique_ptr<Progress> progress = leader ? make_progress() : std::make_unique<NullProgress>();

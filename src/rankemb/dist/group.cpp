@@ -109,12 +109,14 @@ std::uint64_t Group::allreduce_gradients(const std::vector<at::Tensor>& params) 
   auto& m = *impl_;
   at::NoGradGuard no_grad;
   const auto n = static_cast<std::int64_t>(params.size());
-  // The parameter count first, in a buffer of the same size everywhere: ranks holding different
-  // models fail here, naming the cause, instead of inside Gloo on mismatched buffers.
+  // Rank 0's parameter count first, in a buffer of the same size everywhere: ranks holding
+  // different models fail here, naming the cause, instead of inside Gloo on mismatched buffers.
   at::Tensor count = at::full({1}, static_cast<double>(n), at::kDouble);
-  m.allreduce(count, "all-reduce of the parameter count");
-  RANKEMB_CHECK(count.item<double>() == static_cast<double>(n) * m.env.world_size, ErrorCode::Other,
-                "rank {}: the ranks train models with different parameter counts ({} here)", m.env.rank, n);
+  std::vector<at::Tensor> counts{count};
+  m.run("broadcast of the parameter count", [&] { return m.pg->broadcast(counts); });
+  RANKEMB_CHECK(count.item<double>() == static_cast<double>(n), ErrorCode::Other,
+                "rank {}: the ranks train models with different parameter counts ({} here, {} on rank 0)", m.env.rank,
+                n, count.item<double>());
   // Which parameters have a gradient on any rank.
   at::Tensor defined = at::zeros({n}, at::kDouble);
   for (std::int64_t i = 0; i < n; ++i)

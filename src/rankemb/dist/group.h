@@ -30,8 +30,8 @@ class Group {
   int rank() const;
   int size() const;
 
-  // Sums the gradients of `params` over the ranks, in place, as one flat float32 buffer per
-  // dtype. A parameter with no gradient on this rank (it took no chain this step, or the
+  // Sums the gradients of `params` (all of one dtype, float32 in training) over the ranks, in
+  // place, as one flat buffer. A parameter with no gradient on this rank (it took no chain this step, or the
   // parameter is unused) contributes zeros; one with no gradient on any rank keeps none, as in a
   // single process (so AdamW leaves it alone). Returns the bytes this rank sent to the reduction.
   std::uint64_t allreduce_gradients(const std::vector<at::Tensor>& params);

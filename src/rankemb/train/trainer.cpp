@@ -200,6 +200,8 @@ struct Trainer::Impl {
     if (opt.length_buckets != 1) f["length_buckets"] = opt.length_buckets;
     // Each rank's dropout generator is in the checkpoint: it resumes with as many ranks only.
     if (world() != 1) f["world_size"] = world();
+    // AdamW's state comes back on the device it was saved from.
+    if (opt.device.is_cuda()) f["device"] = "cuda";
     return f;
   }
 
@@ -229,7 +231,7 @@ struct Trainer::Impl {
     if (!mlp) return student->embed(texts, opt.max_length).to(torch::kFloat);
     // SimCSE's cl_forward: the [CLS] state of the last layer (no BERT pooler), then the head.
     models::TokenBatch b = student->tokenize(texts, opt.max_length);
-    models::EncoderOutput out = student->network().forward(b.input_ids, b.attention_mask, false);
+    models::EncoderOutput out = student->network().forward(b.input_ids.to(device), b.attention_mask.to(device), false);
     return torch::tanh(mlp->forward(out.last_hidden_state.select(1, 0))).to(torch::kFloat);
   }
 

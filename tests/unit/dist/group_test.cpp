@@ -113,7 +113,9 @@ TEST(Group, DifferentModelsAreRefused) {
       return std::string(e.what());
     }
   });
-  for (const auto& msg : got) EXPECT_NE(msg.find("different parameter counts"), std::string::npos) << msg;
+  // Rank 1 (2 parameters against rank 0's 1) names the cause; rank 0 fails when rank 1 leaves.
+  EXPECT_NE(got[1].find("different parameter counts (2 here, 1 on rank 0)"), std::string::npos) << got[1];
+  EXPECT_NE(got[0], "no error");
 }
 
 // A rank whose peers never come fails within the timeout, naming the address.
