@@ -13,10 +13,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
+
+extern char** environ;
 
 namespace rankemb::dist {
 
@@ -44,14 +48,38 @@ int exit_status(int wstatus) {
   return 1;
 }
 
-// Starts rank `rank`: the environment is set in the child, between fork and exec.
+// The environment of rank `rank`: this process's, with the launch contract set and
+// OMP_NUM_THREADS added unless the user set it.
+std::vector<std::string> rank_environment(int rank, int nproc, int port, int threads) {
+  const std::pair<std::string, std::string> contract[] = {
+      {"RANK", std::to_string(rank)},       {"LOCAL_RANK", std::to_string(rank)},
+      {"WORLD_SIZE", std::to_string(nproc)}, {"LOCAL_WORLD_SIZE", std::to_string(nproc)},
+      {"MASTER_ADDR", "127.0.0.1"},          {"MASTER_PORT", std::to_string(port)}};
+  std::vector<std::string> env;
+  bool has_omp = false;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view kv(*e);
+    const std::string_view key = kv.substr(0, kv.find('='));
+    has_omp = has_omp || key == "OMP_NUM_THREADS";
+    const bool replaced = std::any_of(std::begin(contract), std::end(contract), [&](const auto& c) { return c.first == key; });
+    if (!replaced) env.emplace_back(kv);
+  }
+  for (const auto& [k, v] : contract) env.push_back(k + "=" + v);
+  if (!has_omp) env.push_back("OMP_NUM_THREADS=" + std::to_string(threads));
+  return env;
+}
+
+// Starts rank `rank`. Everything is prepared before fork: between fork and exec the child of a
+// multi-threaded process may only make async-signal-safe calls.
 pid_t spawn_rank(int rank, int nproc, int port, int threads, const std::vector<std::string>& args) {
-  std::vector<char*> argv;
   std::string self = "/proc/self/exe";
-  argv.push_back(self.data());
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
+  std::vector<std::string> arg_copy = args, env_copy = rank_environment(rank, nproc, port, threads);
+  std::vector<char*> argv{self.data()}, envp;
+  for (auto& a : arg_copy) argv.push_back(a.data());
   argv.push_back(nullptr);
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  static constexpr char kExecFailed[] = "rankemb: a rank could not exec /proc/self/exe\n";
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   RANKEMB_CHECK(pid >= 0, ErrorCode::Other, "starting rank {}: fork(): {}", rank, std::strerror(errno));
@@ -60,15 +88,8 @@ pid_t spawn_rank(int rank, int nproc, int port, int threads, const std::vector<s
     // waiting on each other until the timeout.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(128 + SIGTERM);
-    ::setenv("RANK", std::to_string(rank).c_str(), 1);
-    ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
-    ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-    ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
-    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-    ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-    ::setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 0);  // the user's value wins
-    ::execv("/proc/self/exe", argv.data());
-    std::fprintf(stderr, "rank %d: exec /proc/self/exe: %s\n", rank, std::strerror(errno));
+    ::execve(self.c_str(), argv.data(), envp.data());
+    [[maybe_unused]] auto n = ::write(2, kExecFailed, sizeof(kExecFailed) - 1);
     ::_exit(127);
   }
   return pid;
