@@ -182,9 +182,11 @@ TEST(DataParallel, TwoRanksEqualOneProcess) {
 }
 
 // A launcher killed mid-run (its ranks go with it) and started again with --resume ends with the
-// weights of the uninterrupted 2-rank run, bit for bit (same shares, same reductions).
+// weights of the uninterrupted 2-rank run, bit for bit (same shares, same reductions). The model
+// keeps its dropout here: each rank must restore its own dropout generator from the checkpoint.
 TEST(DataParallel, KilledLauncherResumes) {
   Runs r;
+  r.student = rankemb::test::asset("all-MiniLM-L6-v2");
   ASSERT_EQ(run(r.args("two", {"--nproc", "2"}), r.err("two")), 0) << slurp(r.err("two"));
   const fs::path three = r.tmp / "three";
   auto args = r.args("three", {"--nproc", "2"});
