@@ -79,9 +79,7 @@ std::unique_ptr<generate::SentenceGenerator> make_backend(const GenerateArgs& a,
   o.top_p = a.top_p;
   o.seed = static_cast<std::uint64_t>(a.seed);
   o.dtype = a.dtype;
-  o.device = a.device;
-  // Under a launcher each rank takes its own GPU: cuda:N means cuda:(N + LOCAL_RANK).
-  if (const auto env = dist::launch_env(); env && o.device.is_cuda()) o.device.index += env->local_rank;
+  o.device = dist::rank_device(a.device);
   o.negative = a.negative;
   if (!a.copy_prompt.empty()) o.copy_prompt_template = copy_prompt;
   o.retry_temperature = a.retry_temperature;

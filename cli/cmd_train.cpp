@@ -87,7 +87,7 @@ int run_train(const TrainArgs& a) {
   o.epochs = a.epochs;
   o.max_length = a.max_length;
   o.dtype = a.dtype;
-  o.device = a.device;
+  o.device = dist::rank_device(a.device);
   if (a.max_steps > 0) o.max_steps = a.max_steps;
   o.eval_steps = a.eval_steps;
   o.evaluate = !a.no_eval;
@@ -103,8 +103,6 @@ int run_train(const TrainArgs& a) {
             file.chains.size(), a.chains, a.teacher.empty() ? "a frozen copy of the student" : a.teacher, dtype_name(a.dtype), a.lr,
             a.batch, a.epochs);
   o.group = join_group(a.dist_timeout);
-  // Under a launcher each rank takes its own GPU: cuda:N means cuda:(N + LOCAL_RANK).
-  if (const auto env = dist::launch_env(); env && o.device.is_cuda()) o.device.index += env->local_rank;
   const bool leader = !o.group || o.group->rank() == 0;
   train::Trainer trainer(std::move(file.chains), o);
   std::unique_ptr<Progress> progress = leader ? make_progress() : std::make_unique<NullProgress>();

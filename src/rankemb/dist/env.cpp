@@ -57,6 +57,11 @@ std::optional<LaunchEnv> launch_env() {
   return launch_env_from([](const char* name) { return static_cast<const char*>(std::getenv(name)); });
 }
 
+Device rank_device(Device requested) {
+  if (const auto env = launch_env(); env && requested.is_cuda()) requested.index += env->local_rank;
+  return requested;
+}
+
 std::string rank_output_path(const std::string& path, int rank) {
   const std::string r = std::to_string(rank);
   if (const auto at = path.find("{rank}"); at != std::string::npos) return path.substr(0, at) + r + path.substr(at + 6);

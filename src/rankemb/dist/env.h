@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include "rankemb/util/device.h"
+
 namespace rankemb::dist {
 
 struct LaunchEnv {
@@ -37,5 +39,9 @@ std::optional<LaunchEnv> launch_env();  // from the process environment
 // replaced by the rank, else the rank inserted before the extension (chains.jsonl ->
 // chains.3.jsonl; no extension: chains -> chains.3), so ranks never write one file.
 std::string rank_output_path(const std::string& path, int rank);
+
+// The device of this rank: under a launcher each rank takes its own GPU, so cuda:N means
+// cuda:(N + LOCAL_RANK); the CPU and a plain process keep `requested`.
+Device rank_device(Device requested);
 
 }  // namespace rankemb::dist

@@ -43,6 +43,12 @@ std::string agent_store_hint(const LaunchEnv& env) {
          "rankemb was built with, " TORCH_VERSION ")";
 }
 
+// An exception's message without libtorch's backtrace.
+std::string cause(const std::exception& e) {
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+  return e.what();
+}
+
 }  // namespace
 
 struct Group::Impl {
@@ -56,12 +62,9 @@ struct Group::Impl {
     try {
       auto work = make_work();
       work->wait(timeout);
-    } catch (const c10::Error& e) {
-      fail(ErrorCode::Other, "rank {} of {}: {} failed (a rank exited, or none answered within {} s): {}", env.rank,
-           env.world_size, op, timeout.count() / 1000, e.what_without_backtrace());
     } catch (const std::exception& e) {
       fail(ErrorCode::Other, "rank {} of {}: {} failed (a rank exited, or none answered within {} s): {}", env.rank,
-           env.world_size, op, timeout.count() / 1000, e.what());
+           env.world_size, op, timeout.count() / 1000, cause(e));
     }
   }
 
@@ -91,12 +94,9 @@ Group::Group(const LaunchEnv& env, std::chrono::seconds timeout) : impl_(std::ma
     auto options = c10d::ProcessGroupGloo::Options::create(m.timeout);
     options->devices.push_back(make_device(env));
     m.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, options);
-  } catch (const c10::Error& e) {
-    fail(ErrorCode::Other, "rank {} of {}: joining the process group at {} failed within {} s: {}{}", env.rank,
-         env.world_size, where, timeout.count(), e.what_without_backtrace(), agent_store_hint(env));
   } catch (const std::exception& e) {
     fail(ErrorCode::Other, "rank {} of {}: joining the process group at {} failed within {} s: {}{}", env.rank,
-         env.world_size, where, timeout.count(), e.what(), agent_store_hint(env));
+         env.world_size, where, timeout.count(), cause(e), agent_store_hint(env));
   }
 }
 
@@ -111,12 +111,10 @@ std::uint64_t Group::allreduce_gradients(const std::vector<at::Tensor>& params) 
   const auto n = static_cast<std::int64_t>(params.size());
   // Rank 0's parameter count first, in a buffer of the same size everywhere: ranks holding
   // different models fail here, naming the cause, instead of inside Gloo on mismatched buffers.
-  at::Tensor count = at::full({1}, static_cast<double>(n), at::kDouble);
-  std::vector<at::Tensor> counts{count};
-  m.run("broadcast of the parameter count", [&] { return m.pg->broadcast(counts); });
-  RANKEMB_CHECK(count.item<double>() == static_cast<double>(n), ErrorCode::Other,
+  const double leader_n = broadcast(static_cast<double>(n));
+  RANKEMB_CHECK(leader_n == static_cast<double>(n), ErrorCode::Other,
                 "rank {}: the ranks train models with different parameter counts ({} here, {} on rank 0)", m.env.rank,
-                n, count.item<double>());
+                n, leader_n);
   // Which parameters have a gradient on any rank.
   at::Tensor defined = at::zeros({n}, at::kDouble);
   for (std::int64_t i = 0; i < n; ++i)
