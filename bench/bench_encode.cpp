@@ -5,6 +5,7 @@
 //
 // usage: bench_encode MODEL_DIR INPUT.txt [--batch 32] [--dtype float32|bfloat16] [--threads N]
 //                     [--repeats 5] [--warmup-batches 4] [--pooler NAME] [--name NAME] [--npy OUT.npy]
+//                     [--profile TRACE.json]  (Chrome trace of the timed passes; scripts/profile_summary.py)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,6 +16,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "profile_trace.h"
 #include "rankemb/io/npy.h"
 #include "rankemb/models/encoder.h"
 #include "rankemb/util/error.h"
@@ -25,7 +27,7 @@ namespace {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s MODEL_DIR INPUT.txt [--batch 32] [--dtype float32|bfloat16] [--threads N] [--repeats 5] "
-               "[--warmup-batches 4] [--pooler NAME] [--name NAME] [--npy OUT.npy]\n",
+               "[--warmup-batches 4] [--pooler NAME] [--name NAME] [--npy OUT.npy] [--profile TRACE.json]\n",
                argv0);
   return 2;
 }
@@ -34,7 +36,7 @@ int usage(const char* argv0) {
 
 int main(int argc, char** argv) {
   if (argc < 3) return usage(argv[0]);
-  std::string model = argv[1], input = argv[2], dtype = "float32", name, npy, pooler;
+  std::string model = argv[1], input = argv[2], dtype = "float32", name, npy, pooler, profile;
   long batch = 32, threads = 0, repeats = 5, warmup_batches = 4;
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
     else if (a == "--pooler") pooler = v;
     else if (a == "--name") name = v;
     else if (a == "--npy") npy = v;
+    else if (a == "--profile") profile = v;
     else return usage(argv[0]);
   }
   if (dtype != "float32" && dtype != "bfloat16") return usage(argv[0]);
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
                                   lines.begin() + std::min<long>(static_cast<long>(lines.size()), warmup_batches * batch));
     torch::Tensor emb = encoder->encode(warm, opts, progress);
     std::vector<double> times;
+    rankemb::bench::ProfileTrace trace(profile);
     for (long r = 0; r < repeats; ++r) {
       auto s = std::chrono::steady_clock::now();
       emb = encoder->encode(lines, opts, progress);

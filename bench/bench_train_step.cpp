@@ -8,6 +8,8 @@
 // usage: bench_train_step STUDENT_DIR CHAINS.jsonl [--teacher DIR] [--dtype float32|bfloat16]
 //                         [--steps 5] [--warmup 2] [--threads N] [--pooler NAME] [--mlp-only-train 0|1]
 //                         [--length-buckets 1] [--max-length 32] [--name NAME]
+//                         [--profile TRACE.json]  (Chrome trace of the whole run, warm-up steps included;
+//                                                  scripts/profile_summary.py --skip-steps W drops them)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +22,7 @@
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
+#include "profile_trace.h"
 #include "rankemb/chains/training.h"
 #include "rankemb/train/trainer.h"
 #include "rankemb/util/error.h"
@@ -31,7 +34,7 @@ int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s STUDENT_DIR CHAINS.jsonl [--teacher DIR] [--dtype float32|bfloat16] [--steps 5] [--warmup 2] "
                "[--threads N] [--pooler NAME] [--mlp-only-train 0|1] [--length-buckets 1] [--max-length 32] "
-               "[--name NAME]\n",
+               "[--name NAME] [--profile TRACE.json]\n",
                argv0);
   return 2;
 }
@@ -41,7 +44,7 @@ int usage(const char* argv0) {
 int main(int argc, char** argv) {
   if (argc < 3) return usage(argv[0]);
   namespace fs = std::filesystem;
-  std::string student = argv[1], chains = argv[2], teacher, dtype = "float32", pooler, name;
+  std::string student = argv[1], chains = argv[2], teacher, dtype = "float32", pooler, name, profile;
   long steps = 5, warmup = 2, threads = 0, buckets = 1, max_length = 32;
   bool mlp = false;
   for (int i = 3; i < argc; ++i) {
@@ -58,6 +61,7 @@ int main(int argc, char** argv) {
     else if (a == "--length-buckets") buckets = std::max(1L, std::atol(v.c_str()));
     else if (a == "--max-length") max_length = std::atol(v.c_str());
     else if (a == "--name") name = v;
+    else if (a == "--profile") profile = v;
     else return usage(argv[0]);
   }
   if (dtype != "float32" && dtype != "bfloat16") return usage(argv[0]);
@@ -80,7 +84,10 @@ int main(int argc, char** argv) {
     fs::remove_all(out);
     rankemb::train::Trainer trainer(rankemb::chains::read_chains(chains).chains, o);
     rankemb::NullProgress quiet;
-    rankemb::train::TrainResult r = trainer.run(quiet);
+    rankemb::train::TrainResult r = [&] {
+      rankemb::bench::ProfileTrace trace(profile);
+      return trainer.run(quiet);
+    }();
     fs::remove_all(out);
     std::vector<double> times;
     for (std::size_t i = static_cast<std::size_t>(warmup); i < r.steps.size(); ++i) times.push_back(r.steps[i].seconds);

@@ -5,6 +5,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <chrono>
@@ -257,6 +258,7 @@ struct Trainer::Impl {
 
   const Tensor& target(std::size_t i) {
     if (!targets[i].defined()) {
+      RECORD_FUNCTION("rankemb::train::teacher_targets", std::vector<c10::IValue>());
       NullProgress quiet;
       models::EncodeOptions eo{.batch = 64, .max_length = opt.max_length};
       Tensor emb = teacher->encode(chains[i].sentences, eo, quiet);
@@ -476,9 +478,11 @@ struct Trainer::Impl {
     student->network().train();
     Tensor emb;
     {
+      RECORD_FUNCTION("rankemb::train::forward", std::vector<c10::IValue>());
       Autocast autocast(device, opt.dtype == Dtype::BFloat16);
       emb = training_embeddings(texts);
     }
+    RECORD_FUNCTION("rankemb::train::loss", std::vector<c10::IValue>());
     Tensor loss;
     std::int64_t offset = 0;
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -502,7 +506,10 @@ struct Trainer::Impl {
     const std::vector<std::size_t> ids = step_chains(s);
     const double lr = linear_schedule_lr(opt.lr, s, total_steps, opt.warmup_steps);
     for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    optimizer->zero_grad();
+    {
+      RECORD_FUNCTION("rankemb::train::zero_grad", std::vector<c10::IValue>());
+      optimizer->zero_grad();
+    }
     Tensor loss = batch_loss(ids);
     double loss_value = loss.defined() ? loss.item<double>() : 0.0;
     if (opt.group) loss_value = opt.group->sum(loss_value);  // the batch mean, as one process has it
@@ -510,12 +517,22 @@ struct Trainer::Impl {
       fail(ErrorCode::Other, "loss is {} at step {} ({}, chain {})", loss_value, s + 1, chains[ids.front()].where,
            chains[ids.front()].id);
     }
-    if (loss.defined()) loss.backward();
+    if (loss.defined()) {
+      RECORD_FUNCTION("rankemb::train::backward", std::vector<c10::IValue>());
+      loss.backward();
+    }
     std::uint64_t comm_bytes = 0;
     if (opt.group) comm_bytes = opt.group->allreduce_gradients(params);
     const double max_norm = opt.clip > 0 ? opt.clip : std::numeric_limits<double>::infinity();
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
-    optimizer->step();
+    double grad_norm = 0;
+    {
+      RECORD_FUNCTION("rankemb::train::clip", std::vector<c10::IValue>());
+      grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
+    }
+    {
+      RECORD_FUNCTION("rankemb::train::optimizer", std::vector<c10::IValue>());
+      optimizer->step();
+    }
     step = s + 1;
     StepRecord rec{step, s / steps_per_epoch + 1, loss_value, lr, grad_norm,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), comm_bytes};

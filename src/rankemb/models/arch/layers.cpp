@@ -1,9 +1,12 @@
 #include "rankemb/models/arch/layers.h"
 
+#include <ATen/record_function.h>
+
 #include <cmath>
 #include <limits>
 
 #include "rankemb/models/config.h"
+#include "rankemb/models/kernels/attention.h"
 #include "rankemb/models/weights.h"
 #include "rankemb/util/error.h"
 
@@ -91,6 +94,7 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
     // Inference: one [3H, H] product instead of three (a better GEMM shape, one pass over x).
     const Fused& f = fused(q_proj, k_proj, v_proj);
     Tensor qkv = torch::addmm(f.bias, x.reshape({b * t, x.size(2)}), f.weight.t()).view({b, t, 3, n_heads_, head_dim_});
+    if (Tensor out = attention_kernel(qkv, bias, additive_mask); out.defined()) return out;
     q = qkv.select(2, 0).transpose(1, 2);
     k = qkv.select(2, 1).transpose(1, 2);
     v = qkv.select(2, 2).transpose(1, 2);
@@ -104,6 +108,32 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
   Tensor probs = torch::softmax(scores.add_(additive_mask), -1);
   probs = torch::dropout(probs, dropout_, training);
   return torch::matmul(probs, v).transpose(1, 2).reshape({b, t, h});
+}
+
+Tensor QkvAttention::attention_kernel(const Tensor& qkv, const Tensor& bias, const Tensor& additive_mask) const {
+  auto b = qkv.size(0), t = qkv.size(1);
+  bool applies = qkv.device().is_cpu() && qkv.scalar_type() == torch::kFloat && qkv.is_contiguous() &&
+                 additive_mask.scalar_type() == torch::kFloat && additive_mask.numel() == b * t &&
+                 additive_mask.is_contiguous();
+  if (bias.defined()) {
+    applies = applies && bias.scalar_type() == torch::kFloat && bias.is_contiguous() && bias.dim() == 4 &&
+              (bias.size(0) == 1 || bias.size(0) == b) && bias.size(1) == n_heads_ && bias.size(2) == t &&
+              bias.size(3) == t;
+  }
+  if (!applies) return {};
+  RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
+  Tensor out = torch::empty({b, t, n_heads_ * head_dim_}, qkv.options());
+  kernels::AttentionArgs a{.qkv = qkv.data_ptr<float>(),
+                           .additive_mask = additive_mask.data_ptr<float>(),
+                           .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
+                           .bias_batch_stride = bias.defined() && bias.size(0) == b ? n_heads_ * t * t : 0,
+                           .out = out.data_ptr<float>(),
+                           .batch = b,
+                           .seq = t,
+                           .heads = n_heads_,
+                           .head_dim = head_dim_};
+  kernels::attention_f32(a);
+  return out;
 }
 
 const QkvAttention::Fused& QkvAttention::fused(nn::Linear& q, nn::Linear& k, nn::Linear& v) {

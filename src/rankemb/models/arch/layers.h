@@ -109,6 +109,10 @@ class QkvAttention {
     Stamp stamp;
   };
   const Fused& fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);
+  // kernels::attention_f32 on the fused projection's [B, T, 3, heads, D] output when it applies
+  // (CPU, float32, contiguous), else undefined and the caller runs the libtorch ops.
+  torch::Tensor attention_kernel(const torch::Tensor& qkv, const torch::Tensor& bias,
+                                 const torch::Tensor& additive_mask) const;
 
   std::int64_t n_heads_, head_dim_;
   double dropout_;
