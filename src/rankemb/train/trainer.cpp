@@ -1,5 +1,7 @@
 #include "rankemb/train/trainer.h"
 
+#include "rankemb/train/fused_adamw.h"
+
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -429,7 +431,7 @@ struct Trainer::Impl {
     if (mlp) {
       for (const auto& p : mlp->parameters()) params.push_back(p);
     }
-    optimizer = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
+    optimizer = std::make_unique<FusedAdamW>(params, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
     // Seeded after both models are built: building a network draws initial weights from the
     // default generator, and that must not depend on whether this is a resumed run.
     // Each rank its own dropout stream (rank 0's is the single process's); one ListMLE stream,

@@ -7,6 +7,7 @@
 
 #include "rankemb/models/config.h"
 #include "rankemb/models/kernels/attention.h"
+#include "rankemb/models/kernels/switch.h"
 #include "rankemb/models/weights.h"
 #include "rankemb/util/error.h"
 
@@ -112,7 +113,7 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
 
 Tensor QkvAttention::attention_kernel(const Tensor& qkv, const Tensor& bias, const Tensor& additive_mask) const {
   auto b = qkv.size(0), t = qkv.size(1);
-  bool applies = qkv.device().is_cpu() && qkv.scalar_type() == torch::kFloat && qkv.is_contiguous() &&
+  bool applies = kernels::enabled() && qkv.device().is_cpu() && qkv.scalar_type() == torch::kFloat && qkv.is_contiguous() &&
                  additive_mask.scalar_type() == torch::kFloat && additive_mask.numel() == b * t &&
                  additive_mask.is_contiguous();
   if (bias.defined()) {

@@ -1,0 +1,116 @@
+#include "rankemb/train/fused_adamw.h"
+
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include <ATen/Parallel.h>
+#include <c10/util/string_utils.h>
+
+#include "rankemb/models/kernels/switch.h"
+#include "rankemb/models/kernels/target_clones.h"
+
+// Built with -fno-math-errno (src/rankemb/CMakeLists.txt) so that sqrt vectorizes.
+
+namespace rankemb::train {
+namespace {
+
+// The key libtorch's optimizers file a parameter's state under: a string of the TensorImpl
+// address in libtorch 1.x, the address itself in 2.x.
+template <typename Key>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    return c10::guts::to_string(p.unsafeGetTensorImpl());
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
+struct Coefficients {
+  float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bias_correction2, eps, neg_step_size;
+};
+
+// One element as libtorch computes it: p *= 1 - lr wd; m = m b1 + (1 - b1) g;
+// v = v b2 + (1 - b2) g g; denom = sqrt(v) / sqrt(bc2) + eps; p += -lr / bc1 * m / denom.
+RANKEMB_VECTOR_CLONES
+void update(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, std::int64_t n,
+            const Coefficients& c, bool decay) {
+  const float keep = decay ? c.decay : 1.0f;  // p * 1 is p: one loop for both
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float pi = p[i] * keep;
+    const float gi = g[i];
+    const float mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
+    const float vi = v[i] * c.beta2 + c.one_minus_beta2 * gi * gi;
+    const float denom = std::sqrt(vi) / c.sqrt_bias_correction2 + c.eps;
+    p[i] = pi + c.neg_step_size * (mi / denom);
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
+}  // namespace
+
+bool FusedAdamW::fusable() const {
+  if (!models::kernels::enabled()) return false;
+  for (const auto& group : param_groups_) {
+    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+    for (const auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const auto& g = p.grad();
+      const bool ok = p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() &&
+                      g.device().is_cpu() && g.scalar_type() == torch::kFloat && g.is_contiguous() && !g.is_sparse();
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+
+torch::Tensor FusedAdamW::step(LossClosure closure) {
+  if (!fusable()) return torch::optim::AdamW::step(std::move(closure));
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  using Key = typename std::decay_t<decltype(state_)>::key_type;
+  for (auto& group : param_groups_) {
+    auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const Key key = state_key<Key>(p);
+      auto found = state_.find(key);
+      if (found == state_.end()) {
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        found = state_.emplace(key, std::move(fresh)).first;
+      }
+      auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
+      state.step(state.step() + 1);
+      const auto [beta1, beta2] = o.betas();
+      const double bias_correction1 = 1 - std::pow(beta1, state.step());
+      const double bias_correction2 = 1 - std::pow(beta2, state.step());
+      const Coefficients c{static_cast<float>(1 - o.lr() * o.weight_decay()),
+                           static_cast<float>(beta1),
+                           static_cast<float>(1 - beta1),
+                           static_cast<float>(beta2),
+                           static_cast<float>(1 - beta2),
+                           static_cast<float>(std::sqrt(bias_correction2)),
+                           static_cast<float>(o.eps()),
+                           static_cast<float>(-(o.lr() / bias_correction1))};
+      const bool decay = o.weight_decay() != 0;
+      float* pp = p.data_ptr<float>();
+      const float* gp = p.grad().data_ptr<float>();
+      float* mp = state.exp_avg().data_ptr<float>();
+      float* vp = state.exp_avg_sq().data_ptr<float>();
+      at::parallel_for(0, p.numel(), 1 << 15, [&](std::int64_t begin, std::int64_t end) {
+        update(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, c, decay);
+      });
+    }
+  }
+  return loss;
+}
+
+}  // namespace rankemb::train
