@@ -96,10 +96,22 @@ int main(int argc, char** argv) {
                    r.steps.size(), static_cast<int>(warmup));
       return 2;
     }
-    std::vector<double> sorted = times;
-    std::sort(sorted.begin(), sorted.end());
-    double median = sorted[sorted.size() / 2];
-    if (sorted.size() % 2 == 0) median = (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+    auto median_of = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
+    const double median = median_of(times);
+    // Median seconds of each phase over the timed steps (StepPhases: clocks, not the profiler).
+    nlohmann::json phases;
+    for (auto [name, field] : {std::pair{"forward", &rankemb::train::StepPhases::forward},
+                               {"loss", &rankemb::train::StepPhases::loss},
+                               {"backward", &rankemb::train::StepPhases::backward},
+                               {"clip", &rankemb::train::StepPhases::clip},
+                               {"optimizer", &rankemb::train::StepPhases::optimizer}}) {
+      std::vector<double> v;
+      for (std::size_t i = static_cast<std::size_t>(warmup); i < r.steps.size(); ++i) v.push_back(r.steps[i].phases.*field);
+      phases[name] = median_of(v);
+    }
     nlohmann::json rec{{"impl", "rankemb"},
                        {"name", name.empty() ? student : name},
                        {"dtype", dtype},
@@ -108,6 +120,7 @@ int main(int argc, char** argv) {
                        {"mlp_only_train", mlp},
                        {"median_s", median},
                        {"first_step_s", r.steps.front().seconds},
+                       {"phases_median_s", phases},
                        {"step_s", times},
                        {"losses", [&] {
                           std::vector<double> l;

@@ -48,6 +48,23 @@ namespace {
 
 constexpr int kCheckpointVersion = 1;
 
+// One phase of a training step: its time is added to `seconds` (StepPhases) and, while
+// libtorch's profiler runs (bench_train_step --profile), it is a named scope in the trace.
+class Phase {
+ public:
+  Phase(const char* name, double& seconds) : seconds_(seconds), scope_(at::RecordScope::USER_SCOPE) {
+    if (scope_.isActive()) scope_.before(name);
+  }
+  Phase(const Phase&) = delete;
+  Phase& operator=(const Phase&) = delete;
+  ~Phase() { seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  double& seconds_;
+  at::RecordFunction scope_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
 // Autocast to bfloat16 on `device` for the scope of the guard (the student's forward pass). The
 // API moved to device-type arguments in libtorch 2.4; older ones have per-device spellings (the
 // *_cpu_* functions, and the unqualified ones for CUDA).
@@ -399,6 +416,7 @@ struct Trainer::Impl {
 
   std::vector<Tensor> params;
   std::unique_ptr<torch::optim::AdamW> optimizer;
+  StepPhases phases;  // of the step under way
   std::optional<torch::Generator> loss_gen;  // ListMLE tie-breaking
   std::int64_t cached_epoch = -1;
   std::vector<std::size_t> order;  // chain order of cached_epoch
@@ -480,11 +498,11 @@ struct Trainer::Impl {
     student->network().train();
     Tensor emb;
     {
-      RECORD_FUNCTION("rankemb::train::forward", std::vector<c10::IValue>());
+      Phase phase("rankemb::train::forward", phases.forward);
       Autocast autocast(device, opt.dtype == Dtype::BFloat16);
       emb = training_embeddings(texts);
     }
-    RECORD_FUNCTION("rankemb::train::loss", std::vector<c10::IValue>());
+    Phase phase("rankemb::train::loss", phases.loss);
     Tensor loss;
     std::int64_t offset = 0;
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -508,8 +526,9 @@ struct Trainer::Impl {
     const std::vector<std::size_t> ids = step_chains(s);
     const double lr = linear_schedule_lr(opt.lr, s, total_steps, opt.warmup_steps);
     for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    phases = StepPhases{};
     {
-      RECORD_FUNCTION("rankemb::train::zero_grad", std::vector<c10::IValue>());
+      Phase phase("rankemb::train::zero_grad", phases.optimizer);
       optimizer->zero_grad();
     }
     Tensor loss = batch_loss(ids);
@@ -520,28 +539,34 @@ struct Trainer::Impl {
            chains[ids.front()].id);
     }
     if (loss.defined()) {
-      RECORD_FUNCTION("rankemb::train::backward", std::vector<c10::IValue>());
+      Phase phase("rankemb::train::backward", phases.backward);
       loss.backward();
     }
     std::uint64_t comm_bytes = 0;
-    if (opt.group) comm_bytes = opt.group->allreduce_gradients(params);
+    if (opt.group) {
+      Phase phase("rankemb::train::allreduce", phases.allreduce);
+      comm_bytes = opt.group->allreduce_gradients(params);
+    }
     const double max_norm = opt.clip > 0 ? opt.clip : std::numeric_limits<double>::infinity();
     double grad_norm = 0;
     {
-      RECORD_FUNCTION("rankemb::train::clip", std::vector<c10::IValue>());
+      Phase phase("rankemb::train::clip", phases.clip);
       grad_norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
     }
     {
-      RECORD_FUNCTION("rankemb::train::optimizer", std::vector<c10::IValue>());
+      Phase phase("rankemb::train::optimizer", phases.optimizer);
       optimizer->step();
     }
     step = s + 1;
     StepRecord rec{step, s / steps_per_epoch + 1, loss_value, lr, grad_norm,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), comm_bytes};
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), comm_bytes, phases};
     if (!leader()) return rec;
     Json line{{"type", "step"}, {"step", rec.step}, {"epoch", rec.epoch}, {"loss", rec.loss},
               {"lr", rec.lr}, {"grad_norm", rec.grad_norm}, {"seconds", rec.seconds}};
     if (opt.group) line["comm_bytes"] = rec.comm_bytes;
+    const StepPhases& p = rec.phases;
+    line["phases"] = Json{{"forward", p.forward}, {"loss", p.loss}, {"backward", p.backward},
+                          {"allreduce", p.allreduce}, {"clip", p.clip}, {"optimizer", p.optimizer}};
     append_jsonl(out("metrics.jsonl"), line);
     return rec;
   }
