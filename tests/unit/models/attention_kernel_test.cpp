@@ -1,9 +1,14 @@
-// kernels::attention_f32 (src/rankemb/models/kernels/attention.h) against the attention it
-// replaces, computed independently in float64 with libtorch ops: softmax(q kᵀ / sqrt(D) + bias +
-// mask) v. Tolerance 2e-6 absolute on outputs of magnitude ~1 (float32 summation order). Padded
-// keys, a one-token sentence, a bias shared by the batch and one per sentence, long rows, and
-// the same bits at 1 and 2 threads.
+// The attention kernel (src/rankemb/models/kernels/attention.h).
+// - attention_f32 against the attention it replaces, computed independently in
+//   float64 with libtorch ops: softmax(q kᵀ / sqrt(D) + bias + mask) v. Tolerance 2e-6 absolute
+//   on outputs of magnitude ~1 (float32 summation order). Padded keys, a one-token sentence, a
+//   bias shared by the batch and one per sentence, long rows, the same bits at 1 and 2 threads.
+// - Through arch::QkvAttention in eval mode, against libtorch's operators in the same process
+//   (kernels::set_enabled(false)): the layer's wiring of rows, mask and a bias.
 #include "rankemb/models/kernels/attention.h"
+
+#include "rankemb/models/arch/layers.h"
+#include "rankemb/models/kernels/switch.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -42,15 +47,20 @@ Inputs make_inputs(const Case& c, std::uint64_t seed) {
 
 Tensor run_kernel(const Case& c, const Inputs& in) {
   Tensor out = torch::full({c.batch, c.seq, c.heads * c.head_dim}, std::nanf(""));
-  rk::attention_f32({.qkv = in.qkv.data_ptr<float>(),
+  const float* rows = in.qkv.data_ptr<float>();
+  const std::int64_t width = c.heads * c.head_dim;
+  rk::attention_f32({.q = rows,
+                     .k = rows + width,
+                     .v = rows + 2 * width,
+                     .stride = 3 * width,
                      .additive_mask = in.mask.data_ptr<float>(),
                      .bias = c.bias ? in.bias.data_ptr<float>() : nullptr,
                      .bias_batch_stride = c.bias == 2 ? c.heads * c.seq * c.seq : 0,
-                     .out = out.data_ptr<float>(),
                      .batch = c.batch,
                      .seq = c.seq,
                      .heads = c.heads,
-                     .head_dim = c.head_dim});
+                     .head_dim = c.head_dim},
+                    out.data_ptr<float>());
   return out;
 }
 
@@ -98,6 +108,30 @@ TEST(AttentionKernel, SameBitsAtAnyThreadCount) {
   Tensor two = run_kernel(c, in);
   at::set_num_threads(before);
   EXPECT_TRUE(torch::equal(one, two));
+}
+
+// QkvAttention's inference forward with the kernel and with libtorch's operators.
+Tensor layer_output(bool kernels, const Case& c, std::uint64_t seed) {
+  rankemb::models::kernels::set_enabled(kernels);
+  torch::manual_seed(seed);
+  const std::int64_t width = c.heads * c.head_dim;
+  torch::nn::Linear q(width, width), k(width, width), v(width, width);
+  Inputs in = make_inputs(c, seed);
+  Tensor x = torch::randn({c.batch, c.seq, width});
+  rankemb::models::arch::QkvAttention attention(c.heads, c.head_dim, /*dropout=*/0.1);
+  torch::NoGradGuard no_grad;
+  Tensor out = attention.forward(x, q, k, v, c.bias ? in.bias : Tensor(), in.mask.view({c.batch, 1, 1, c.seq}),
+                                 /*training=*/false);
+  rankemb::models::kernels::set_enabled(true);
+  return out;
+}
+
+TEST(AttentionKernel, LayerMatchesLibtorchOps) {
+  for (int bias : {0, 1, 2}) {
+    const Case c{.batch = 3, .seq = 11, .heads = 4, .head_dim = 32, .lengths = {11, 6, 1}, .bias = bias};
+    Tensor ops = layer_output(false, c, 30 + bias), kernel = layer_output(true, c, 30 + bias);
+    EXPECT_LT((kernel - ops).abs().max().item<double>(), 2e-6) << "bias kind " << bias;
+  }
 }
 
 }  // namespace

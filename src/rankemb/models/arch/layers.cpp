@@ -86,6 +86,42 @@ DenseActImpl::DenseActImpl(std::int64_t in, std::int64_t out, Activation act) : 
   dense = register_module("dense", nn::Linear(in, out));
 }
 
+namespace {
+
+// The kernels take CPU float32 rows in place: contiguous tensors, a [B, T] mask and a
+// [1 | B, heads, T, T] bias (or none). Anything else, or RANKEMB_KERNELS=off, runs libtorch's ops.
+bool kernels_apply(std::initializer_list<const Tensor*> rows, const Tensor& bias, const Tensor& mask,
+                   std::int64_t b, std::int64_t t, std::int64_t heads) {
+  if (!kernels::enabled()) return false;
+  for (const Tensor* r : rows) {
+    if (!r->device().is_cpu() || r->scalar_type() != torch::kFloat || !r->is_contiguous()) return false;
+  }
+  if (mask.scalar_type() != torch::kFloat || mask.numel() != b * t || !mask.is_contiguous()) return false;
+  return !bias.defined() || (bias.scalar_type() == torch::kFloat && bias.is_contiguous() && bias.dim() == 4 &&
+                             (bias.size(0) == 1 || bias.size(0) == b) && bias.size(1) == heads &&
+                             bias.size(2) == t && bias.size(3) == t);
+}
+
+// q, k, v: [B, T, ...] rows `stride` floats apart (any of them may be undefined where unused).
+kernels::AttentionArgs kernel_args(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t stride,
+                                   const Tensor& bias, const Tensor& mask, std::int64_t heads, std::int64_t head_dim) {
+  const Tensor& any = q.defined() ? q : v;
+  const std::int64_t b = any.size(0), t = any.size(1);
+  return {.q = q.defined() ? q.data_ptr<float>() : nullptr,
+          .k = k.defined() ? k.data_ptr<float>() : nullptr,
+          .v = v.defined() ? v.data_ptr<float>() : nullptr,
+          .stride = stride,
+          .additive_mask = mask.defined() ? mask.data_ptr<float>() : nullptr,
+          .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
+          .bias_batch_stride = bias.defined() && bias.size(0) == b ? heads * t * t : 0,
+          .batch = b,
+          .seq = t,
+          .heads = heads,
+          .head_dim = head_dim};
+}
+
+}  // namespace
+
 Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_proj, nn::Linear& v_proj,
                              const Tensor& bias, const Tensor& additive_mask, bool training) {
   auto b = x.size(0), t = x.size(1), h = n_heads_ * head_dim_;
@@ -95,7 +131,15 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
     // Inference: one [3H, H] product instead of three (a better GEMM shape, one pass over x).
     const Fused& f = fused(q_proj, k_proj, v_proj);
     Tensor qkv = torch::addmm(f.bias, x.reshape({b * t, x.size(2)}), f.weight.t()).view({b, t, 3, n_heads_, head_dim_});
-    if (Tensor out = attention_kernel(qkv, bias, additive_mask); out.defined()) return out;
+    if (kernels_apply({&qkv}, bias, additive_mask, b, t, n_heads_)) {
+      RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
+      Tensor out = torch::empty({b, t, h}, qkv.options());
+      const float* rows = qkv.data_ptr<float>();
+      kernels::AttentionArgs a = kernel_args(qkv, qkv, qkv, 3 * h, bias, additive_mask, n_heads_, head_dim_);
+      a.k = rows + h, a.v = rows + 2 * h;  // interleaved: q, k, v of a token side by side
+      kernels::attention_f32(a, out.data_ptr<float>());
+      return out;
+    }
     q = qkv.select(2, 0).transpose(1, 2);
     k = qkv.select(2, 1).transpose(1, 2);
     v = qkv.select(2, 2).transpose(1, 2);
@@ -109,32 +153,6 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
   Tensor probs = torch::softmax(scores.add_(additive_mask), -1);
   probs = torch::dropout(probs, dropout_, training);
   return torch::matmul(probs, v).transpose(1, 2).reshape({b, t, h});
-}
-
-Tensor QkvAttention::attention_kernel(const Tensor& qkv, const Tensor& bias, const Tensor& additive_mask) const {
-  auto b = qkv.size(0), t = qkv.size(1);
-  bool applies = kernels::enabled() && qkv.device().is_cpu() && qkv.scalar_type() == torch::kFloat && qkv.is_contiguous() &&
-                 additive_mask.scalar_type() == torch::kFloat && additive_mask.numel() == b * t &&
-                 additive_mask.is_contiguous();
-  if (bias.defined()) {
-    applies = applies && bias.scalar_type() == torch::kFloat && bias.is_contiguous() && bias.dim() == 4 &&
-              (bias.size(0) == 1 || bias.size(0) == b) && bias.size(1) == n_heads_ && bias.size(2) == t &&
-              bias.size(3) == t;
-  }
-  if (!applies) return {};
-  RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
-  Tensor out = torch::empty({b, t, n_heads_ * head_dim_}, qkv.options());
-  kernels::AttentionArgs a{.qkv = qkv.data_ptr<float>(),
-                           .additive_mask = additive_mask.data_ptr<float>(),
-                           .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
-                           .bias_batch_stride = bias.defined() && bias.size(0) == b ? n_heads_ * t * t : 0,
-                           .out = out.data_ptr<float>(),
-                           .batch = b,
-                           .seq = t,
-                           .heads = n_heads_,
-                           .head_dim = head_dim_};
-  kernels::attention_f32(a);
-  return out;
 }
 
 const QkvAttention::Fused& QkvAttention::fused(nn::Linear& q, nn::Linear& k, nn::Linear& v) {

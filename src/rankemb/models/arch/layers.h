@@ -91,7 +91,9 @@ struct PostNormLayerImpl : torch::nn::Module {
 // Multi-head scaled dot-product attention over three projections the caller owns (named as its
 // checkpoint names them). In inference (eval mode, no grad) the three are one [3H, H] product,
 // rebuilt whenever a parameter is replaced, modified in place (an optimizer step, load_weights) or
-// converted (to(dtype) swaps the storage).
+// converted (to(dtype) swaps the storage), and float32 on the CPU runs kernels/attention on its
+// output. Training keeps libtorch's operators (a kernel pair was tried: ~2% of a MiniLM step,
+// for a step-1 loss that no longer matched to the bit).
 class QkvAttention {
  public:
   QkvAttention(std::int64_t n_heads, std::int64_t head_dim, double dropout) : n_heads_(n_heads), head_dim_(head_dim), dropout_(dropout) {}
@@ -109,10 +111,6 @@ class QkvAttention {
     Stamp stamp;
   };
   const Fused& fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);
-  // kernels::attention_f32 on the fused projection's [B, T, 3, heads, D] output when it applies
-  // (CPU, float32, contiguous), else undefined and the caller runs the libtorch ops.
-  torch::Tensor attention_kernel(const torch::Tensor& qkv, const torch::Tensor& bias,
-                                 const torch::Tensor& additive_mask) const;
 
   std::int64_t n_heads_, head_dim_;
   double dropout_;

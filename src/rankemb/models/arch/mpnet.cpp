@@ -96,7 +96,8 @@ struct EncoderStackImpl : nn::Module {
   Tensor position_bias(std::int64_t t, const Tensor& like) {
     Tensor positions = torch::arange(t, like.options().dtype(torch::kLong));
     Tensor relative = positions.unsqueeze(0) - positions.unsqueeze(1);  // memory - context
-    return relative_attention_bias(relative_position_bucket(relative)).permute({2, 0, 1}).unsqueeze(0).to(like.scalar_type());
+    Tensor bias = relative_attention_bias(relative_position_bucket(relative)).permute({2, 0, 1}).unsqueeze(0);
+    return bias.to(like.scalar_type()).contiguous();  // contiguous: the attention kernels read it in place
   }
   nn::ModuleList layer{nullptr};
   nn::Embedding relative_attention_bias{nullptr};

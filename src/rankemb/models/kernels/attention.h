@@ -2,13 +2,18 @@
 // costs far more than the arithmetic. Plain C++ over raw float rows (no libtorch in the headers);
 // the layers in arch/ decide when a kernel applies and fall back to the libtorch ops otherwise.
 //
-// attention: multi-head scaled dot-product attention for inference in float32. libtorch runs
-// q·kᵀ and p·v as batched matrix products that it splits into one small GEMM per (sentence,
-// head) with three tensor views each: a 64 x 15-token batch of MiniLM spends more time in that
-// bookkeeping than in the 5 GFLOP it computes (bench: scripts/profile_summary.py on
-// `bench_encode --profile`). Here each (sentence, head) is one pass over rows already in cache,
-// the [B, T, 3, H, D] output of the fused q/k/v projection is read in place, and the result is
-// written straight into the [B, T, H·D] layout the output projection reads.
+// attention: multi-head scaled dot-product attention in float32, for inference. libtorch runs q·kᵀ and p·v as
+// batched matrix products that it splits into one small GEMM per (sentence, head) with three
+// tensor views each: a 64 x 15-token batch of MiniLM spends more time in that bookkeeping than
+// in the arithmetic (bench/results/profile_train_step.md). Here each (sentence, head) is one pass
+// over rows already in cache, with register tiles; q, k and v are read in place from the
+// projections' outputs and results are written straight into the [B, T, H·D] layout the output
+// projection reads.
+//
+// Work is split over (sentence, head) pairs on libtorch's intra-op threads; each pair is
+// computed by one thread in a fixed order, so results do not depend on the thread count. Sums
+// run in a different order from libtorch's GEMMs: results differ from its operators by float32
+// rounding (tests: 2e-6 against float64).
 #pragma once
 
 #include <cstdint>
@@ -16,18 +21,17 @@
 namespace rankemb::models::kernels {
 
 struct AttentionArgs {
-  const float* qkv = nullptr;            // [batch, seq, 3, heads, head_dim]: q, k, v of each token
+  // Token t of sentence b, head h: q + (b·seq + t)·stride + h·head_dim (likewise k, v). The fused
+  // inference projection gives q, k, v interleaved in one [B, T, 3, H, D] tensor (stride 3·H·D).
+  const float *q = nullptr, *k = nullptr, *v = nullptr;
+  std::int64_t stride = 0;
   const float* additive_mask = nullptr;  // [batch, seq]: 0 for a real key, the dtype's lowest for padding
   const float* bias = nullptr;           // optional [1 | batch, heads, seq, seq], added to the scaled scores
   std::int64_t bias_batch_stride = 0;    // 0: one bias shared by the batch; heads·seq·seq: one per sentence
-  float* out = nullptr;                  // [batch, seq, heads·head_dim]
   std::int64_t batch = 0, seq = 0, heads = 0, head_dim = 0;
 };
 
-// out = softmax(q kᵀ / sqrt(head_dim) + bias + mask) v for every sentence and head, the same
-// sequence of roundings as the libtorch ops it replaces up to summation order (a few float32
-// ulps). Work is split over (sentence, head) pairs on libtorch's intra-op threads; each pair is
-// computed by one thread in a fixed order, so the result does not depend on the thread count.
-void attention_f32(const AttentionArgs& a);
+// out [B, T, H·D] = softmax(q kᵀ / sqrt(head_dim) + bias + mask) v, in one pass.
+void attention_f32(const AttentionArgs& a, float* out);
 
 }  // namespace rankemb::models::kernels
