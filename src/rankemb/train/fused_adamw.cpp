@@ -1,11 +1,11 @@
 #include "rankemb/train/fused_adamw.h"
 
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <type_traits>
 
 #include <ATen/Parallel.h>
-#include <c10/util/string_utils.h>
 
 #include "rankemb/models/kernels/switch.h"
 #include "rankemb/models/kernels/target_clones.h"
@@ -15,12 +15,14 @@
 namespace rankemb::train {
 namespace {
 
-// The key libtorch's optimizers file a parameter's state under: a string of the TensorImpl
-// address in libtorch 1.x, the address itself in 2.x.
+// The key libtorch's optimizers file a parameter's state under: the TensorImpl address as text
+// (c10::guts::to_string, i.e. an ostream of the pointer) in libtorch 1.x, the address itself in 2.x.
 template <typename Key>
 Key state_key(const torch::Tensor& p) {
   if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(p.unsafeGetTensorImpl());
+    std::ostringstream key;
+    key << p.unsafeGetTensorImpl();
+    return key.str();
   } else {
     return p.unsafeGetTensorImpl();
   }
