@@ -9,7 +9,7 @@
 //                         [--steps 5] [--warmup 2] [--threads N] [--pooler NAME] [--mlp-only-train 0|1]
 //                         [--length-buckets 1] [--max-length 32] [--name NAME]
 //                         [--profile TRACE.json]  (Chrome trace of the whole run, warm-up steps included;
-//                                                  scripts/profile_summary.py --skip-steps W drops them)
+//                                                  scripts/profile_summary.py --per N averages over N steps)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

@@ -62,6 +62,8 @@ def main():
     with open(a.trace) as f:
         events = json.load(f)
     totals, scopes, traced_us = self_times(events)
+    if traced_us <= 0:
+        sys.exit(f"{a.trace}: no operator events (was the profiler on while the work ran?)")
     rows = sorted(totals.items(), key=lambda kv: -kv[1][1])
     per = a.per
     print(f"| operator | calls | self ms | share |")
@@ -69,7 +71,8 @@ def main():
     for name, (calls, us) in rows[: a.top]:
         print(f"| {name} | {calls / per:.0f} | {us / 1e3 / per:.1f} | {100 * us / traced_us:.1f}% |")
     rest = sum(us for _, (_, us) in rows[a.top:])
-    print(f"| (other {len(rows) - a.top} operators) | | {rest / 1e3 / per:.1f} | {100 * rest / traced_us:.1f}% |")
+    if len(rows) > a.top:
+        print(f"| (other {len(rows) - a.top} operators) | | {rest / 1e3 / per:.1f} | {100 * rest / traced_us:.1f}% |")
     print(f"| **traced total** | {sum(c for c, _ in totals.values()) / per:.0f} | {traced_us / 1e3 / per:.1f} | 100% |")
     if a.wall_s > 0:
         print(f"| (outside operators: host work) | | {(a.wall_s * 1e6 - traced_us) / 1e3 / per:.1f} | |")

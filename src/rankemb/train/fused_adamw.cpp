@@ -44,7 +44,7 @@ void update(float* __restrict p, const float* __restrict g, float* __restrict m,
     const float mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
     const float vi = v[i] * c.beta2 + c.one_minus_beta2 * gi * gi;
     const float denom = std::sqrt(vi) / c.sqrt_bias_correction2 + c.eps;
-    p[i] = pi + c.neg_step_size * (mi / denom);
+    p[i] = pi + c.neg_step_size * mi / denom;  // addcdiv: self + value * t1 / t2
     m[i] = mi;
     v[i] = vi;
   }
@@ -58,10 +58,18 @@ bool FusedAdamW::fusable() const {
     if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
     for (const auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      const auto& g = p.grad();
-      const bool ok = p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() &&
-                      g.device().is_cpu() && g.scalar_type() == torch::kFloat && g.is_contiguous() && !g.is_sparse();
-      if (!ok) return false;
+      auto plain = [&](const torch::Tensor& t) {  // sparse first: is_contiguous() throws on a sparse tensor
+        return !t.is_sparse() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous() &&
+               t.numel() == p.numel();
+      };
+      if (!plain(p) || !plain(p.grad())) return false;
+      // State loaded from a checkpoint of another model would be read out of bounds: libtorch's
+      // step reports the mismatch instead.
+      auto found = state_.find(state_key<std::decay_t<decltype(state_)>::key_type>(p));
+      if (found != state_.end()) {
+        const auto& st = static_cast<const torch::optim::AdamWParamState&>(*found->second);
+        if (!plain(st.exp_avg()) || !plain(st.exp_avg_sq())) return false;
+      }
     }
   }
   return true;

@@ -8,9 +8,9 @@
 //
 // A torch::optim::AdamW in every other respect: options, param groups, the per-parameter state
 // (step, exp_avg, exp_avg_sq) and its serialization, so checkpoints written before load here and
-// the other way round. Parameters it cannot update in place (not on the CPU, not float32, not
-// contiguous, sparse gradients, amsgrad) take libtorch's step instead, and so does every
-// parameter when RANKEMB_KERNELS=off (models/kernels/switch.h).
+// the other way round. Where any parameter cannot be updated in place (not on the CPU, not
+// float32, not contiguous, a sparse gradient, amsgrad, state of another size), the whole step is
+// libtorch's, as it is when RANKEMB_KERNELS=off (models/kernels/switch.h).
 #pragma once
 
 #include <torch/optim/adamw.h>

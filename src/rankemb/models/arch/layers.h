@@ -92,8 +92,9 @@ struct PostNormLayerImpl : torch::nn::Module {
 // checkpoint names them). In inference (eval mode, no grad) the three are one [3H, H] product,
 // rebuilt whenever a parameter is replaced, modified in place (an optimizer step, load_weights) or
 // converted (to(dtype) swaps the storage), and float32 on the CPU runs kernels/attention on its
-// output. Training keeps libtorch's operators (a kernel pair was tried: ~2% of a MiniLM step,
-// for a step-1 loss that no longer matched to the bit).
+// output. The autograd path of training keeps libtorch's operators (a kernel pair was tried: ~2%
+// of a MiniLM step, for a step-1 loss that no longer matched to the bit); what a run encodes in
+// inference (teacher targets, dev scoring) takes the kernel.
 class QkvAttention {
  public:
   QkvAttention(std::int64_t n_heads, std::int64_t head_dim, double dropout) : n_heads_(n_heads), head_dim_(head_dim), dropout_(dropout) {}

@@ -91,7 +91,7 @@ RANKEMB_KERNEL_INLINE void softmax_row(float* __restrict x, const float* __restr
   for (std::int64_t j = 0; j < T; ++j) x[j] *= inv;
 }
 
-// o = sum_j p[j] v_j (sequential over keys), D a multiple of 8 up to 128 held in registers.
+// o = sum_j p[j] v_j (sequential over keys), the head (D = 32, 64 or 128: mix_row) held in registers.
 template <int kChunks>
 RANKEMB_KERNEL_INLINE void weighted_sum(const float* __restrict p, const float* __restrict v, std::int64_t T,
                                         std::int64_t stride,
