@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -102,16 +103,12 @@ int main(int argc, char** argv) {
     };
     const double median = median_of(times);
     // Median seconds of each phase over the timed steps (StepPhases: clocks, not the profiler).
-    nlohmann::json phases;
-    for (auto [name, field] : {std::pair{"forward", &rankemb::train::StepPhases::forward},
-                               {"loss", &rankemb::train::StepPhases::loss},
-                               {"backward", &rankemb::train::StepPhases::backward},
-                               {"clip", &rankemb::train::StepPhases::clip},
-                               {"optimizer", &rankemb::train::StepPhases::optimizer}}) {
-      std::vector<double> v;
-      for (std::size_t i = static_cast<std::size_t>(warmup); i < r.steps.size(); ++i) v.push_back(r.steps[i].phases.*field);
-      phases[name] = median_of(v);
+    std::map<std::string, std::vector<double>> by_phase;
+    for (std::size_t i = static_cast<std::size_t>(warmup); i < r.steps.size(); ++i) {
+      for (const auto& [phase, seconds] : r.steps[i].phases.named()) by_phase[phase].push_back(seconds);
     }
+    nlohmann::json phases;
+    for (const auto& [phase, v] : by_phase) phases[phase] = median_of(v);
     nlohmann::json rec{{"impl", "rankemb"},
                        {"name", name.empty() ? student : name},
                        {"dtype", dtype},

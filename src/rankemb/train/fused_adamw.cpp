@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <ATen/Parallel.h>
 
@@ -52,40 +53,31 @@ void update(float* __restrict p, const float* __restrict g, float* __restrict m,
 
 }  // namespace
 
-bool FusedAdamW::fusable() const {
-  if (!models::kernels::enabled()) return false;
-  for (const auto& group : param_groups_) {
-    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
-    for (const auto& p : group.params()) {
-      if (!p.grad().defined()) continue;
-      auto plain = [&](const torch::Tensor& t) {  // sparse first: is_contiguous() throws on a sparse tensor
-        return !t.is_sparse() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous() &&
-               t.numel() == p.numel();
-      };
-      if (!plain(p) || !plain(p.grad())) return false;
-      // State loaded from a checkpoint of another model would be read out of bounds: libtorch's
-      // step reports the mismatch instead.
-      auto found = state_.find(state_key<std::decay_t<decltype(state_)>::key_type>(p));
-      if (found != state_.end()) {
-        const auto& st = static_cast<const torch::optim::AdamWParamState&>(*found->second);
-        if (!plain(st.exp_avg()) || !plain(st.exp_avg_sq())) return false;
-      }
-    }
-  }
-  return true;
-}
-
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  if (!fusable()) return torch::optim::AdamW::step(std::move(closure));
-  torch::NoGradGuard no_grad;
   torch::Tensor loss;
-  if (closure != nullptr) {
+  if (closure != nullptr) {  // first: it computes the gradients the checks below look at
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
+  auto libtorch_step = [&] {
+    torch::optim::AdamW::step();
+    return loss;
+  };
+  if (!models::kernels::enabled()) return libtorch_step();
+  // One pass finds (or creates, as libtorch would: zeros, step 0) each parameter's state and
+  // checks that every tensor of the update can be read in place; anything else (not CPU float32
+  // contiguous, a sparse gradient, state of another size from a checkpoint of another model,
+  // amsgrad) leaves the whole step to libtorch, which handles or reports it.
+  struct Slot {
+    torch::Tensor p;
+    torch::optim::AdamWParamState* state;
+    const torch::optim::AdamWOptions* options;
+  };
+  std::vector<Slot> slots;
   using Key = typename std::decay_t<decltype(state_)>::key_type;
   for (auto& group : param_groups_) {
-    auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    if (o.amsgrad()) return libtorch_step();
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       const Key key = state_key<Key>(p);
@@ -98,27 +90,40 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
         found = state_.emplace(key, std::move(fresh)).first;
       }
       auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
-      state.step(state.step() + 1);
-      const auto [beta1, beta2] = o.betas();
-      const double bias_correction1 = 1 - std::pow(beta1, state.step());
-      const double bias_correction2 = 1 - std::pow(beta2, state.step());
-      const Coefficients c{static_cast<float>(1 - o.lr() * o.weight_decay()),
-                           static_cast<float>(beta1),
-                           static_cast<float>(1 - beta1),
-                           static_cast<float>(beta2),
-                           static_cast<float>(1 - beta2),
-                           static_cast<float>(std::sqrt(bias_correction2)),
-                           static_cast<float>(o.eps()),
-                           static_cast<float>(-(o.lr() / bias_correction1))};
-      const bool decay = o.weight_decay() != 0;
-      float* pp = p.data_ptr<float>();
-      const float* gp = p.grad().data_ptr<float>();
-      float* mp = state.exp_avg().data_ptr<float>();
-      float* vp = state.exp_avg_sq().data_ptr<float>();
-      at::parallel_for(0, p.numel(), 1 << 15, [&](std::int64_t begin, std::int64_t end) {
-        update(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, c, decay);
-      });
+      auto plain = [&](const torch::Tensor& t) {  // sparse first: is_contiguous() throws on a sparse tensor
+        return !t.is_sparse() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous() &&
+               t.numel() == p.numel();
+      };
+      if (!plain(p) || !plain(p.grad()) || !plain(state.exp_avg()) || !plain(state.exp_avg_sq())) {
+        return libtorch_step();
+      }
+      slots.push_back({p, &state, &o});
     }
+  }
+  torch::NoGradGuard no_grad;
+  for (const Slot& slot : slots) {
+    const auto& o = *slot.options;
+    auto& state = *slot.state;
+    state.step(state.step() + 1);
+    const auto [beta1, beta2] = o.betas();
+    const double bias_correction1 = 1 - std::pow(beta1, state.step());
+    const double bias_correction2 = 1 - std::pow(beta2, state.step());
+    const Coefficients c{static_cast<float>(1 - o.lr() * o.weight_decay()),
+                         static_cast<float>(beta1),
+                         static_cast<float>(1 - beta1),
+                         static_cast<float>(beta2),
+                         static_cast<float>(1 - beta2),
+                         static_cast<float>(std::sqrt(bias_correction2)),
+                         static_cast<float>(o.eps()),
+                         static_cast<float>(-(o.lr() / bias_correction1))};
+    const bool decay = o.weight_decay() != 0;
+    float* pp = slot.p.data_ptr<float>();
+    const float* gp = slot.p.grad().data_ptr<float>();
+    float* mp = state.exp_avg().data_ptr<float>();
+    float* vp = state.exp_avg_sq().data_ptr<float>();
+    at::parallel_for(0, slot.p.numel(), 1 << 15, [&](std::int64_t begin, std::int64_t end) {
+      update(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, c, decay);
+    });
   }
   return loss;
 }

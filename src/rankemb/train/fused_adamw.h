@@ -21,9 +21,6 @@ class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
   torch::Tensor step(LossClosure closure = nullptr) override;
-
- private:
-  bool fusable() const;
 };
 
 }  // namespace rankemb::train

@@ -564,9 +564,7 @@ struct Trainer::Impl {
     Json line{{"type", "step"}, {"step", rec.step}, {"epoch", rec.epoch}, {"loss", rec.loss},
               {"lr", rec.lr}, {"grad_norm", rec.grad_norm}, {"seconds", rec.seconds}};
     if (opt.group) line["comm_bytes"] = rec.comm_bytes;
-    const StepPhases& p = rec.phases;
-    line["phases"] = Json{{"forward", p.forward}, {"loss", p.loss}, {"backward", p.backward},
-                          {"allreduce", p.allreduce}, {"clip", p.clip}, {"optimizer", p.optimizer}};
+    for (const auto& [name, seconds] : rec.phases.named()) line["phases"][name] = seconds;
     append_jsonl(out("metrics.jsonl"), line);
     return rec;
   }

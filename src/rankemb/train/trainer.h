@@ -28,11 +28,13 @@
 // random numbers, so a run resumed from step s ends with the same weights as an uninterrupted one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <memory>
@@ -109,15 +111,20 @@ struct TrainOptions {
   std::shared_ptr<dist::Group> group;
 };
 
-// One optimizer step as logged to metrics.jsonl.
 // Where a step's seconds went, measured with a clock around each phase (cheap enough to run on
 // every step, unlike libtorch's profiler, which more than doubles a step's time). `loss`
 // includes the teacher's forward pass on a chain's first visit; `optimizer` includes zeroing
 // the gradients.
 struct StepPhases {
   double forward = 0, loss = 0, backward = 0, allreduce = 0, clip = 0, optimizer = 0;
+  // The phases by name, in step order (metrics.jsonl's keys).
+  std::array<std::pair<const char*, double>, 6> named() const {
+    return {{{"forward", forward}, {"loss", loss}, {"backward", backward}, {"allreduce", allreduce}, {"clip", clip},
+             {"optimizer", optimizer}}};
+  }
 };
 
+// One optimizer step as logged to metrics.jsonl.
 struct StepRecord {
   std::int64_t step = 0;  // 1-based global step
   std::int64_t epoch = 0; // 1-based

@@ -88,13 +88,13 @@ DenseActImpl::DenseActImpl(std::int64_t in, std::int64_t out, Activation act) : 
 
 namespace {
 
-// The kernels take CPU float32 rows in place: contiguous tensors, a [B, T] mask and a
-// [1 | B, heads, T, T] bias (or none). Anything else, or RANKEMB_KERNELS=off, runs libtorch's ops.
-bool kernels_apply(std::initializer_list<const Tensor*> rows, const Tensor& bias, const Tensor& mask,
-                   std::int64_t b, std::int64_t t, std::int64_t heads) {
-  if (!kernels::enabled()) return false;
-  for (const Tensor* r : rows) {
-    if (!r->device().is_cpu() || r->scalar_type() != torch::kFloat || !r->is_contiguous()) return false;
+// The kernel reads the fused projection's [B, T, 3, heads, D] output in place (CPU, float32,
+// contiguous), with a [B, T] mask and a [1 | B, heads, T, T] bias (or none). Anything else, or
+// RANKEMB_KERNELS=off, runs libtorch's ops.
+bool kernel_applies(const Tensor& qkv, const Tensor& bias, const Tensor& mask, std::int64_t heads) {
+  const std::int64_t b = qkv.size(0), t = qkv.size(1);
+  if (!kernels::enabled() || !qkv.device().is_cpu() || qkv.scalar_type() != torch::kFloat || !qkv.is_contiguous()) {
+    return false;
   }
   if (mask.scalar_type() != torch::kFloat || mask.numel() != b * t || !mask.is_contiguous()) return false;
   return !bias.defined() || (bias.scalar_type() == torch::kFloat && bias.is_contiguous() && bias.dim() == 4 &&
@@ -102,22 +102,25 @@ bool kernels_apply(std::initializer_list<const Tensor*> rows, const Tensor& bias
                              bias.size(2) == t && bias.size(3) == t);
 }
 
-// q, k, v: [B, T, ...] rows `stride` floats apart (any of them may be undefined where unused).
-kernels::AttentionArgs kernel_args(const Tensor& q, const Tensor& k, const Tensor& v, std::int64_t stride,
-                                   const Tensor& bias, const Tensor& mask, std::int64_t heads, std::int64_t head_dim) {
-  const Tensor& any = q.defined() ? q : v;
-  const std::int64_t b = any.size(0), t = any.size(1);
-  return {.q = q.defined() ? q.data_ptr<float>() : nullptr,
-          .k = k.defined() ? k.data_ptr<float>() : nullptr,
-          .v = v.defined() ? v.data_ptr<float>() : nullptr,
-          .stride = stride,
-          .additive_mask = mask.defined() ? mask.data_ptr<float>() : nullptr,
-          .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
-          .bias_batch_stride = bias.defined() && bias.size(0) == b ? heads * t * t : 0,
-          .batch = b,
-          .seq = t,
-          .heads = heads,
-          .head_dim = head_dim};
+Tensor kernel_attention(const Tensor& qkv, const Tensor& bias, const Tensor& mask, std::int64_t heads,
+                        std::int64_t head_dim) {
+  RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
+  const std::int64_t b = qkv.size(0), t = qkv.size(1), width = heads * head_dim;
+  const float* rows = qkv.data_ptr<float>();
+  Tensor out = torch::empty({b, t, width}, qkv.options());
+  kernels::attention_f32({.q = rows,
+                          .k = rows + width,  // interleaved: q, k, v of a token side by side
+                          .v = rows + 2 * width,
+                          .stride = 3 * width,
+                          .additive_mask = mask.data_ptr<float>(),
+                          .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
+                          .bias_batch_stride = bias.defined() && bias.size(0) == b ? heads * t * t : 0,
+                          .batch = b,
+                          .seq = t,
+                          .heads = heads,
+                          .head_dim = head_dim},
+                         out.data_ptr<float>());
+  return out;
 }
 
 }  // namespace
@@ -131,14 +134,8 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
     // Inference: one [3H, H] product instead of three (a better GEMM shape, one pass over x).
     const Fused& f = fused(q_proj, k_proj, v_proj);
     Tensor qkv = torch::addmm(f.bias, x.reshape({b * t, x.size(2)}), f.weight.t()).view({b, t, 3, n_heads_, head_dim_});
-    if (kernels_apply({&qkv}, bias, additive_mask, b, t, n_heads_)) {
-      RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
-      Tensor out = torch::empty({b, t, h}, qkv.options());
-      const float* rows = qkv.data_ptr<float>();
-      kernels::AttentionArgs a = kernel_args(qkv, qkv, qkv, 3 * h, bias, additive_mask, n_heads_, head_dim_);
-      a.k = rows + h, a.v = rows + 2 * h;  // interleaved: q, k, v of a token side by side
-      kernels::attention_f32(a, out.data_ptr<float>());
-      return out;
+    if (kernel_applies(qkv, bias, additive_mask, n_heads_)) {
+      return kernel_attention(qkv, bias, additive_mask, n_heads_, head_dim_);
     }
     q = qkv.select(2, 0).transpose(1, 2);
     k = qkv.select(2, 1).transpose(1, 2);

@@ -20,10 +20,9 @@ namespace {
 
 using v8 = float __attribute__((vector_size(32)));
 
-// Every helper below is forced inline into the *_head functions, which are the ones built twice
+// Every helper below is forced inline into attend_head, the function built twice
 // (RANKEMB_VECTOR_CLONES): a helper left out of line would run the baseline SSE2 copy only.
 #define RANKEMB_KERNEL_INLINE inline __attribute__((always_inline))
-#define RANKEMB_LAMBDA_INLINE __attribute__((always_inline))
 constexpr std::int64_t kLanes = 8;
 
 RANKEMB_KERNEL_INLINE v8 load8(const float* p) {
@@ -51,8 +50,7 @@ struct Scratch {
 // scores[r][j] = q_r · k_j for kRows query rows (`q[r]`) and every key j (each a sequential sum
 // over the head dimension), from kᵀ whose rows are `padded` (a multiple of 16) floats long.
 RANKEMB_KERNEL_INLINE void score_rows(const float* const* q, const float* __restrict kt, std::int64_t D,
-                                      std::int64_t padded,
-                       float* __restrict scores) {
+                                      std::int64_t padded, float* __restrict scores) {
   for (std::int64_t jb = 0; jb < padded; jb += 2 * kLanes) {
     v8 a0 = {}, a1 = {}, a2 = {}, a3 = {}, b0 = {}, b1 = {}, b2 = {}, b3 = {};
     const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
@@ -72,8 +70,8 @@ RANKEMB_KERNEL_INLINE void score_rows(const float* const* q, const float* __rest
 }
 
 // As the libtorch ops on one row of scores: / sqrt(D), + bias, + mask (each rounded), softmax.
-RANKEMB_KERNEL_INLINE void softmax_row(float* __restrict x, const float* __restrict bias, const float* __restrict mask,
-                        std::int64_t T, float scale) {
+RANKEMB_KERNEL_INLINE void softmax_row(float* __restrict x, const float* __restrict bias,
+                                       const float* __restrict mask, std::int64_t T, float scale) {
   float top = -std::numeric_limits<float>::infinity();
   for (std::int64_t j = 0; j < T; ++j) {
     float y = x[j] / scale;
@@ -94,8 +92,7 @@ RANKEMB_KERNEL_INLINE void softmax_row(float* __restrict x, const float* __restr
 // o = sum_j p[j] v_j (sequential over keys), the head (D = 32, 64 or 128: mix_row) held in registers.
 template <int kChunks>
 RANKEMB_KERNEL_INLINE void weighted_sum(const float* __restrict p, const float* __restrict v, std::int64_t T,
-                                        std::int64_t stride,
-                         float* __restrict o) {
+                                        std::int64_t stride, float* __restrict o) {
   v8 acc[kChunks] = {};
   for (std::int64_t j = 0; j < T; ++j) {
     if (p[j] == 0.0f) continue;  // a masked key (exp underflows to exactly 0) adds nothing
@@ -106,7 +103,7 @@ RANKEMB_KERNEL_INLINE void weighted_sum(const float* __restrict p, const float* 
 }
 
 RANKEMB_KERNEL_INLINE void weighted_sum_any(const float* __restrict p, const float* __restrict v, std::int64_t T,
-                             std::int64_t stride, std::int64_t D, float* __restrict o) {
+                                            std::int64_t stride, std::int64_t D, float* __restrict o) {
   std::fill(o, o + D, 0.0f);
   for (std::int64_t j = 0; j < T; ++j) {
     if (p[j] == 0.0f) continue;
@@ -126,70 +123,47 @@ RANKEMB_KERNEL_INLINE void mix_row(const float* p, const float* v, std::int64_t 
   }
 }
 
-// rows[i][j] = x_i · y_j for T rows each of x and y (`sx`, `sy` floats apart, D wide), handed to
-// `row_done(i, row)` one query row at a time (the row is scratch, `padded` long).
-template <typename F>
-RANKEMB_KERNEL_INLINE void for_each_dot_row(const float* x, std::int64_t sx, const float* y, std::int64_t sy,
-                                            std::int64_t T, std::int64_t D,
-                      Scratch& s, F&& row_done) {
-  const std::int64_t padded = padded_keys(T);
-  float* kt = s.kt.data();
-  for (std::int64_t d = 0; d < D; ++d) std::fill(kt + d * padded + T, kt + (d + 1) * padded, 0.0f);
-  for (std::int64_t j = 0; j < T; ++j) {
-    for (std::int64_t d = 0; d < D; ++d) kt[d * padded + j] = y[j * sy + d];
-  }
-  for (std::int64_t i0 = 0; i0 < T; i0 += kRows) {
-    const std::int64_t rows = std::min(kRows, T - i0);
-    const float* q[kRows];  // past the last row, the last row again (scored, not used)
-    for (std::int64_t r = 0; r < kRows; ++r) q[r] = x + (i0 + std::min(r, rows - 1)) * sx;
-    score_rows(q, kt, D, padded, s.scores.data());
-    for (std::int64_t r = 0; r < rows; ++r) row_done(i0 + r, s.scores.data() + r * padded);
-  }
-}
-
-// The softmax rows of one (sentence, head), handed to `row_done(i, p)`.
-template <typename F>
-RANKEMB_KERNEL_INLINE void for_each_prob_row(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scratch& s,
-                                             F&& row_done) {
-  const std::int64_t T = a.seq, D = a.head_dim;
+// One (sentence, head): kᵀ into scratch, then kRows query rows at a time: scores, softmax,
+// and the weighted sum of v written into the output row.
+RANKEMB_VECTOR_CLONES
+void attend_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scratch& s, float* out) {
+  const std::int64_t T = a.seq, D = a.head_dim, width = a.heads * D, padded = padded_keys(T);
   const std::int64_t offset = b * T * a.stride + h * D;
+  const float *q = a.q + offset, *k = a.k + offset, *v = a.v + offset;
   const float* mask = a.additive_mask + b * T;
   const float* bias = a.bias ? a.bias + b * a.bias_batch_stride + h * T * T : nullptr;
   const float scale = std::sqrt(static_cast<float>(D));
-  auto softmax_then = [&](std::int64_t i, float* row) RANKEMB_LAMBDA_INLINE {
-    softmax_row(row, bias ? bias + i * T : nullptr, mask, T, scale);
-    row_done(i, row);
-  };
-  for_each_dot_row(a.q + offset, a.stride, a.k + offset, a.stride, T, D, s, softmax_then);
+  float* kt = s.kt.data();
+  for (std::int64_t d = 0; d < D; ++d) std::fill(kt + d * padded + T, kt + (d + 1) * padded, 0.0f);
+  for (std::int64_t j = 0; j < T; ++j) {
+    for (std::int64_t d = 0; d < D; ++d) kt[d * padded + j] = k[j * a.stride + d];
+  }
+  for (std::int64_t i0 = 0; i0 < T; i0 += kRows) {
+    const std::int64_t rows = std::min(kRows, T - i0);
+    const float* tile[kRows];  // past the last row, the last row again (scored, not used)
+    for (std::int64_t r = 0; r < kRows; ++r) tile[r] = q + (i0 + std::min(r, rows - 1)) * a.stride;
+    score_rows(tile, kt, D, padded, s.scores.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t i = i0 + r;
+      float* p = s.scores.data() + r * padded;
+      softmax_row(p, bias ? bias + i * T : nullptr, mask, T, scale);
+      mix_row(p, v, T, a.stride, D, out + (b * T + i) * width + h * D);
+    }
+  }
 }
 
-// Runs `head(b, h, scratch)` for every (sentence, head) on libtorch's threads, about 64k
-// multiply-adds per task (a short sentence's heads are grouped, a long one's are not).
-template <typename F>
-void for_each_head(const AttentionArgs& a, F&& head) {
+}  // namespace
+
+void attention_f32(const AttentionArgs& a, float* out) {
+  // About 64k multiply-adds per task: a short sentence's heads are grouped, a long one's are not.
   const std::int64_t per_pair = std::max<std::int64_t>(1, 2 * a.seq * a.seq * a.head_dim);
   const std::int64_t grain = std::max<std::int64_t>(1, (1 << 16) / per_pair);
   const auto padded = static_cast<std::size_t>(padded_keys(a.seq));
   at::parallel_for(0, a.batch * a.heads, grain, [&](std::int64_t begin, std::int64_t end) {
     Scratch s{std::vector<float>(static_cast<std::size_t>(a.head_dim) * padded),
               std::vector<float>(static_cast<std::size_t>(kRows) * padded)};
-    for (std::int64_t p = begin; p < end; ++p) head(p / a.heads, p % a.heads, s);
+    for (std::int64_t p = begin; p < end; ++p) attend_head(a, p / a.heads, p % a.heads, s, out);
   });
-}
-
-RANKEMB_VECTOR_CLONES
-void forward_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scratch& s, float* out) {
-  const std::int64_t T = a.seq, D = a.head_dim, width = a.heads * D;
-  const float* v = a.v + b * T * a.stride + h * D;
-  for_each_prob_row(a, b, h, s, [&](std::int64_t i, const float* p) RANKEMB_LAMBDA_INLINE {
-    mix_row(p, v, T, a.stride, D, out + (b * T + i) * width + h * D);
-  });
-}
-
-}  // namespace
-
-void attention_f32(const AttentionArgs& a, float* out) {
-  for_each_head(a, [&](std::int64_t b, std::int64_t h, Scratch& s) { forward_head(a, b, h, s, out); });
 }
 
 }  // namespace rankemb::models::kernels
