@@ -59,8 +59,13 @@ def main():
     p.add_argument("--wall-s", type=float, default=0.0, help="measured wall time of the traced span")
     p.add_argument("--per", type=float, default=1.0, help="divide every time by this (passes or steps)")
     a = p.parse_args()
-    with open(a.trace) as f:
-        events = json.load(f)
+    try:
+        with open(a.trace) as f:
+            events = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"{a.trace}: cannot read the trace: {e}")
+    if not isinstance(events, list):
+        sys.exit(f"{a.trace}: not a Chrome trace (a JSON list of events)")
     totals, scopes, traced_us = self_times(events)
     if traced_us <= 0:
         sys.exit(f"{a.trace}: no operator events (was the profiler on while the work ran?)")
