@@ -35,6 +35,9 @@ nlohmann::json read_json(const std::filesystem::path& path, ErrorCode error_code
       if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
     }
     fail(error_code, "{}:{}:{}: invalid JSON ({})", path.string(), line, col, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    // Not a syntax error but still bad input: a number too large for a double (out_of_range 406).
+    fail(error_code, "{}: invalid JSON ({})", path.string(), e.what());
   }
 }
 

@@ -62,3 +62,16 @@ TEST(WriteDirectoryAtomic, FailureKeepsThePreviousDirectory) {
   EXPECT_EQ(io::read_file(out / "a.txt"), "good");
   EXPECT_EQ(names_in(root), std::vector<std::string>{"model"});
 }
+
+// A syntax error names line:column; a number too large for a double (nlohmann's out_of_range,
+// not a parse_error) is bad input too, and must not escape as an uncaught exception (fuzz finding).
+TEST(ReadJson, BadInputIsAnErrorNamingTheFile) {
+  rankemb::test::TempDir tmp;
+  const fs::path syntax = tmp.path() / "syntax.json";
+  io::write_atomic(syntax, "{\n  \"a\": [1,\n");
+  expect_error([&] { io::read_json(syntax, ErrorCode::Input); }, ErrorCode::Input, {"syntax.json:3:", "invalid JSON"});
+
+  const fs::path huge = tmp.path() / "huge.json";
+  io::write_atomic(huge, "[\"x\", 1" + std::string(400, '1') + "]");
+  expect_error([&] { io::read_json(huge, ErrorCode::ModelFormat); }, ErrorCode::ModelFormat, {"huge.json", "invalid JSON"});
+}
