@@ -194,7 +194,7 @@ Tensor SentenceEncoder::embed_batch(const TokenBatch& batch) {
   const auto params = network_->parameters();
   const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   const Tensor ids = batch.input_ids.to(device), mask = batch.attention_mask.to(device);
-  EncoderOutput out = network_->forward(ids, mask, network_->pooler_needs_hidden_states(pooler_));
+  EncoderOutput out = network_->forward_unpadded(ids, mask, network_->pooler_needs_hidden_states(pooler_));
   Tensor v = network_->pool(out, mask, pooler_);
   if (normalize_) v = torch::nn::functional::normalize(v, torch::nn::functional::NormalizeFuncOptions().dim(1));
   return v;

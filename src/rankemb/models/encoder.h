@@ -67,6 +67,14 @@ class EncoderNetwork : public torch::nn::Module {
   // `input_ids` and `attention_mask` as in TokenBatch; token types are all 0 (single sentences).
   virtual EncoderOutput forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                 bool output_hidden_states = false) = 0;
+  // What SentenceEncoder runs: forward() computed on the real tokens only where the arch can and
+  // it applies (inference in float32 on the CPU: arch/layers.h Packing), forward() otherwise. The
+  // real tokens' states equal forward()'s up to float32 rounding; pads are zeros, and no pooler
+  // reads them.
+  virtual EncoderOutput forward_unpadded(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                         bool output_hidden_states = false) {
+    return forward(input_ids, attention_mask, output_hidden_states);
+  }
   virtual std::int64_t hidden_size() const = 0;  // width of last_hidden_state
   // Longest input (in tokens, specials included) the position table allows.
   virtual std::int64_t max_tokens() const = 0;

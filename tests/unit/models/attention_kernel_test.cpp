@@ -112,6 +112,41 @@ TEST(AttentionKernel, SameBitsAtAnyThreadCount) {
   EXPECT_TRUE(torch::equal(one, two));
 }
 
+// The packed layout (AttentionArgs::offsets): the real rows of each sentence side by side, no
+// mask. Each must equal, bit for bit, the same row of the padded batch (the masked keys add exact
+// zeros there), so the float64 comparison above covers it too. Includes an empty sentence.
+TEST(AttentionKernel, PackedRowsEqualPaddedRows) {
+  for (int bias : {0, 1}) {
+    const Case c{.batch = 4, .seq = 13, .heads = 3, .head_dim = 32, .lengths = {13, 5, 0, 1}, .bias = bias};
+    Case padded_case = c;
+    padded_case.lengths[2] = 1;  // a padded row needs one real key; the packed batch drops it again below
+    Inputs in = make_inputs(padded_case, 40 + bias);
+    const Tensor padded = run_kernel(padded_case, in);
+    std::vector<std::int64_t> offsets{0}, index;
+    for (std::int64_t b = 0; b < c.batch; ++b) {
+      for (std::int64_t t = 0; t < c.lengths[b]; ++t) index.push_back(b * c.seq + t);
+      offsets.push_back(offsets.back() + c.lengths[b]);
+    }
+    const Tensor rows = torch::tensor(index, torch::kLong);
+    const std::int64_t width = c.heads * c.head_dim;
+    const Tensor qkv = in.qkv.view({c.batch * c.seq, 3 * width}).index_select(0, rows).contiguous();
+    Tensor packed = torch::full({offsets.back(), width}, std::nanf(""));
+    const float* q = qkv.data_ptr<float>();
+    rk::attention_f32({.q = q,
+                       .k = q + width,
+                       .v = q + 2 * width,
+                       .stride = 3 * width,
+                       .offsets = offsets.data(),
+                       .bias = bias ? in.bias.data_ptr<float>() : nullptr,
+                       .batch = c.batch,
+                       .seq = c.seq,
+                       .heads = c.heads,
+                       .head_dim = c.head_dim},
+                      packed.data_ptr<float>());
+    EXPECT_TRUE(torch::equal(packed, padded.view({c.batch * c.seq, width}).index_select(0, rows))) << "bias " << bias;
+  }
+}
+
 // Sets the kernel switch for its scope and restores what it was.
 class KernelsSwitch {
  public:

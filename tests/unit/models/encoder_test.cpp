@@ -5,6 +5,8 @@
 #include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "rankemb/models/encoder.h"
+#include "rankemb/models/arch/layers.h"
+#include "rankemb/models/kernels/switch.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -147,6 +149,77 @@ TEST(TinyEncoders, GradModeForwardMatchesTransformers) {
     EXPECT_CLOSE(out.last_hidden_state.detach(), to_tensor(c["last_hidden_state"]), kAtol, name + " last_hidden_state (grad on)");
   }
   std::cerr << "[ tiny ] worst abs diff to transformers: " << g_worst << "\n";
+}
+
+// The unpadded (packed) inference path against the same transformers fixture: every hidden state
+// at the real tokens, the pooler output and every pooler within 1e-5. Pads come back as exact
+// zeros where transformers computes states for them: that is how the test knows the packed path
+// ran, on every model with padding in its batch.
+TEST(TinyEncoders, UnpaddedForwardMatchesTransformersOnRealTokens) {
+  for (const auto& c : cases()) {
+    std::string name = c["model"];
+    SCOPED_TRACE(name);
+    auto net = build_network(models_dir() / name);
+    Tensor ids = to_tensor(c["input_ids"], torch::kLong);
+    Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
+    torch::NoGradGuard no_grad;
+    EncoderOutput out = net->forward_unpadded(ids, mask, true);
+    const Tensor real = mask.unsqueeze(-1).to(torch::kFloat);
+    ASSERT_EQ(out.hidden_states.size(), c["hidden_states"].size());
+    for (std::size_t i = 0; i < out.hidden_states.size(); ++i) {
+      const Tensor want = to_tensor(c["hidden_states"][i]);
+      EXPECT_CLOSE(out.hidden_states[i] * real, want * real, kAtol, fmt::format("{} hidden_states[{}]", name, i));
+      EXPECT_TRUE(torch::equal(out.hidden_states[i] * (1 - real), torch::zeros_like(want))) << "pads are zeros";
+      if (mask.eq(0).any().item<bool>()) EXPECT_TRUE((want * (1 - real)).ne(0).any().item<bool>());
+    }
+    EXPECT_TRUE(torch::equal(out.last_hidden_state, out.hidden_states.back()));
+    if (!c["pooler_output"].is_null()) EXPECT_CLOSE(out.pooler_output, to_tensor(c["pooler_output"]), kAtol, name + " pooler_output");
+    for (const auto& [pname, expected] : c["pooled"].items()) {
+      EXPECT_CLOSE(net->pool(out, mask, parse_pooler(pname)), to_tensor(expected), kAtol, name + " pooler " + pname);
+    }
+  }
+}
+
+// Where packing does not apply, forward_unpadded is forward(), bit for bit: with gradients on,
+// with the kernels switched off, in bfloat16, and for a left-padded batch.
+TEST(TinyEncoders, UnpaddedForwardFallsBackToPadded) {
+  const auto& c = cases().front();
+  auto net = build_network(models_dir() / std::string(c["model"]));
+  Tensor ids = to_tensor(c["input_ids"], torch::kLong);
+  Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
+  auto same = [&](const Tensor& i, const Tensor& m) {
+    return torch::equal(net->forward_unpadded(i, m).last_hidden_state, net->forward(i, m).last_hidden_state);
+  };
+  EXPECT_TRUE(same(ids, mask)) << "gradients on";
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_FALSE(same(ids, mask)) << "packed (pads zero) when it applies";
+    EXPECT_TRUE(same(ids.flip(1), mask.flip(1))) << "left padding";
+    const bool before = rankemb::models::kernels::enabled();
+    rankemb::models::kernels::set_enabled(false);
+    EXPECT_TRUE(same(ids, mask)) << "RANKEMB_KERNELS=off";
+    rankemb::models::kernels::set_enabled(before);
+    net->to(torch::kBFloat16);
+    EXPECT_TRUE(same(ids, mask)) << "bfloat16";
+  }
+}
+
+TEST(TinyEncoders, PackTokensOfARightPaddedBatch) {
+  torch::NoGradGuard no_grad;
+  const Tensor mask = torch::tensor({1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0}, torch::kLong).view({3, 4});
+  const auto p = arch::pack_tokens(mask, torch::zeros({1}));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->offsets, (std::vector<std::int64_t>{0, 4, 4, 6}));
+  EXPECT_TRUE(torch::equal(p->index, torch::tensor({0, 1, 2, 3, 8, 9}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(p->positions, torch::tensor({0, 1, 2, 3, 0, 1}, torch::kLong)));
+  const Tensor x = torch::arange(12, torch::kFloat).view({6, 2});
+  EXPECT_TRUE(torch::equal(arch::first_tokens(x, *p), torch::tensor({0.f, 1.f, 8.f, 9.f, 8.f, 9.f}).view({3, 2})));
+  const Tensor back = arch::unpack(x, *p);
+  ASSERT_EQ(back.sizes(), (std::vector<std::int64_t>{3, 4, 2}));
+  EXPECT_TRUE(torch::equal(back[0], x.narrow(0, 0, 4)));
+  EXPECT_TRUE(torch::equal(back[1], torch::zeros({4, 2})));
+  EXPECT_TRUE(torch::equal(back[2].narrow(0, 0, 2), x.narrow(0, 4, 2)));
+  EXPECT_TRUE(torch::equal(back[2].narrow(0, 2, 2), torch::zeros({2, 2})));
 }
 
 TEST(TinyEncoders, PoolersMatchSimCSE) {

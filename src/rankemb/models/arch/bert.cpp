@@ -30,6 +30,10 @@ struct SelfAttentionImpl : nn::Module {
   Tensor forward(const Tensor& x, const Tensor& additive_mask) {
     return attention_.forward(x, query, key, value, Tensor(), additive_mask, is_training());
   }
+  // x [N, H] packed (arch::Packing) -> [N, H]
+  Tensor forward(const Tensor& x, const arch::Packing& packing) {
+    return attention_.forward(x, query, key, value, Tensor(), packing);
+  }
   nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
 
  private:
@@ -42,7 +46,10 @@ struct AttentionImpl : nn::Module {
     self = register_module("self", SelfAttention(c));
     output = register_module("output", DenseNorm(c.hidden_size, c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob));
   }
-  Tensor forward(const Tensor& x, const Tensor& additive_mask) { return output(self(x, additive_mask), x); }
+  template <typename MaskOrPacking>
+  Tensor forward(const Tensor& x, const MaskOrPacking& mask) {
+    return output(self->forward(x, mask), x);
+  }
   SelfAttention self{nullptr};
   DenseNorm output{nullptr};
 };
@@ -74,6 +81,7 @@ struct EmbeddingsImpl : nn::Module {
     }
     norm = register_module("LayerNorm", layer_norm(c.hidden_size, c.layer_norm_eps));
   }
+  // ids and positions [B, T] (or [N] packed) -> [..., H]
   Tensor forward(const Tensor& input_ids, const Tensor& position_ids) {
     Tensor x = word_embeddings(input_ids) + position_embeddings(position_ids);
     // Single sentences: every token has type 0.
@@ -118,6 +126,23 @@ class BertNetwork final : public EncoderNetwork {
     }
     out.last_hidden_state = x;
     if (pooler_) out.pooler_output = pooler_(x.select(1, 0));  // dense + tanh over [CLS]
+    return out;
+  }
+
+  EncoderOutput forward_unpadded(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
+    const auto packing = arch::pack_tokens(attention_mask, embeddings_->word_embeddings->weight);
+    if (!packing) return forward(input_ids, attention_mask, output_hidden_states);
+    const Tensor ids = input_ids.reshape({-1}).index_select(0, packing->index);
+    // Right padding: a real token's absolute position is its place t (RoBERTa: pad + 1 + t).
+    Tensor x = embeddings_(ids, roberta_ ? packing->positions + (pad_ + 1) : packing->positions);
+    EncoderOutput out;
+    if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
+    for (const auto& layer : *encoder_->layer) {
+      x = layer->as<LayerImpl>()->forward(x, *packing);
+      if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
+    }
+    out.last_hidden_state = output_hidden_states ? out.hidden_states.back() : arch::unpack(x, *packing);
+    if (pooler_) out.pooler_output = pooler_(arch::first_tokens(x, *packing));
     return out;
   }
 

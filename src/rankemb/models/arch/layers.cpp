@@ -125,6 +125,79 @@ Tensor kernel_attention(const Tensor& qkv, const Tensor& bias, const Tensor& mas
 
 }  // namespace
 
+std::optional<Packing> pack_tokens(const Tensor& attention_mask, const Tensor& like) {
+  if (torch::GradMode::is_enabled() || !kernels::enabled() || !like.device().is_cpu() ||
+      like.scalar_type() != torch::kFloat || attention_mask.dim() != 2) {
+    return std::nullopt;
+  }
+  const Tensor mask = attention_mask.to(torch::kCPU, torch::kLong).contiguous();
+  Packing p;
+  p.batch = mask.size(0);
+  p.seq = mask.size(1);
+  p.offsets.assign(1, 0);
+  p.offsets.reserve(static_cast<std::size_t>(p.batch) + 1);
+  const std::int64_t* m = mask.data_ptr<std::int64_t>();
+  for (std::int64_t b = 0; b < p.batch; ++b) {
+    const std::int64_t* row = m + b * p.seq;
+    std::int64_t len = 0;
+    while (len < p.seq && row[len] != 0) ++len;
+    for (std::int64_t t = len; t < p.seq; ++t) {
+      if (row[t] != 0) return std::nullopt;  // not right-padded
+    }
+    p.offsets.push_back(p.offsets.back() + len);
+  }
+  p.index = torch::empty({p.offsets.back()}, torch::kLong);
+  p.positions = torch::empty({p.offsets.back()}, torch::kLong);
+  std::int64_t *index = p.index.data_ptr<std::int64_t>(), *positions = p.positions.data_ptr<std::int64_t>();
+  for (std::int64_t b = 0; b < p.batch; ++b) {
+    for (std::int64_t r = p.offsets[b]; r < p.offsets[b + 1]; ++r) {
+      positions[r] = r - p.offsets[b];
+      index[r] = b * p.seq + positions[r];
+    }
+  }
+  return p;
+}
+
+Tensor unpack(const Tensor& packed, const Packing& p) {
+  std::vector<std::int64_t> shape{p.batch * p.seq};
+  for (std::int64_t d = 1; d < packed.dim(); ++d) shape.push_back(packed.size(d));
+  Tensor out = torch::zeros(shape, packed.options()).index_copy_(0, p.index, packed);
+  shape[0] = p.seq;
+  shape.insert(shape.begin(), p.batch);
+  return out.view(shape);
+}
+
+Tensor first_tokens(const Tensor& packed, const Packing& p) {
+  const Tensor first = torch::tensor(std::vector<std::int64_t>(p.offsets.begin(), p.offsets.end() - 1), torch::kLong);
+  return packed.index_select(0, first);
+}
+
+Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_proj, nn::Linear& v_proj,
+                             const Tensor& bias, const Packing& packing) {
+  RANKEMB_CHECK(!bias.defined() || (bias.scalar_type() == torch::kFloat && bias.is_contiguous() && bias.dim() == 4 &&
+                                    bias.size(0) == 1 && bias.size(1) == n_heads_ && bias.size(2) == packing.seq &&
+                                    bias.size(3) == packing.seq),
+                ErrorCode::Other, "packed attention takes a float32 [1, heads, T, T] bias");
+  const Fused& f = fused(q_proj, k_proj, v_proj);
+  const Tensor qkv = torch::addmm(f.bias, x, f.weight.t()).contiguous();  // [N, 3, heads, D]
+  RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
+  const std::int64_t width = n_heads_ * head_dim_;
+  const float* rows = qkv.data_ptr<float>();
+  Tensor out = torch::empty({x.size(0), width}, qkv.options());
+  kernels::attention_f32({.q = rows,
+                          .k = rows + width,
+                          .v = rows + 2 * width,
+                          .stride = 3 * width,
+                          .offsets = packing.offsets.data(),
+                          .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
+                          .batch = packing.batch,
+                          .seq = packing.seq,
+                          .heads = n_heads_,
+                          .head_dim = head_dim_},
+                         out.data_ptr<float>());
+  return out;
+}
+
 Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_proj, nn::Linear& v_proj,
                              const Tensor& bias, const Tensor& additive_mask, bool training) {
   auto b = x.size(0), t = x.size(1), h = n_heads_ * head_dim_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,6 +48,26 @@ torch::Tensor offset_position_ids(const torch::Tensor& input_ids, std::int64_t p
 // scores is exactly 0 (transformers' get_extended_attention_mask).
 torch::Tensor additive_attention_mask(const torch::Tensor& attention_mask, torch::ScalarType dtype);
 
+// Inference without padding. A right-padded [B, T] batch of short and long sentences spends most
+// of its products on pads (a serve batch of 34 random STS-B sentences: 1,054 padded tokens for
+// 486 real ones). Every layer but attention works token by token, so the packed path runs them on
+// the real tokens only, as one [N, H] matrix, and attention (kernels/attention) per sentence over
+// its own rows. The real tokens' states are those of the padded forward up to float32 rounding.
+struct Packing {
+  torch::Tensor index;                // [N] int64: b·T + t of each real token, sentence by sentence
+  torch::Tensor positions;            // [N] int64: t, the token's place in its sentence
+  std::vector<std::int64_t> offsets;  // B + 1: sentence b is packed rows offsets[b] .. offsets[b + 1] - 1
+  std::int64_t batch = 0, seq = 0;
+};
+// The packing of `attention_mask` [B, T] when the packed path applies: inference (no grad), a
+// float32 CPU network (`like`: one of its tensors), kernels enabled (RANKEMB_KERNELS), and right
+// padding (each row's ones before its zeros). nullopt otherwise: run the padded forward.
+std::optional<Packing> pack_tokens(const torch::Tensor& attention_mask, const torch::Tensor& like);
+// [N, ...] packed rows -> [B, T, ...] with zeros at the pads.
+torch::Tensor unpack(const torch::Tensor& packed, const Packing& p);
+// The first token of each sentence, [B, ...] (what x.select(1, 0) is for a padded batch).
+torch::Tensor first_tokens(const torch::Tensor& packed, const Packing& p);
+
 // "dense" + "LayerNorm" applied to (dense(x) + residual): HF's BertSelfOutput, BertOutput and
 // MPNetOutput.
 struct DenseNormImpl : torch::nn::Module {
@@ -80,7 +101,7 @@ struct PostNormLayerImpl : torch::nn::Module {
   }
   template <typename... Extra>
   torch::Tensor forward(const torch::Tensor& x, const Extra&... extra) {
-    torch::Tensor a = attention(x, extra...);
+    torch::Tensor a = attention->forward(x, extra...);  // ->forward: the holder's operator() cannot pick an overload
     return output(intermediate(a), a);
   }
   AttentionHolder attention{nullptr};
@@ -102,6 +123,10 @@ class QkvAttention {
   // scaled scores before `additive_mask` [B, 1, 1, T], or skipped when undefined. -> [B, T, H].
   torch::Tensor forward(const torch::Tensor& x, torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v,
                         const torch::Tensor& bias, const torch::Tensor& additive_mask, bool training);
+  // Packed inference (pack_tokens): x [N, H] -> [N, H]; `bias` undefined or shared by the batch
+  // ([1, heads, T, T] for the padded length T, each sentence reading its top-left block).
+  torch::Tensor forward(const torch::Tensor& x, torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v,
+                        const torch::Tensor& bias, const Packing& packing);
 
  private:
   // The stamp holds the storages, so a freed one cannot come back at the same address and pass

@@ -60,6 +60,10 @@ struct SelfAttentionImpl : nn::Module {
   Tensor forward(const Tensor& x, const Tensor& position_bias, const Tensor& additive_mask) {
     return o(attention_.forward(x, q, k, v, position_bias, additive_mask, is_training()));
   }
+  // x [N, H] packed (arch::Packing) -> [N, H]
+  Tensor forward(const Tensor& x, const Tensor& position_bias, const arch::Packing& packing) {
+    return o(attention_.forward(x, q, k, v, position_bias, packing));
+  }
   nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
 
  private:
@@ -73,8 +77,9 @@ struct AttentionImpl : nn::Module {
     attn = register_module("attn", SelfAttention(c));
     norm = register_module("LayerNorm", arch::layer_norm(c.hidden_size, c.layer_norm_eps));
   }
-  Tensor forward(const Tensor& x, const Tensor& position_bias, const Tensor& additive_mask) {
-    return arch::apply_norm(norm, torch::dropout(attn(x, position_bias, additive_mask), dropout_, is_training()) + x);
+  template <typename MaskOrPacking>
+  Tensor forward(const Tensor& x, const Tensor& position_bias, const MaskOrPacking& mask) {
+    return arch::apply_norm(norm, torch::dropout(attn->forward(x, position_bias, mask), dropout_, is_training()) + x);
   }
   SelfAttention attn{nullptr};
   nn::LayerNorm norm{nullptr};
@@ -113,8 +118,9 @@ struct EmbeddingsImpl : nn::Module {
         nn::Embedding(nn::EmbeddingOptions(c.max_position_embeddings, c.hidden_size).padding_idx(kPaddingIdx)));
     norm = register_module("LayerNorm", arch::layer_norm(c.hidden_size, c.layer_norm_eps));
   }
-  Tensor forward(const Tensor& input_ids) {
-    Tensor x = word_embeddings(input_ids) + position_embeddings(arch::offset_position_ids(input_ids, kPaddingIdx));
+  // ids and position ids [B, T] (or [N] packed) -> [..., H]
+  Tensor forward(const Tensor& input_ids, const Tensor& position_ids) {
+    Tensor x = word_embeddings(input_ids) + position_embeddings(position_ids);
     return torch::dropout(arch::apply_norm(norm, x), dropout_, is_training());
   }
   nn::Embedding word_embeddings{nullptr}, position_embeddings{nullptr};
@@ -133,7 +139,7 @@ class MpnetNetwork final : public EncoderNetwork {
   }
 
   EncoderOutput forward(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
-    Tensor x = embeddings_(input_ids);
+    Tensor x = embeddings_(input_ids, arch::offset_position_ids(input_ids, kPaddingIdx));
     Tensor additive = arch::additive_attention_mask(attention_mask, x.scalar_type());
     Tensor bias = encoder_->position_bias(input_ids.size(1), x);
     EncoderOutput out;
@@ -144,6 +150,23 @@ class MpnetNetwork final : public EncoderNetwork {
     }
     out.last_hidden_state = x;
     if (pooler_) out.pooler_output = pooler_(x.select(1, 0));
+    return out;
+  }
+
+  EncoderOutput forward_unpadded(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
+    const auto packing = arch::pack_tokens(attention_mask, embeddings_->word_embeddings->weight);
+    if (!packing) return forward(input_ids, attention_mask, output_hidden_states);
+    const Tensor ids = input_ids.reshape({-1}).index_select(0, packing->index);
+    Tensor x = embeddings_(ids, packing->positions + (kPaddingIdx + 1));  // right padding: real tokens count from 2
+    const Tensor bias = encoder_->position_bias(packing->seq, x);
+    EncoderOutput out;
+    if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
+    for (const auto& layer : *encoder_->layer) {
+      x = layer->as<LayerImpl>()->forward(x, bias, *packing);
+      if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
+    }
+    out.last_hidden_state = output_hidden_states ? out.hidden_states.back() : arch::unpack(x, *packing);
+    if (pooler_) out.pooler_output = pooler_(arch::first_tokens(x, *packing));
     return out;
   }
 

@@ -69,14 +69,15 @@ RANKEMB_KERNEL_INLINE void score_rows(const float* const* q, const float* __rest
   }
 }
 
-// As the libtorch ops on one row of scores: / sqrt(D), + bias, + mask (each rounded), softmax.
+// As the libtorch ops on one row of scores: / sqrt(D), + bias, + mask (each rounded; a packed
+// sentence has no mask), softmax.
 RANKEMB_KERNEL_INLINE void softmax_row(float* __restrict x, const float* __restrict bias,
                                        const float* __restrict mask, std::int64_t T, float scale) {
   float top = -std::numeric_limits<float>::infinity();
   for (std::int64_t j = 0; j < T; ++j) {
     float y = x[j] / scale;
     if (bias) y += bias[j];
-    y += mask[j];
+    if (mask) y += mask[j];
     x[j] = y;
     top = std::max(top, y);
   }
@@ -127,11 +128,15 @@ RANKEMB_KERNEL_INLINE void mix_row(const float* p, const float* v, std::int64_t 
 // and the weighted sum of v written into the output row.
 RANKEMB_VECTOR_CLONES
 void attend_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scratch& s, float* out) {
-  const std::int64_t T = a.seq, D = a.head_dim, width = a.heads * D, padded = padded_keys(T);
-  const std::int64_t offset = b * T * a.stride + h * D;
+  // The sentence's first row and length: the padded batch's b·seq and seq, or the packed one's.
+  const std::int64_t row0 = a.offsets ? a.offsets[b] : b * a.seq;
+  const std::int64_t T = a.offsets ? a.offsets[b + 1] - row0 : a.seq;
+  if (T == 0) return;
+  const std::int64_t S = a.seq, D = a.head_dim, width = a.heads * D, padded = padded_keys(T);
+  const std::int64_t offset = row0 * a.stride + h * D;
   const float *q = a.q + offset, *k = a.k + offset, *v = a.v + offset;
-  const float* mask = a.additive_mask + b * T;
-  const float* bias = a.bias ? a.bias + b * a.bias_batch_stride + h * T * T : nullptr;
+  const float* mask = a.offsets ? nullptr : a.additive_mask + b * S;
+  const float* bias = a.bias ? a.bias + b * a.bias_batch_stride + h * S * S : nullptr;
   const float scale = std::sqrt(static_cast<float>(D));
   float* kt = s.kt.data();
   for (std::int64_t d = 0; d < D; ++d) std::fill(kt + d * padded + T, kt + (d + 1) * padded, 0.0f);
@@ -146,8 +151,8 @@ void attend_head(const AttentionArgs& a, std::int64_t b, std::int64_t h, Scratch
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t i = i0 + r;
       float* p = s.scores.data() + r * padded;
-      softmax_row(p, bias ? bias + i * T : nullptr, mask, T, scale);
-      mix_row(p, v, T, a.stride, D, out + (b * T + i) * width + h * D);
+      softmax_row(p, bias ? bias + i * S : nullptr, mask, T, scale);
+      mix_row(p, v, T, a.stride, D, out + (row0 + i) * width + h * D);
     }
   }
 }

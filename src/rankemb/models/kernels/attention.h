@@ -21,17 +21,26 @@
 namespace rankemb::models::kernels {
 
 struct AttentionArgs {
-  // Token t of sentence b, head h: q + (b·seq + t)·stride + h·head_dim (likewise k, v). The fused
-  // inference projection gives q, k, v interleaved in one [B, T, 3, H, D] tensor (stride 3·H·D).
+  // Token t of sentence b, head h: q + (row(b) + t)·stride + h·head_dim (likewise k, v), where
+  // row(b) = b·seq for a padded batch, offsets[b] for a packed one. The fused inference projection
+  // gives q, k, v interleaved in one [rows, 3, H, D] tensor (stride 3·H·D).
   const float *q = nullptr, *k = nullptr, *v = nullptr;
   std::int64_t stride = 0;
-  const float* additive_mask = nullptr;  // [batch, seq]: 0 for a real key, the dtype's lowest for padding
-  const float* bias = nullptr;           // optional [1 | batch, heads, seq, seq], added to the scaled scores
+  // Padded batch: [batch, seq], 0 for a real key, the dtype's lowest for padding.
+  const float* additive_mask = nullptr;
+  // Packed batch (no padding; additive_mask unused): sentence b is rows offsets[b] ..
+  // offsets[b + 1] - 1, at most `seq` of them; batch + 1 non-decreasing entries from 0.
+  const std::int64_t* offsets = nullptr;
+  // Optional [1 | batch, heads, seq, seq], added to the scaled scores; a packed sentence of L
+  // tokens reads the top-left L x L block of its head's matrix.
+  const float* bias = nullptr;
   std::int64_t bias_batch_stride = 0;    // 0: one bias shared by the batch; heads·seq·seq: one per sentence
   std::int64_t batch = 0, seq = 0, heads = 0, head_dim = 0;
 };
 
-// out [B, T, H·D] = softmax(q kᵀ / sqrt(head_dim) + bias + mask) v, in one pass.
+// out = softmax(q kᵀ / sqrt(head_dim) + bias + mask) v, in one pass: [B, T, H·D] for a padded
+// batch, [offsets[batch], H·D] for a packed one. A packed sentence's rows equal, bit for bit, the
+// real rows of the same sentence in a padded batch (the masked keys add exact zeros there).
 void attention_f32(const AttentionArgs& a, float* out);
 
 }  // namespace rankemb::models::kernels
