@@ -1,9 +1,7 @@
 #include "rankemb/serve/server.h"
 
 #include <httplib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -52,30 +50,6 @@ float dot(const std::vector<float>& a, const std::vector<float>& b) {
 std::int64_t unix_time() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-// httplib's thread pool with each connection thread's scheduling priority lowered (PROBE).
-class LowPriorityPool : public httplib::TaskQueue {
- public:
-  LowPriorityPool(std::size_t threads, int nice_delta) : pool_(threads), nice_delta_(nice_delta) {}
-  void enqueue(std::function<void()> fn) override {
-    pool_.enqueue([fn = std::move(fn), delta = nice_delta_] {
-      thread_local bool lowered = false;
-      if (!lowered && delta > 0) {
-        lowered = true;
-        const int tid = static_cast<int>(::gettid());
-        errno = 0;
-        const int now = ::getpriority(PRIO_PROCESS, tid);
-        if (errno == 0) ::setpriority(PRIO_PROCESS, tid, std::min(19, now + delta));
-      }
-      fn();
-    });
-  }
-  void shutdown() override { pool_.shutdown(); }
-
- private:
-  httplib::ThreadPool pool_;
-  int nice_delta_;
-};
 
 }  // namespace
 
@@ -335,9 +309,7 @@ struct Server::Impl {
     http.set_write_timeout(10, 0);
     http.set_keep_alive_max_count(1000);
     const std::size_t threads = std::clamp<std::size_t>(opt.http_threads, 1, 1024);
-    const char* nice_env = std::getenv("RANKEMB_HTTP_NICE");
-    const int nice_delta = nice_env ? std::atoi(nice_env) : 0;
-    http.new_task_queue = [threads, nice_delta] { return new LowPriorityPool(threads, nice_delta); };
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   }
 };
 
