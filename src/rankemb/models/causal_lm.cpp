@@ -28,6 +28,7 @@
 #include "rankemb/io/file.h"
 #include "rankemb/io/gguf.h"
 #include "rankemb/models/gguf_checkpoint.h"
+#include "rankemb/models/kernels/switch.h"
 #include "rankemb/models/registry.h"
 #include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/weights.h"
@@ -95,6 +96,8 @@ struct Layer {
   Tensor qk_norm;  // Qwen3: [heads + kv_heads, head_dim], q_norm's row per query head then k_norm's
   Tensor gate_up_w, gate_up_b;
   Tensor down_w, down_b;
+  // The same matrices in their GGUF blocks (kernels/quant_matmul) where the file had Q4_1/Q8_0.
+  kernels::QuantMatrix qkv_q, o_q, gate_up_q, down_q;
 };
 
 // The slots of one forward() call that append the same number of tokens t, attended together:
@@ -117,6 +120,21 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return b.defined() ? torch::linear(x, w, b) : torch::linear(x, w);
 }
 
+// x · wᵀ + b, from the quantized blocks `q` for a few float32 CPU rows (a decode step: bound by
+// the weight bytes read), from the float32 `w` otherwise (prefill, wide batches: bound by the
+// arithmetic, where the GEMM is faster) or with RANKEMB_KERNELS=off.
+Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, const kernels::QuantMatrix& q) {
+  const std::int64_t n = x.size(0);
+  if (q.empty() || n > kernels::QuantMatrix::kMaxRows || !kernels::enabled() || !x.device().is_cpu() ||
+      x.scalar_type() != torch::kFloat || x.dim() != 2) {
+    return linear(x, w, b);
+  }
+  const Tensor in = x.contiguous();
+  Tensor y = torch::empty({n, q.rows()}, in.options());
+  q.multiply(in.data_ptr<float>(), n, y.data_ptr<float>());
+  return b.defined() ? y.add_(b) : y;
+}
+
 class LlamaDecoder final : public CausalLm {
  public:
   LlamaDecoder(HfConfig config, std::unique_ptr<text::Tokenizer> tokenizer, std::vector<std::int64_t> stops,
@@ -124,7 +142,8 @@ class LlamaDecoder final : public CausalLm {
       : config_(std::move(config)), tokenizer_(std::move(tokenizer)), stops_(std::move(stops)), options_(options),
         dtype_(scalar_type(options.dtype)) {}
 
-  void load(WeightStore& w);
+  // `quant`: the GGUF file's Q4_1/Q8_0 matrices by Hugging Face name (gguf_quant_matrices), or nullptr.
+  void load(WeightStore& w, const std::map<std::string, kernels::QuantMatrix>* quant = nullptr);
 
   const HfConfig& config() const override { return config_; }
   const text::Tokenizer* tokenizer() const override { return tokenizer_.get(); }
@@ -186,6 +205,7 @@ class LlamaDecoder final : public CausalLm {
   torch::ScalarType dtype_;  // options_.dtype as libtorch spells it
 
   Tensor embed_, final_norm_, lm_head_;
+  kernels::QuantMatrix lm_head_q_;
   std::vector<Layer> layers_;
   std::int64_t n_heads_ = 0, n_kv_ = 0, head_dim_ = 0;
 
@@ -195,8 +215,20 @@ class LlamaDecoder final : public CausalLm {
   Tensor rope_;                            // [2, max_tokens, head_dim]
 };
 
-void LlamaDecoder::load(WeightStore& w) {
+void LlamaDecoder::load(WeightStore& w, const std::map<std::string, kernels::QuantMatrix>* quant) {
   torch::NoGradGuard no_grad;
+  // The blocks of these matrices stacked, when every one is quantized alike; else none.
+  auto quantized = [&](std::vector<std::string> names) {
+    std::vector<const kernels::QuantMatrix*> parts;
+    for (const auto& name : names) {
+      const auto it = quant ? quant->find("model." + name) : decltype(quant->end()){};
+      if (!quant || it == quant->end()) return kernels::QuantMatrix();
+      parts.push_back(&it->second);
+    }
+    for (const auto* p : parts)
+      if (p->type() != parts.front()->type()) return kernels::QuantMatrix();
+    return parts.size() == 1 ? *parts.front() : kernels::QuantMatrix::stack(parts);
+  };
   const HfConfig& c = config_;
   n_heads_ = c.num_attention_heads;
   n_kv_ = c.num_key_value_heads;
@@ -220,6 +252,7 @@ void LlamaDecoder::load(WeightStore& w) {
     embed_ = dev(w.take(name, {c.vocab_size, h}));
     w.ignore_prefix("lm_head.");
     lm_head_ = embed_;
+    lm_head_q_ = quantized({name});
   } else {
     embed_ = dev(w.take("embed_tokens.weight", {c.vocab_size, h}));
     lm_head_ = dev(w.take("lm_head.weight", {c.vocab_size, h}));
@@ -232,6 +265,8 @@ void LlamaDecoder::load(WeightStore& w) {
     const std::string a = p + "self_attn.";
     l.qkv_w = cat({w.take(a + "q_proj.weight", {q_dim, h}), w.take(a + "k_proj.weight", {kv_dim, h}),
                    w.take(a + "v_proj.weight", {kv_dim, h})});
+    l.qkv_q = quantized({a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"});
+    l.o_q = quantized({a + "o_proj.weight"});
     if (c.qkv_bias) {
       l.qkv_b = cat({w.take(a + "q_proj.bias", {q_dim}), w.take(a + "k_proj.bias", {kv_dim}), w.take(a + "v_proj.bias", {kv_dim})});
     }
@@ -245,6 +280,8 @@ void LlamaDecoder::load(WeightStore& w) {
     w.ignore_prefix(a + "rotary_emb.");  // inv_freq buffers of old checkpoints; recomputed from config
     const std::string m = p + "mlp.";
     l.gate_up_w = cat({w.take(m + "gate_proj.weight", {inter, h}), w.take(m + "up_proj.weight", {inter, h})});
+    l.gate_up_q = quantized({m + "gate_proj.weight", m + "up_proj.weight"});
+    l.down_q = quantized({m + "down_proj.weight"});
     if (c.mlp_bias) l.gate_up_b = cat({w.take(m + "gate_proj.bias", {inter}), w.take(m + "up_proj.bias", {inter})});
     l.down_w = dev(w.take(m + "down_proj.weight", {h, inter}));
     if (c.mlp_bias) l.down_b = dev(w.take(m + "down_proj.bias", {h}));
@@ -274,7 +311,7 @@ void LlamaDecoder::reserve(std::size_t n_slots, std::size_t max_tokens) {
 Tensor LlamaDecoder::attention(const Layer& l, std::size_t li, const Tensor& x, const Tensor& cos, const Tensor& sin,
                                const Tensor& write_slot, const Tensor& write_pos, const std::vector<AttnGroup>& groups) {
   const std::int64_t n = x.size(0), g = n_heads_ / n_kv_;
-  Tensor qkv = linear(x, l.qkv_w, l.qkv_b);  // [N, (H + 2 KV) * D]
+  Tensor qkv = project(x, l.qkv_w, l.qkv_b, l.qkv_q);  // [N, (H + 2 KV) * D]
   Tensor qk = qkv.narrow(-1, 0, (n_heads_ + n_kv_) * head_dim_).view({n, n_heads_ + n_kv_, head_dim_});
   Tensor v = qkv.narrow(-1, (n_heads_ + n_kv_) * head_dim_, n_kv_ * head_dim_).view({n, n_kv_, head_dim_});
   if (l.qk_norm.defined()) qk = rms_norm(qk, l.qk_norm, config_.rms_norm_eps);
@@ -318,7 +355,7 @@ Tensor LlamaDecoder::attention(const Layer& l, std::size_t li, const Tensor& x, 
     ctxs.push_back(ctx.view({b, n_heads_, t, head_dim_}).transpose(1, 2).reshape({b * t, n_heads_ * head_dim_}));
   }
   Tensor ctx = ctxs.size() == 1 ? ctxs[0] : torch::cat(ctxs, 0);
-  return linear(ctx, l.o_w, l.o_b);
+  return project(ctx, l.o_w, l.o_b, l.o_q);
 }
 
 torch::Tensor LlamaDecoder::forward(const std::vector<std::size_t>& slots,
@@ -445,9 +482,9 @@ Tensor LlamaDecoder::run_layers(const PackedBatch& batch) {
   for (std::size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     x.add_(attention(l, li, rms_norm(x, l.input_norm, eps), cos, sin, write_slot, pos, batch.groups));
-    Tensor gu = linear(rms_norm(x, l.post_norm, eps), l.gate_up_w, l.gate_up_b);
+    Tensor gu = project(rms_norm(x, l.post_norm, eps), l.gate_up_w, l.gate_up_b, l.gate_up_q);
     Tensor act = torch::silu(gu.narrow(-1, 0, inter)).mul_(gu.narrow(-1, inter, inter));
-    x.add_(linear(act, l.down_w, l.down_b));
+    x.add_(project(act, l.down_w, l.down_b, l.down_q));
   }
   return x;
 }
@@ -457,7 +494,7 @@ Tensor LlamaDecoder::logits(const Tensor& x, const PackedBatch& batch, std::int6
   const double eps = config_.rms_norm_eps;
   if (!all_positions) {
     Tensor last = x.index_select(0, to_device(batch.last));
-    return torch::linear(rms_norm(last, final_norm_, eps), lm_head_).to(torch::kCPU, torch::kFloat).contiguous();
+    return project(rms_norm(last, final_norm_, eps), lm_head_, Tensor(), lm_head_q_).to(torch::kCPU, torch::kFloat).contiguous();
   }
   // Every new position, scattered into [B, T, vocab]; rows past a slot's own length stay zero.
   Tensor out_logits = torch::linear(rms_norm(x, final_norm_, eps), lm_head_).to(torch::kCPU, torch::kFloat);
@@ -528,8 +565,9 @@ std::unique_ptr<CausalLm> load_gguf_causal_lm(const std::filesystem::path& path,
   std::unique_ptr<text::Tokenizer> tokenizer = text::load_gguf_tokenizer(file);
   std::vector<std::int64_t> stops = stop_ids(config, {}, tokenizer.get());
   WeightStore store(gguf_tensors(file, config), path.string());
+  const auto quant = gguf_quant_matrices(file, config);
   auto model = std::make_unique<LlamaDecoder>(std::move(config), std::move(tokenizer), std::move(stops), options);
-  model->load(store);
+  model->load(store, &quant);
   return model;
 }
 

@@ -84,6 +84,12 @@ torch::Tensor unpermute(const torch::Tensor& t, std::int64_t heads, const io::Gg
   return t.reshape(shape).transpose(1, 2).reshape(t.sizes()).contiguous();
 }
 
+// The q/k rows' permutation as a row order: order[r] is the stored row that unpermute() puts at r.
+std::vector<std::int64_t> unpermuted_order(std::int64_t rows, std::int64_t heads, const io::GgufFile& f, const std::string& name) {
+  const torch::Tensor order = unpermute(torch::arange(rows, torch::kLong), heads, f, name);
+  return {order.data_ptr<std::int64_t>(), order.data_ptr<std::int64_t>() + rows};
+}
+
 }  // namespace
 
 json gguf_config_json(const io::GgufFile& f) {
@@ -143,6 +149,24 @@ NamedTensors gguf_tensors(const io::GgufFile& f, const HfConfig& config) {
     else if (permuted && (name.ends_with("k_proj.weight") || name.ends_with("k_proj.bias")))
       values = unpermute(values, config.num_key_value_heads, f, t.name);
     out.emplace(name, std::move(values));
+  }
+  return out;
+}
+
+std::map<std::string, kernels::QuantMatrix> gguf_quant_matrices(const io::GgufFile& f, const HfConfig& config) {
+  const bool permuted = arch_of(f).permuted_qk;
+  std::map<std::string, kernels::QuantMatrix> out;
+  for (const io::GgufTensor& t : f.tensors()) {
+    const std::string type = io::ggml_type_name(t.type);
+    if ((type != "Q4_1" && type != "Q8_0") || t.ne.size() != 2) continue;
+    const std::string name = hf_name(f, t.name);
+    const std::int64_t rows = t.ne[1], cols = t.ne[0];
+    std::vector<std::int64_t> order;
+    if (permuted && name.ends_with("q_proj.weight")) order = unpermuted_order(rows, config.num_attention_heads, f, t.name);
+    if (permuted && name.ends_with("k_proj.weight")) order = unpermuted_order(rows, config.num_key_value_heads, f, t.name);
+    const std::span<const std::uint8_t> raw(reinterpret_cast<const std::uint8_t*>(t.bytes.data()), t.bytes.size());
+    out.emplace(name, kernels::QuantMatrix(type == "Q4_1" ? kernels::BlockType::Q4_1 : kernels::BlockType::Q8_0, raw,
+                                           rows, cols, order));
   }
   return out;
 }

@@ -6,10 +6,14 @@
 // Architectures: llama (Llama 2/3, SmolLM, Mistral as converted by llama.cpp), qwen2, qwen3.
 #pragma once
 
+#include <map>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "rankemb/io/gguf.h"
 #include "rankemb/models/config.h"
+#include "rankemb/models/kernels/quant_matmul.h"
 #include "rankemb/models/safetensors_torch.h"
 
 namespace rankemb::models {
@@ -23,5 +27,10 @@ nlohmann::json gguf_config_json(const io::GgufFile& file);
 // Throws Error(ModelFormat) naming the tensor for one the mapping does not know or a type that
 // cannot be dequantized.
 NamedTensors gguf_tensors(const io::GgufFile& file, const HfConfig& config);
+
+// The matrices stored as Q4_1 or Q8_0 blocks, repacked for kernels/quant_matmul under their
+// Hugging Face names, rows in the same order as gguf_tensors' (q/k unpermuted). Other types are
+// absent (the decoder multiplies those in float32 only).
+std::map<std::string, kernels::QuantMatrix> gguf_quant_matrices(const io::GgufFile& file, const HfConfig& config);
 
 }  // namespace rankemb::models

@@ -13,6 +13,7 @@
 #include "common/test_paths.h"
 #include "rankemb/io/file.h"
 #include "rankemb/models/causal_lm.h"
+#include "rankemb/models/kernels/switch.h"
 
 namespace {
 
@@ -70,4 +71,30 @@ TEST(GgufDecoder, TokenizerAndStopTokensComeFromTheFile) {
   EXPECT_EQ(lm->stop_token_ids(), (std::vector<std::int64_t>{2}));  // eos = <|im_end|>
   // ChatML markers are single special tokens, and nothing is added around a text.
   EXPECT_EQ(tok->encode("<|im_start|>user"), (std::vector<rankemb::text::TokenId>{1, 4093}));
+}
+
+// Decode steps of 1-4 sequences multiply by the file's Q4_1/Q8_0 blocks (kernels/quant_matmul);
+// wider batches and RANKEMB_KERNELS=off use the float32 weights. Both give the same logits within
+// 1e-4, and not the same bits (else the quantized path did not run).
+TEST(GgufDecoder, QuantizedDecodeStepsMatchFloat32Weights) {
+  auto lm = rankemb::models::load_causal_lm(rankemb::test::asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"));
+  const std::vector<std::vector<std::int64_t>> prompts{{1, 504, 3458, 314, 253}, {1, 18, 2114}, {1, 7, 9, 11, 13, 15, 17}};
+  auto step = [&](bool kernels) {
+    const bool before = rankemb::models::kernels::enabled();
+    rankemb::models::kernels::set_enabled(kernels);
+    lm->reserve(prompts.size(), 32);
+    lm->forward({0, 1, 2}, prompts);
+    torch::Tensor one = lm->forward({1}, {{42}});            // one sequence
+    torch::Tensor three = lm->forward({0, 1, 2}, {{5}, {6}, {7}});  // three at once
+    rankemb::models::kernels::set_enabled(before);
+    return std::pair{one, three};
+  };
+  const auto [one_q, three_q] = step(true);
+  const auto [one_f, three_f] = step(false);
+  for (const auto& [q, f] : {std::pair{one_q, one_f}, std::pair{three_q, three_f}}) {
+    const double diff = (q - f).abs().max().item<double>();
+    EXPECT_LT(diff, kTol);
+    EXPECT_GT(diff, 0.0) << "the quantized product did not run";
+    EXPECT_TRUE(torch::equal(q.argmax(-1), f.argmax(-1)));
+  }
 }
