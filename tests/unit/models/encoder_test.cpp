@@ -96,6 +96,18 @@ std::shared_ptr<EncoderNetwork> build_network(const fs::path& dir) {
   return net;
 }
 
+// One fixture row: its model built from the fixture directory, and its batch.
+struct FixtureCase {
+  std::string name;
+  std::shared_ptr<EncoderNetwork> net;
+  Tensor ids, mask;
+};
+FixtureCase load_case(const nlohmann::json& c) {
+  const std::string name = c["model"];
+  return {name, build_network(models_dir() / name), to_tensor(c["input_ids"], torch::kLong),
+          to_tensor(c["attention_mask"], torch::kLong)};
+}
+
 void copy_dir(const fs::path& from, const fs::path& to) {
   fs::create_directories(to);
   for (const auto& e : fs::directory_iterator(from)) fs::copy_file(e.path(), to / e.path().filename());
@@ -109,11 +121,8 @@ TEST(TinyEncoders, FixtureCoversAllModels) {
 
 TEST(TinyEncoders, HiddenStatesMatchTransformers) {
   for (const auto& c : cases()) {
-    std::string name = c["model"];
+    const auto [name, net, ids, mask] = load_case(c);
     SCOPED_TRACE(name);
-    auto net = build_network(models_dir() / name);
-    Tensor ids = to_tensor(c["input_ids"], torch::kLong);
-    Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
     torch::NoGradGuard no_grad;
     EncoderOutput out = net->forward(ids, mask, true);
     EXPECT_CLOSE(out.last_hidden_state, to_tensor(c["last_hidden_state"]), kAtol, name + " last_hidden_state");
@@ -157,11 +166,8 @@ TEST(TinyEncoders, GradModeForwardMatchesTransformers) {
 // ran, on every model with padding in its batch.
 TEST(TinyEncoders, UnpaddedForwardMatchesTransformersOnRealTokens) {
   for (const auto& c : cases()) {
-    std::string name = c["model"];
+    const auto [name, net, ids, mask] = load_case(c);
     SCOPED_TRACE(name);
-    auto net = build_network(models_dir() / name);
-    Tensor ids = to_tensor(c["input_ids"], torch::kLong);
-    Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
     torch::NoGradGuard no_grad;
     EncoderOutput out = net->forward_unpadded(ids, mask, true);
     const Tensor real = mask.unsqueeze(-1).to(torch::kFloat);
@@ -183,10 +189,7 @@ TEST(TinyEncoders, UnpaddedForwardMatchesTransformersOnRealTokens) {
 // Where packing does not apply, forward_unpadded is forward(), bit for bit: with gradients on,
 // with the kernels switched off, in bfloat16, and for a left-padded batch.
 TEST(TinyEncoders, UnpaddedForwardFallsBackToPadded) {
-  const auto& c = cases().front();
-  auto net = build_network(models_dir() / std::string(c["model"]));
-  Tensor ids = to_tensor(c["input_ids"], torch::kLong);
-  Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
+  const auto [name, net, ids, mask] = load_case(cases().front());
   auto same = [&](const Tensor& i, const Tensor& m) {
     return torch::equal(net->forward_unpadded(i, m).last_hidden_state, net->forward(i, m).last_hidden_state);
   };
@@ -224,10 +227,7 @@ TEST(TinyEncoders, PackTokensOfARightPaddedBatch) {
 
 TEST(TinyEncoders, PoolersMatchSimCSE) {
   for (const auto& c : cases()) {
-    std::string name = c["model"];
-    auto net = build_network(models_dir() / name);
-    Tensor ids = to_tensor(c["input_ids"], torch::kLong);
-    Tensor mask = to_tensor(c["attention_mask"], torch::kLong);
+    const auto [name, net, ids, mask] = load_case(c);
     torch::NoGradGuard no_grad;
     EncoderOutput out = net->forward(ids, mask, true);
     for (const auto& [pname, expected] : c["pooled"].items()) {

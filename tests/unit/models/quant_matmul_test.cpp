@@ -1,7 +1,7 @@
 // kernels/quant_matmul against an independent reference: the same blocks dequantized by
 // io::dequantize (bit-identical to gguf-py, its own fixture test) and multiplied in float64.
 // Tolerance 1e-5 of Σ|x·w| per output (float32 sums in another order: ~1e-7 here). Q4_1 and
-// Q8_0, 1-4 input rows, a row order (the q/k unpermutation), stacking, the same bits at 1 and 2
+// Q8_0, 1-8 input rows (the AVX2 loop and the portable one), a row order (the q/k unpermutation), stacking, the same bits at 1 and 2
 // threads, and the size checks.
 #include "rankemb/models/kernels/quant_matmul.h"
 
@@ -54,9 +54,9 @@ Tensor dequantized(const Raw& r) {
   return w;
 }
 
-Tensor run(const rk::QuantMatrix& q, const Tensor& x) {
+Tensor run(const rk::QuantMatrix& q, const Tensor& x, bool portable = false) {
   Tensor y = torch::full({x.size(0), q.rows()}, std::nanf(""));
-  q.multiply(x.data_ptr<float>(), x.size(0), y.data_ptr<float>());
+  q.multiply(x.data_ptr<float>(), x.size(0), y.data_ptr<float>(), portable);
   return y;
 }
 
@@ -78,6 +78,7 @@ TEST(QuantMatmul, MatchesDequantizedFloat64Product) {
       const Tensor x = torch::randn({n, raw.cols});
       SCOPED_TRACE(testing::Message() << "type " << static_cast<int>(type) << ", rows " << n);
       expect_close(run(q, x), x, w);
+      expect_close(run(q, x, /*portable=*/true), x, w);
     }
   }
 }

@@ -175,7 +175,7 @@ QuantMatrix QuantMatrix::stack(const std::vector<const QuantMatrix*>& parts) {
   return out;
 }
 
-void QuantMatrix::multiply(const float* x, std::int64_t n, float* y) const {
+void QuantMatrix::multiply(const float* x, std::int64_t n, float* y, bool portable) const {
   RANKEMB_CHECK(n >= 1 && n <= kMaxRows && !empty(), ErrorCode::Other, "quantized product of {} rows", n);
   const std::int64_t nb = cols_ / kBlock;
   std::vector<float> xsum(static_cast<std::size_t>(n * nb), 0.0f);
@@ -192,7 +192,7 @@ void QuantMatrix::multiply(const float* x, std::int64_t n, float* y) const {
   const std::int64_t grain = std::max<std::int64_t>(1, (1 << 14) / cols_);
   at::parallel_for(0, rows_, grain, [&](std::int64_t begin, std::int64_t end) {
 #ifdef RANKEMB_QUANT_AVX2
-    if (cpu_has_avx2()) return rows_avx2(w, x, xsum.data(), n, cols_, rows_, begin, end, y);
+    if (!portable && cpu_has_avx2()) return rows_avx2(w, x, xsum.data(), n, cols_, rows_, begin, end, y);
 #endif
     rows_generic(w, x, xsum.data(), n, cols_, rows_, begin, end, y);
   });

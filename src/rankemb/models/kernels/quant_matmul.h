@@ -35,8 +35,9 @@ class QuantMatrix {
   BlockType type() const { return type_; }
   std::int64_t rows() const { return rows_; }
   std::int64_t cols() const { return cols_; }
-  // y [n, rows] = x [n, cols] · Wᵀ (row-major, contiguous), 1 <= n <= kMaxRows.
-  void multiply(const float* x, std::int64_t n, float* y) const;
+  // y [n, rows] = x [n, cols] · Wᵀ (row-major, contiguous), 1 <= n <= kMaxRows. `portable`: the
+  // plain C++ loop any CPU runs (an AVX2 + FMA loop otherwise, where the CPU has them).
+  void multiply(const float* x, std::int64_t n, float* y, bool portable = false) const;
 
   static constexpr std::int64_t kMaxRows = 8;
 
