@@ -187,7 +187,7 @@ TEST(TinyEncoders, UnpaddedForwardMatchesTransformersOnRealTokens) {
 }
 
 // Where packing does not apply, forward_unpadded is forward(), bit for bit: with gradients on,
-// with the kernels switched off, in bfloat16, and for a left-padded batch.
+// with the kernels switched off, in training mode, in bfloat16, and for a left-padded batch.
 TEST(TinyEncoders, UnpaddedForwardFallsBackToPadded) {
   const auto [name, net, ids, mask] = load_case(cases().front());
   auto same = [&](const Tensor& i, const Tensor& m) {
@@ -202,6 +202,12 @@ TEST(TinyEncoders, UnpaddedForwardFallsBackToPadded) {
     rankemb::models::kernels::set_enabled(false);
     EXPECT_TRUE(same(ids, mask)) << "RANKEMB_KERNELS=off";
     rankemb::models::kernels::set_enabled(before);
+    net->train();
+    torch::manual_seed(1);
+    const Tensor padded = net->forward(ids, mask).last_hidden_state;
+    torch::manual_seed(1);
+    EXPECT_TRUE(torch::equal(net->forward_unpadded(ids, mask).last_hidden_state, padded)) << "training mode (dropout)";
+    net->eval();
     net->to(torch::kBFloat16);
     EXPECT_TRUE(same(ids, mask)) << "bfloat16";
   }

@@ -130,7 +130,8 @@ class BertNetwork final : public EncoderNetwork {
   }
 
   EncoderOutput forward_unpadded(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
-    const auto packing = arch::pack_tokens(attention_mask, embeddings_->word_embeddings->weight);
+    // Training mode keeps the padded path: the packed attention has no dropout.
+    const auto packing = is_training() ? std::nullopt : arch::pack_tokens(attention_mask, embeddings_->word_embeddings->weight);
     if (!packing) return forward(input_ids, attention_mask, output_hidden_states);
     const Tensor ids = input_ids.reshape({-1}).index_select(0, packing->index);
     // Right padding: a real token's absolute position is its place t (RoBERTa: pad + 1 + t).

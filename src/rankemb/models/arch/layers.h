@@ -59,7 +59,8 @@ struct Packing {
   std::vector<std::int64_t> offsets;  // B + 1: sentence b is packed rows offsets[b] .. offsets[b + 1] - 1
   std::int64_t batch = 0, seq = 0;
 };
-// The packing of `attention_mask` [B, T] when the packed path applies: inference (no grad), a
+// The packing of `attention_mask` [B, T] when the packed path applies (to a network in eval mode,
+// which the caller checks): inference (no grad), a
 // float32 CPU network (`like`: one of its tensors), kernels enabled (RANKEMB_KERNELS), and right
 // padding (each row's ones before its zeros). nullopt otherwise: run the padded forward.
 std::optional<Packing> pack_tokens(const torch::Tensor& attention_mask, const torch::Tensor& like);
