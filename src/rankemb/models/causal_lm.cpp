@@ -126,7 +126,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 Tensor project(const Tensor& x, const Tensor& w, const Tensor& b, const kernels::QuantMatrix& q) {
   const std::int64_t n = x.size(0);
   if (q.empty() || n > kernels::QuantMatrix::kMaxRows || !kernels::enabled() || !x.device().is_cpu() ||
-      x.scalar_type() != torch::kFloat || x.dim() != 2) {
+      x.scalar_type() != torch::kFloat || x.dim() != 2 || x.size(1) != q.cols()) {
     return linear(x, w, b);
   }
   const Tensor in = x.contiguous();
@@ -143,7 +143,8 @@ class LlamaDecoder final : public CausalLm {
         dtype_(scalar_type(options.dtype)) {}
 
   // `quant`: the GGUF file's Q4_1/Q8_0 matrices by Hugging Face name (gguf_quant_matrices), or nullptr.
-  void load(WeightStore& w, const std::map<std::string, kernels::QuantMatrix>* quant = nullptr);
+  // The matrices it uses are moved out of `quant`.
+  void load(WeightStore& w, std::map<std::string, kernels::QuantMatrix>* quant = nullptr);
 
   const HfConfig& config() const override { return config_; }
   const text::Tokenizer* tokenizer() const override { return tokenizer_.get(); }
@@ -215,19 +216,21 @@ class LlamaDecoder final : public CausalLm {
   Tensor rope_;                            // [2, max_tokens, head_dim]
 };
 
-void LlamaDecoder::load(WeightStore& w, const std::map<std::string, kernels::QuantMatrix>* quant) {
+void LlamaDecoder::load(WeightStore& w, std::map<std::string, kernels::QuantMatrix>* quant) {
   torch::NoGradGuard no_grad;
   // The blocks of these matrices stacked, when every one is quantized alike; else none.
   auto quantized = [&](std::vector<std::string> names) {
     std::vector<const kernels::QuantMatrix*> parts;
     for (const auto& name : names) {
-      const auto it = quant ? quant->find("model." + name) : decltype(quant->end()){};
-      if (!quant || it == quant->end()) return kernels::QuantMatrix();
+      if (!quant) return kernels::QuantMatrix();
+      const auto it = quant->find("model." + name);
+      if (it == quant->end()) return kernels::QuantMatrix();
       parts.push_back(&it->second);
     }
     for (const auto* p : parts)
       if (p->type() != parts.front()->type()) return kernels::QuantMatrix();
-    return parts.size() == 1 ? *parts.front() : kernels::QuantMatrix::stack(parts);
+    if (parts.size() == 1) return std::move(quant->find("model." + names.front())->second);
+    return kernels::QuantMatrix::stack(parts);
   };
   const HfConfig& c = config_;
   n_heads_ = c.num_attention_heads;
@@ -565,7 +568,9 @@ std::unique_ptr<CausalLm> load_gguf_causal_lm(const std::filesystem::path& path,
   std::unique_ptr<text::Tokenizer> tokenizer = text::load_gguf_tokenizer(file);
   std::vector<std::int64_t> stops = stop_ids(config, {}, tokenizer.get());
   WeightStore store(gguf_tensors(file, config), path.string());
-  const auto quant = gguf_quant_matrices(file, config);
+  // The blocks serve float32 decode on the CPU only; elsewhere they would be dead weight.
+  const bool quantized = options.device.is_cpu() && options.dtype == Dtype::Float32;
+  auto quant = quantized ? gguf_quant_matrices(file, config) : std::map<std::string, kernels::QuantMatrix>{};
   auto model = std::make_unique<LlamaDecoder>(std::move(config), std::move(tokenizer), std::move(stops), options);
   model->load(store, &quant);
   return model;

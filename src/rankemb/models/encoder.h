@@ -69,8 +69,8 @@ class EncoderNetwork : public torch::nn::Module {
                                 bool output_hidden_states = false) = 0;
   // What SentenceEncoder runs: forward() computed on the real tokens only where the arch can and
   // it applies (inference in float32 on the CPU: arch/layers.h Packing), forward() otherwise. The
-  // real tokens' states equal forward()'s up to float32 rounding; pads are zeros, and no pooler
-  // reads them.
+  // real tokens' states equal forward()'s up to float32 rounding; pads are zeros, which the
+  // poolers mask out (every row has a real first token, so the [CLS] poolers read a real state).
   virtual EncoderOutput forward_unpadded(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                          bool output_hidden_states = false) {
     return forward(input_ids, attention_mask, output_hidden_states);

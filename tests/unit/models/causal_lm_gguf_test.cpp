@@ -73,7 +73,7 @@ TEST(GgufDecoder, TokenizerAndStopTokensComeFromTheFile) {
   EXPECT_EQ(tok->encode("<|im_start|>user"), (std::vector<rankemb::text::TokenId>{1, 4093}));
 }
 
-// Decode steps of 1-4 sequences multiply by the file's Q4_1/Q8_0 blocks (kernels/quant_matmul);
+// Decode steps of 1-8 sequences multiply by the file's Q4_1/Q8_0 blocks (kernels/quant_matmul);
 // wider batches and RANKEMB_KERNELS=off use the float32 weights. Both give the same logits within
 // 1e-4, and not the same bits (else the quantized path did not run).
 TEST(GgufDecoder, QuantizedDecodeStepsMatchFloat32Weights) {

@@ -215,20 +215,24 @@ TEST(TinyEncoders, UnpaddedForwardFallsBackToPadded) {
 
 TEST(TinyEncoders, PackTokensOfARightPaddedBatch) {
   torch::NoGradGuard no_grad;
-  const Tensor mask = torch::tensor({1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0}, torch::kLong).view({3, 4});
+  const Tensor mask = torch::tensor({1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0}, torch::kLong).view({3, 4});
   const auto p = arch::pack_tokens(mask, torch::zeros({1}));
   ASSERT_TRUE(p.has_value());
-  EXPECT_EQ(p->offsets, (std::vector<std::int64_t>{0, 4, 4, 6}));
-  EXPECT_TRUE(torch::equal(p->index, torch::tensor({0, 1, 2, 3, 8, 9}, torch::kLong)));
-  EXPECT_TRUE(torch::equal(p->positions, torch::tensor({0, 1, 2, 3, 0, 1}, torch::kLong)));
-  const Tensor x = torch::arange(12, torch::kFloat).view({6, 2});
-  EXPECT_TRUE(torch::equal(arch::first_tokens(x, *p), torch::tensor({0.f, 1.f, 8.f, 9.f, 8.f, 9.f}).view({3, 2})));
+  EXPECT_EQ(p->offsets, (std::vector<std::int64_t>{0, 4, 5, 7}));
+  EXPECT_TRUE(torch::equal(p->index, torch::tensor({0, 1, 2, 3, 4, 8, 9}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(p->positions, torch::tensor({0, 1, 2, 3, 0, 0, 1}, torch::kLong)));
+  const Tensor x = torch::arange(14, torch::kFloat).view({7, 2});
+  EXPECT_TRUE(torch::equal(arch::first_tokens(x, *p), torch::tensor({0.f, 1.f, 8.f, 9.f, 10.f, 11.f}).view({3, 2})));
   const Tensor back = arch::unpack(x, *p);
   ASSERT_EQ(back.sizes(), (std::vector<std::int64_t>{3, 4, 2}));
   EXPECT_TRUE(torch::equal(back[0], x.narrow(0, 0, 4)));
-  EXPECT_TRUE(torch::equal(back[1], torch::zeros({4, 2})));
-  EXPECT_TRUE(torch::equal(back[2].narrow(0, 0, 2), x.narrow(0, 4, 2)));
+  EXPECT_TRUE(torch::equal(back[1][0], x[4]));
+  EXPECT_TRUE(torch::equal(back[1].narrow(0, 1, 3), torch::zeros({3, 2})));
+  EXPECT_TRUE(torch::equal(back[2].narrow(0, 0, 2), x.narrow(0, 5, 2)));
   EXPECT_TRUE(torch::equal(back[2].narrow(0, 2, 2), torch::zeros({2, 2})));
+  // No packing for an empty row (its [CLS] would be another sentence's) or left padding.
+  EXPECT_FALSE(arch::pack_tokens(torch::tensor({1, 1, 0, 0}, torch::kLong).view({2, 2}), torch::zeros({1})).has_value());
+  EXPECT_FALSE(arch::pack_tokens(torch::tensor({0, 1, 1, 1}, torch::kLong).view({2, 2}), torch::zeros({1})).has_value());
 }
 
 TEST(TinyEncoders, PoolersMatchSimCSE) {

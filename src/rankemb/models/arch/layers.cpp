@@ -141,6 +141,7 @@ std::optional<Packing> pack_tokens(const Tensor& attention_mask, const Tensor& l
     const std::int64_t* row = m + b * p.seq;
     std::int64_t len = 0;
     while (len < p.seq && row[len] != 0) ++len;
+    if (len == 0) return std::nullopt;  // an empty row has no first token for the [CLS] poolers
     for (std::int64_t t = len; t < p.seq; ++t) {
       if (row[t] != 0) return std::nullopt;  // not right-padded
     }

@@ -62,7 +62,7 @@ struct Packing {
 // The packing of `attention_mask` [B, T] when the packed path applies (to a network in eval mode,
 // which the caller checks): inference (no grad), a
 // float32 CPU network (`like`: one of its tensors), kernels enabled (RANKEMB_KERNELS), and right
-// padding (each row's ones before its zeros). nullopt otherwise: run the padded forward.
+// padding (each row's ones before its zeros, at least one). nullopt otherwise: run the padded forward.
 std::optional<Packing> pack_tokens(const torch::Tensor& attention_mask, const torch::Tensor& like);
 // [N, ...] packed rows -> [B, T, ...] with zeros at the pads.
 torch::Tensor unpack(const torch::Tensor& packed, const Packing& p);

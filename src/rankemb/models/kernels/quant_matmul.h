@@ -25,7 +25,8 @@ class QuantMatrix {
  public:
   QuantMatrix() = default;
   // `raw`: the matrix's GGUF bytes, rows x (cols / 32) ggml blocks of `type`; `row_order[r]` is the
-  // raw row that becomes row r (empty: the identity). Sizes are the caller's to have checked.
+  // raw row that becomes row r (empty: the identity). Error(ModelFormat) when the bytes do not
+  // hold rows x cols values of `type` or cols is not a multiple of 32.
   QuantMatrix(BlockType type, std::span<const std::uint8_t> raw, std::int64_t rows, std::int64_t cols,
               std::span<const std::int64_t> row_order = {});
   // The rows of `parts`, one after the other (all of one type and width): q, k, v as one matrix.
