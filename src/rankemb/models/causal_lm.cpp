@@ -219,18 +219,16 @@ class LlamaDecoder final : public CausalLm {
 void LlamaDecoder::load(WeightStore& w, std::map<std::string, kernels::QuantMatrix>* quant) {
   torch::NoGradGuard no_grad;
   // The blocks of these matrices stacked, when every one is quantized alike; else none.
-  auto quantized = [&](std::vector<std::string> names) {
-    std::vector<const kernels::QuantMatrix*> parts;
+  auto quantized = [&](const std::vector<std::string>& names) {
+    std::vector<kernels::QuantMatrix*> parts;
     for (const auto& name : names) {
       if (!quant) return kernels::QuantMatrix();
       const auto it = quant->find("model." + name);
-      if (it == quant->end()) return kernels::QuantMatrix();
+      if (it == quant->end() || (!parts.empty() && it->second.type() != parts.front()->type())) return kernels::QuantMatrix();
       parts.push_back(&it->second);
     }
-    for (const auto* p : parts)
-      if (p->type() != parts.front()->type()) return kernels::QuantMatrix();
-    if (parts.size() == 1) return std::move(quant->find("model." + names.front())->second);
-    return kernels::QuantMatrix::stack(parts);
+    if (parts.size() == 1) return std::move(*parts.front());
+    return kernels::QuantMatrix::stack({parts.begin(), parts.end()});
   };
   const HfConfig& c = config_;
   n_heads_ = c.num_attention_heads;

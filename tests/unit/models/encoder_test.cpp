@@ -216,7 +216,9 @@ TEST(TinyEncoders, UnpaddedForwardFallsBackToPadded) {
 TEST(TinyEncoders, PackTokensOfARightPaddedBatch) {
   torch::NoGradGuard no_grad;
   const Tensor mask = torch::tensor({1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0}, torch::kLong).view({3, 4});
-  const auto p = arch::pack_tokens(mask, torch::zeros({1}));
+  torch::nn::Linear network(1, 1);  // any float32 CPU module in eval mode
+  network->eval();
+  const auto p = arch::pack_tokens(mask, *network);
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->offsets, (std::vector<std::int64_t>{0, 4, 5, 7}));
   EXPECT_TRUE(torch::equal(p->index, torch::tensor({0, 1, 2, 3, 4, 8, 9}, torch::kLong)));
@@ -231,8 +233,8 @@ TEST(TinyEncoders, PackTokensOfARightPaddedBatch) {
   EXPECT_TRUE(torch::equal(back[2].narrow(0, 0, 2), x.narrow(0, 5, 2)));
   EXPECT_TRUE(torch::equal(back[2].narrow(0, 2, 2), torch::zeros({2, 2})));
   // No packing for an empty row (its [CLS] would be another sentence's) or left padding.
-  EXPECT_FALSE(arch::pack_tokens(torch::tensor({1, 1, 0, 0}, torch::kLong).view({2, 2}), torch::zeros({1})).has_value());
-  EXPECT_FALSE(arch::pack_tokens(torch::tensor({0, 1, 1, 1}, torch::kLong).view({2, 2}), torch::zeros({1})).has_value());
+  EXPECT_FALSE(arch::pack_tokens(torch::tensor({1, 1, 0, 0}, torch::kLong).view({2, 2}), *network).has_value());
+  EXPECT_FALSE(arch::pack_tokens(torch::tensor({0, 1, 1, 1}, torch::kLong).view({2, 2}), *network).has_value());
 }
 
 TEST(TinyEncoders, PoolersMatchSimCSE) {

@@ -130,21 +130,12 @@ class BertNetwork final : public EncoderNetwork {
   }
 
   EncoderOutput forward_unpadded(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
-    // Training mode keeps the padded path: the packed attention has no dropout.
-    const auto packing = is_training() ? std::nullopt : arch::pack_tokens(attention_mask, embeddings_->word_embeddings->weight);
+    const auto packing = arch::pack_tokens(attention_mask, *this);
     if (!packing) return forward(input_ids, attention_mask, output_hidden_states);
     const Tensor ids = input_ids.reshape({-1}).index_select(0, packing->index);
     // Right padding: a real token's absolute position is its place t (RoBERTa: pad + 1 + t).
     Tensor x = embeddings_(ids, roberta_ ? packing->positions + (pad_ + 1) : packing->positions);
-    EncoderOutput out;
-    if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
-    for (const auto& layer : *encoder_->layer) {
-      x = layer->as<LayerImpl>()->forward(x, *packing);
-      if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
-    }
-    out.last_hidden_state = output_hidden_states ? out.hidden_states.back() : arch::unpack(x, *packing);
-    if (pooler_) out.pooler_output = pooler_(arch::first_tokens(x, *packing));
-    return out;
+    return arch::run_packed<LayerImpl>(encoder_->layer, pooler_, x, *packing, output_hidden_states);
   }
 
   std::int64_t hidden_size() const override { return hidden_; }

@@ -102,32 +102,41 @@ bool kernel_applies(const Tensor& qkv, const Tensor& bias, const Tensor& mask, s
                              bias.size(2) == t && bias.size(3) == t);
 }
 
+// The kernel's arguments for the fused projection's output `qkv` (q, k, v of a token side by side
+// in one row) over `batch` sentences of up to `seq` tokens; the caller adds the mask or offsets.
+kernels::AttentionArgs interleaved_args(const Tensor& qkv, const Tensor& bias, std::int64_t batch, std::int64_t seq,
+                                        std::int64_t heads, std::int64_t head_dim) {
+  const std::int64_t width = heads * head_dim;
+  const float* rows = qkv.data_ptr<float>();
+  return {.q = rows,
+          .k = rows + width,
+          .v = rows + 2 * width,
+          .stride = 3 * width,
+          .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
+          .bias_batch_stride = bias.defined() && bias.size(0) == batch ? heads * seq * seq : 0,
+          .batch = batch,
+          .seq = seq,
+          .heads = heads,
+          .head_dim = head_dim};
+}
+
 Tensor kernel_attention(const Tensor& qkv, const Tensor& bias, const Tensor& mask, std::int64_t heads,
                         std::int64_t head_dim) {
   RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
-  const std::int64_t b = qkv.size(0), t = qkv.size(1), width = heads * head_dim;
-  const float* rows = qkv.data_ptr<float>();
-  Tensor out = torch::empty({b, t, width}, qkv.options());
-  kernels::attention_f32({.q = rows,
-                          .k = rows + width,  // interleaved: q, k, v of a token side by side
-                          .v = rows + 2 * width,
-                          .stride = 3 * width,
-                          .additive_mask = mask.data_ptr<float>(),
-                          .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
-                          .bias_batch_stride = bias.defined() && bias.size(0) == b ? heads * t * t : 0,
-                          .batch = b,
-                          .seq = t,
-                          .heads = heads,
-                          .head_dim = head_dim},
-                         out.data_ptr<float>());
+  const std::int64_t b = qkv.size(0), t = qkv.size(1);
+  Tensor out = torch::empty({b, t, heads * head_dim}, qkv.options());
+  kernels::AttentionArgs a = interleaved_args(qkv, bias, b, t, heads, head_dim);
+  a.additive_mask = mask.data_ptr<float>();
+  kernels::attention_f32(a, out.data_ptr<float>());
   return out;
 }
 
 }  // namespace
 
-std::optional<Packing> pack_tokens(const Tensor& attention_mask, const Tensor& like) {
-  if (torch::GradMode::is_enabled() || !kernels::enabled() || !like.device().is_cpu() ||
-      like.scalar_type() != torch::kFloat || attention_mask.dim() != 2) {
+std::optional<Packing> pack_tokens(const Tensor& attention_mask, const nn::Module& network) {
+  const auto params = network.parameters();
+  if (torch::GradMode::is_enabled() || network.is_training() || !kernels::enabled() || params.empty() ||
+      !params.front().device().is_cpu() || params.front().scalar_type() != torch::kFloat || attention_mask.dim() != 2) {
     return std::nullopt;
   }
   const Tensor mask = attention_mask.to(torch::kCPU, torch::kLong).contiguous();
@@ -182,20 +191,10 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
   const Fused& f = fused(q_proj, k_proj, v_proj);
   const Tensor qkv = torch::addmm(f.bias, x, f.weight.t()).contiguous();  // [N, 3, heads, D]
   RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
-  const std::int64_t width = n_heads_ * head_dim_;
-  const float* rows = qkv.data_ptr<float>();
-  Tensor out = torch::empty({x.size(0), width}, qkv.options());
-  kernels::attention_f32({.q = rows,
-                          .k = rows + width,
-                          .v = rows + 2 * width,
-                          .stride = 3 * width,
-                          .offsets = packing.offsets.data(),
-                          .bias = bias.defined() ? bias.data_ptr<float>() : nullptr,
-                          .batch = packing.batch,
-                          .seq = packing.seq,
-                          .heads = n_heads_,
-                          .head_dim = head_dim_},
-                         out.data_ptr<float>());
+  Tensor out = torch::empty({x.size(0), n_heads_ * head_dim_}, qkv.options());
+  kernels::AttentionArgs a = interleaved_args(qkv, bias, packing.batch, packing.seq, n_heads_, head_dim_);
+  a.offsets = packing.offsets.data();
+  kernels::attention_f32(a, out.data_ptr<float>());
   return out;
 }
 

@@ -13,9 +13,12 @@
 #include <vector>
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/types.h>
+
+#include "rankemb/models/encoder.h"
 
 namespace rankemb::models {
 struct HfConfig;
@@ -59,11 +62,11 @@ struct Packing {
   std::vector<std::int64_t> offsets;  // B + 1: sentence b is packed rows offsets[b] .. offsets[b + 1] - 1
   std::int64_t batch = 0, seq = 0;
 };
-// The packing of `attention_mask` [B, T] when the packed path applies (to a network in eval mode,
-// which the caller checks): inference (no grad), a
-// float32 CPU network (`like`: one of its tensors), kernels enabled (RANKEMB_KERNELS), and right
-// padding (each row's ones before its zeros, at least one). nullopt otherwise: run the padded forward.
-std::optional<Packing> pack_tokens(const torch::Tensor& attention_mask, const torch::Tensor& like);
+// The packing of `attention_mask` [B, T] when the packed path applies: inference (no grad, and
+// `network` in eval mode: the packed attention has no dropout), a float32 CPU network, kernels
+// enabled (RANKEMB_KERNELS), and right padding (each row's ones before its zeros, at least one).
+// nullopt otherwise: run the padded forward.
+std::optional<Packing> pack_tokens(const torch::Tensor& attention_mask, const torch::nn::Module& network);
 // [N, ...] packed rows -> [B, T, ...] with zeros at the pads.
 torch::Tensor unpack(const torch::Tensor& packed, const Packing& p);
 // The first token of each sentence, [B, ...] (what x.select(1, 0) is for a padded batch).
@@ -109,6 +112,23 @@ struct PostNormLayerImpl : torch::nn::Module {
   DenseAct intermediate{nullptr};
   DenseNorm output{nullptr};
 };
+
+// The packed forward after the embeddings: x [N, H] through `layers` (each a LayerImpl, called as
+// forward(x, extra..., packing)), the states unpacked to [B, T, H] and `pooler` (when it is set)
+// over each sentence's first token.
+template <typename LayerImpl, typename... Extra>
+EncoderOutput run_packed(torch::nn::ModuleList& layers, DenseAct& pooler, torch::Tensor x, const Packing& packing,
+                         bool output_hidden_states, const Extra&... extra) {
+  EncoderOutput out;
+  if (output_hidden_states) out.hidden_states.push_back(unpack(x, packing));
+  for (const auto& layer : *layers) {
+    x = layer->as<LayerImpl>()->forward(x, extra..., packing);
+    if (output_hidden_states) out.hidden_states.push_back(unpack(x, packing));
+  }
+  out.last_hidden_state = output_hidden_states ? out.hidden_states.back() : unpack(x, packing);
+  if (pooler) out.pooler_output = pooler(first_tokens(x, packing));
+  return out;
+}
 
 // Multi-head scaled dot-product attention over three projections the caller owns (named as its
 // checkpoint names them). In inference (eval mode, no grad) the three are one [3H, H] product,

@@ -154,21 +154,12 @@ class MpnetNetwork final : public EncoderNetwork {
   }
 
   EncoderOutput forward_unpadded(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
-    // Training mode keeps the padded path: the packed attention has no dropout.
-    const auto packing = is_training() ? std::nullopt : arch::pack_tokens(attention_mask, embeddings_->word_embeddings->weight);
+    const auto packing = arch::pack_tokens(attention_mask, *this);
     if (!packing) return forward(input_ids, attention_mask, output_hidden_states);
     const Tensor ids = input_ids.reshape({-1}).index_select(0, packing->index);
     Tensor x = embeddings_(ids, packing->positions + (kPaddingIdx + 1));  // right padding: real tokens count from 2
     const Tensor bias = encoder_->position_bias(packing->seq, x);
-    EncoderOutput out;
-    if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
-    for (const auto& layer : *encoder_->layer) {
-      x = layer->as<LayerImpl>()->forward(x, bias, *packing);
-      if (output_hidden_states) out.hidden_states.push_back(arch::unpack(x, *packing));
-    }
-    out.last_hidden_state = output_hidden_states ? out.hidden_states.back() : arch::unpack(x, *packing);
-    if (pooler_) out.pooler_output = pooler_(arch::first_tokens(x, *packing));
-    return out;
+    return arch::run_packed<LayerImpl>(encoder_->layer, pooler_, x, *packing, output_hidden_states, bias);
   }
 
   std::int64_t hidden_size() const override { return hidden_; }

@@ -178,8 +178,9 @@ QuantMatrix QuantMatrix::stack(const std::vector<const QuantMatrix*>& parts) {
 void QuantMatrix::multiply(const float* x, std::int64_t n, float* y, bool portable) const {
   RANKEMB_CHECK(n >= 1 && n <= kMaxRows && !empty(), ErrorCode::Other, "quantized product of {} rows", n);
   const std::int64_t nb = cols_ / kBlock;
-  std::vector<float> xsum(static_cast<std::size_t>(n * nb), 0.0f);
-  for (std::int64_t i = 0; i < n; ++i) {
+  // Σx per block of each input row: the m·Σx term of Q4_1 (Q8_0 has no m).
+  std::vector<float> xsum(type_ == BlockType::Q4_1 ? static_cast<std::size_t>(n * nb) : 0);
+  for (std::int64_t i = 0; i < n && !xsum.empty(); ++i) {
     for (std::int64_t b = 0; b < nb; ++b) {
       float s = 0.0f;
       for (std::int64_t k = 0; k < kBlock; ++k) s += x[i * cols_ + b * kBlock + k];
