@@ -145,10 +145,16 @@ gen --steps 3 --max-new-tokens 8 --temperature 0.9 --top-p 0.95 --seed 5 --guida
 for id in 1 2; do
   chain_equals_generate "$TMP/seeds.txt" "$id" '{"steps": 3, "max_tokens": 8, "temperature": 0.9, "top_p": 0.95, "random_seed": 5, "guidance_scale": 2}'
 done
-curl -s "$URL/metrics" > "$TMP/metrics"
-grep -q '^rankemb_requests_total{route="/v1/chains",status="200"} 6$' "$TMP/metrics" &&
-  grep -q '^rankemb_requests_total{route="/v1/completions",status="200"} 30$' "$TMP/metrics" &&
-  grep -q '^rankemb_requests_total{route="/v1/completions",status="413"} 2$' "$TMP/metrics" || fail "metrics: $(grep 'requests_total' "$TMP/metrics")"
+# A request is counted after its response is written, so the last one's count can land a moment
+# after the client has its answer: read /metrics until the counts are in (5 s at most).
+counted() {
+  curl -s "$URL/metrics" > "$TMP/metrics"
+  grep -q '^rankemb_requests_total{route="/v1/chains",status="200"} 6$' "$TMP/metrics" &&
+    grep -q '^rankemb_requests_total{route="/v1/completions",status="200"} 30$' "$TMP/metrics" &&
+    grep -q '^rankemb_requests_total{route="/v1/completions",status="413"} 2$' "$TMP/metrics"
+}
+for _ in $(seq 50); do counted && break; sleep 0.1; done
+counted || fail "metrics: $(grep 'requests_total' "$TMP/metrics")"
 
 # 4. A full queue (one running + one waiting) answers 429 with Retry-After; the rest are answered.
 "$PY" - "$URL" <<'EOF' || fail "429"

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -63,6 +64,20 @@ struct FakeModel {
     return m;
   }
 };
+
+// /metrics once it holds every line in `want`, or after 5 s whatever it holds. A request is
+// counted by httplib's logger, which runs after the response has been written, so the client can
+// read /metrics before the last request's count lands.
+std::string metrics_holding(httplib::Client& c, const std::vector<std::string>& want) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    const auto res = c.Get("/metrics");
+    const std::string body = res ? res->body : std::string();
+    const bool all = std::all_of(want.begin(), want.end(), [&](const std::string& w) { return body.find(w) != std::string::npos; });
+    if (all || std::chrono::steady_clock::now() > deadline) return body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 // A server on a free loopback port, served from a background thread for the test's lifetime.
 struct Running {
@@ -146,10 +161,11 @@ TEST(Server, RoutesAndShapes) {
     previous = hit["score"].get<float>();
   }
 
-  auto metrics = c.Get("/metrics");
-  EXPECT_NE(metrics->body.find("rankemb_requests_total{route=\"/embed\",status=\"200\"} 2"), std::string::npos) << metrics->body;
-  EXPECT_NE(metrics->body.find("rankemb_request_duration_seconds_bucket{route=\"/v1/embeddings\",le=\"+Inf\"} 2"), std::string::npos);
-  EXPECT_NE(metrics->body.find("rankemb_queue_depth 0"), std::string::npos);
+  const std::vector<std::string> counted = {"rankemb_requests_total{route=\"/embed\",status=\"200\"} 2",
+                                             "rankemb_request_duration_seconds_bucket{route=\"/v1/embeddings\",le=\"+Inf\"} 2",
+                                             "rankemb_queue_depth 0"};
+  const std::string metrics = metrics_holding(c, counted);
+  for (const auto& line : counted) EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
 }
 
 TEST(Server, ErrorsNameTheFieldAndUseTheRightStatus) {
@@ -415,12 +431,14 @@ TEST(Server, CompletionsAndChainsGoThroughTheLlm) {
   EXPECT_EQ(info["llm"]["model_id"], "fake-llm");
   EXPECT_EQ(info["llm"]["context_tokens"], 20);
   EXPECT_EQ(info["llm"]["chain_preset"], "paper");
-  const std::string metrics = c.Get("/metrics")->body;
-  EXPECT_NE(metrics.find("rankemb_requests_total{route=\"/v1/completions\",status=\"200\"} 2"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("rankemb_requests_total{route=\"/v1/completions\",status=\"413\"} 2"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("rankemb_requests_total{route=\"/v1/chains\",status=\"200\"} 1"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("rankemb_completion_tokens_total 22"), std::string::npos) << "6 + 16 (the default max_tokens)";
-  EXPECT_NE(metrics.find("rankemb_llm_queue_depth 0"), std::string::npos);
+  // completion tokens: 6 + 16 (the default max_tokens)
+  const std::vector<std::string> counted = {"rankemb_requests_total{route=\"/v1/completions\",status=\"200\"} 2",
+                                             "rankemb_requests_total{route=\"/v1/completions\",status=\"413\"} 2",
+                                             "rankemb_requests_total{route=\"/v1/completions\",status=\"400\"} 2",
+                                             "rankemb_requests_total{route=\"/v1/chains\",status=\"200\"} 1",
+                                             "rankemb_completion_tokens_total 22", "rankemb_llm_queue_depth 0"};
+  const std::string metrics = metrics_holding(c, counted);
+  for (const auto& line : counted) EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
   server.stop();
   serving.join();
 }
