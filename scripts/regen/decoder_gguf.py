@@ -59,8 +59,9 @@ def hf_name(name):
     return f"model.layers.{layer}.{NAMES[part]}.{suffix}"
 
 
-def main():
-    r = GGUFReader(GGUF)
+def load_model(path=GGUF):
+    """LlamaForCausalLM (float32, eager attention) from the GGUF file's tensors and metadata."""
+    r = GGUFReader(path)
     heads, kv = field(r, "llama.attention.head_count"), field(r, "llama.attention.head_count_kv")
     config = LlamaConfig(vocab_size=len(r.fields["tokenizer.ggml.tokens"].data), hidden_size=field(r, "llama.embedding_length"),
                          intermediate_size=field(r, "llama.feed_forward_length"), num_hidden_layers=field(r, "llama.block_count"),
@@ -76,6 +77,12 @@ def main():
     state["lm_head.weight"] = state["model.embed_tokens.weight"]
     model = LlamaForCausalLM(config).eval()
     model.load_state_dict(state, strict=True)
+    return model
+
+
+def main():
+    model = load_model()
+    config = model.config
     sample = sorted(np.random.default_rng(7).choice(config.vocab_size, 96, replace=False).tolist())
     cases = []
     with torch.no_grad():
