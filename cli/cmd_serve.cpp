@@ -89,7 +89,7 @@ void register_serve(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--max-batch-tokens", a->server.batching.max_batch_tokens, "Tokens per model call across clients")->check(in_range(1, 1 << 22));
   cmd->add_option("--max-queue", a->server.batching.max_queue_texts, "Texts waiting for the model before requests get 429")->check(in_range(1, 1 << 22));
   cmd->add_option("--max-wait-us", a->wait_us, "How long a batch waits for more clients, in microseconds")->check(in_range(0, 1000000));
-  cmd->add_option("--http-threads", a->server.http_threads, "Connections served at once")->check(in_range(1, 1024));
+  cmd->add_option("--http-threads", a->server.http_threads, "Connections served at once; as many more wait accepted, the rest in the kernel's listen backlog")->check(in_range(1, 1024));
   cmd->add_flag("--auto-truncate", a->server.auto_truncate, "Truncate over-long inputs in /v1/embeddings instead of answering 413");
   add_llm_options(cmd, a->llm);
   auto& llm = a->server.llm_limits;

@@ -52,7 +52,7 @@ void Metrics::completion_tokens(std::size_t tokens) {
   completion_tokens_ += tokens;
 }
 
-std::string Metrics::render(std::size_t queue_depth, std::size_t llm_queue_depth) const {
+std::string Metrics::render(const Gauges& gauges) const {
   std::lock_guard lock(mutex_);
   std::string out;
   out += "# HELP rankemb_requests_total HTTP requests by route and status.\n# TYPE rankemb_requests_total counter\n";
@@ -71,11 +71,14 @@ std::string Metrics::render(std::size_t queue_depth, std::size_t llm_queue_depth
   batch_seconds_.render(out, "rankemb_batch_duration_seconds", "");
   out += fmt::format("# HELP rankemb_batches_total Model calls.\n# TYPE rankemb_batches_total counter\nrankemb_batches_total {}\n", batches_);
   out += fmt::format("# HELP rankemb_tokens_total Tokens embedded.\n# TYPE rankemb_tokens_total counter\nrankemb_tokens_total {}\n", tokens_);
-  out += fmt::format("# HELP rankemb_queue_depth Texts waiting for the model.\n# TYPE rankemb_queue_depth gauge\nrankemb_queue_depth {}\n", queue_depth);
+  out += fmt::format("# HELP rankemb_queue_depth Texts waiting for the model.\n# TYPE rankemb_queue_depth gauge\nrankemb_queue_depth {}\n", gauges.queue_depth);
   out += fmt::format("# HELP rankemb_completion_tokens_total Tokens generated for /v1/completions.\n"
                      "# TYPE rankemb_completion_tokens_total counter\nrankemb_completion_tokens_total {}\n", completion_tokens_);
   out += fmt::format("# HELP rankemb_llm_queue_depth Generation requests running or waiting for the LLM.\n"
-                     "# TYPE rankemb_llm_queue_depth gauge\nrankemb_llm_queue_depth {}\n", llm_queue_depth);
+                     "# TYPE rankemb_llm_queue_depth gauge\nrankemb_llm_queue_depth {}\n", gauges.llm_queue_depth);
+  out += fmt::format("# HELP rankemb_http_connections HTTP connections being served (busy) or accepted and waiting for a thread.\n"
+                     "# TYPE rankemb_http_connections gauge\nrankemb_http_connections{{state=\"busy\"}} {}\n"
+                     "rankemb_http_connections{{state=\"waiting\"}} {}\n", gauges.connections_busy, gauges.connections_waiting);
   return out;
 }
 

@@ -21,9 +21,15 @@ class Metrics {
   void batch(std::size_t texts, std::size_t tokens, double seconds);
   // Tokens generated for one /v1/completions request.
   void completion_tokens(std::size_t tokens);
-  // Prometheus text format; the queue depths (texts waiting for the encoder, generation requests
-  // running or waiting for the LLM) are sampled by the caller.
-  std::string render(std::size_t queue_depth, std::size_t llm_queue_depth) const;
+  // What the caller samples at render time.
+  struct Gauges {
+    std::size_t queue_depth = 0;          // texts waiting for the encoder
+    std::size_t llm_queue_depth = 0;      // generation requests running or waiting for the LLM
+    std::size_t connections_busy = 0;     // HTTP connections being served
+    std::size_t connections_waiting = 0;  // accepted connections waiting for an HTTP thread
+  };
+  // Prometheus text format.
+  std::string render(const Gauges& gauges) const;
 
  private:
   struct Histogram {

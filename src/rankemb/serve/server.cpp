@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "rankemb/serve/connection_pool.h"
 #include "rankemb/serve/metrics.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/version.h"
@@ -51,6 +52,18 @@ std::int64_t unix_time() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// httplib's task queue over the server's ConnectionPool (httplib makes one per accept loop and
+// deletes it when the loop ends; the pool outlives it).
+class PoolTaskQueue final : public httplib::TaskQueue {
+ public:
+  explicit PoolTaskQueue(ConnectionPool& pool) : pool_(pool) {}
+  void enqueue(std::function<void()> fn) override { pool_.run(std::move(fn)); }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  ConnectionPool& pool_;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -63,6 +76,9 @@ struct Server::Impl {
   JobQueue llm_jobs;
   const std::int64_t started = unix_time();
   std::atomic<std::uint64_t> completions_served{0};
+  // At most http_threads connections served and as many again accepted and waiting; beyond that
+  // clients wait in the kernel's listen backlog (connection_pool.h).
+  ConnectionPool connections;
   httplib::Server http;
   std::atomic<bool> draining{false}, run_started{false}, run_finished{false};
   int listen_socket = -1;  // the last socket httplib made for bind()
@@ -70,7 +86,8 @@ struct Server::Impl {
   Impl(EmbeddingModel m, ServerOptions o, std::shared_ptr<const search::IndexDir> idx, std::optional<TextModel> text_model)
       : model(std::move(m)), opt(std::move(o)), index(std::move(idx)), llm(std::move(text_model)),
         batcher(model.embed, opt.batching, [this](const BatchStats& s) { metrics.batch(s.texts, s.tokens, s.seconds); }),
-        llm_jobs(opt.llm_queue) {
+        llm_jobs(opt.llm_queue),
+        connections(std::clamp<std::size_t>(opt.http_threads, 1, 1024), std::clamp<std::size_t>(opt.http_threads, 1, 1024)) {
     routes();
   }
 
@@ -270,7 +287,9 @@ struct Server::Impl {
     });
     http.Get("/info", [this](const httplib::Request&, httplib::Response& res) { res.set_content(info(), kJson); });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics.render(batcher.queue_depth(), llm_jobs.depth()), "text/plain; version=0.0.4");
+      const Metrics::Gauges gauges{.queue_depth = batcher.queue_depth(), .llm_queue_depth = llm_jobs.depth(),
+                                   .connections_busy = connections.busy(), .connections_waiting = connections.waiting()};
+      res.set_content(metrics.render(gauges), "text/plain; version=0.0.4");
     });
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       t_request_start = std::chrono::steady_clock::now();
@@ -308,8 +327,7 @@ struct Server::Impl {
     http.set_read_timeout(10, 0);
     http.set_write_timeout(10, 0);
     http.set_keep_alive_max_count(1000);
-    const std::size_t threads = std::clamp<std::size_t>(opt.http_threads, 1, 1024);
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    http.new_task_queue = [this] { return new PoolTaskQueue(connections); };
   }
 };
 

@@ -65,7 +65,8 @@ struct ServerOptions {
   int port = 8080;                        // 0 = any free port (bind() returns it)
   std::string api_key;                    // empty: no authentication
   std::size_t max_body_bytes = 4 << 20;
-  std::size_t http_threads = 64;          // concurrent connections served; more wait in the kernel
+  std::size_t http_threads = 64;          // connections served at once (1-1024); as many more are accepted
+                                          // and wait, the rest wait in the kernel's listen backlog
   bool auto_truncate = false;             // truncate over-long inputs where the API has no truncate field
   Limits limits;
   BatcherOptions batching;

@@ -7,10 +7,16 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -163,7 +169,7 @@ TEST(Server, RoutesAndShapes) {
 
   const std::vector<std::string> counted = {"rankemb_requests_total{route=\"/embed\",status=\"200\"} 2",
                                              "rankemb_request_duration_seconds_bucket{route=\"/v1/embeddings\",le=\"+Inf\"} 2",
-                                             "rankemb_queue_depth 0"};
+                                             "rankemb_queue_depth 0", "rankemb_http_connections{state=\"waiting\"} 0"};
   const std::string metrics = metrics_holding(c, counted);
   for (const auto& line : counted) EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
 }
@@ -272,6 +278,40 @@ TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
 
 // httplib's default socket options set SO_REUSEPORT, with which a second server would bind the
 // taken port and silently take half of the traffic.
+// Idle connections beyond the pool (http_threads serving + as many accepted and waiting, + the one
+// the accept loop holds while it waits for room) stay in the kernel's listen backlog: the server
+// does not hold a socket for each. When they close, requests are served again.
+TEST(Server, ConnectionsBeyondThePoolWaitInTheKernel) {
+  FakeModel fake;
+  sv::ServerOptions o;
+  o.http_threads = 2;
+  Running r(fake.model(), o);
+  const auto open_fds = [] {
+    return static_cast<long>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator()));
+  };
+  const long before = open_fds();
+  constexpr int kIdle = 16;
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(s, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(r.port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << "the backlog holds them";
+    idle.push_back(s);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long accepted = open_fds() - before - kIdle;
+  EXPECT_GE(accepted, 2) << "the two threads take a connection each";
+  EXPECT_LE(accepted, 2 + 2 + 1) << "the server accepted idle connections beyond its pool";
+  for (int s : idle) ::close(s);
+  auto res = r.client().Get("/health");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
 TEST(Server, RefusesATakenPort) {
   FakeModel fake;
   Running first(fake.model(), {});
