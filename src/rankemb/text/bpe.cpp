@@ -105,6 +105,42 @@ class WordCache {
   mutable std::array<Shard, kShards> shards_;
 };
 
+// llama.cpp's clean_spaces (llama_vocab::impl::detokenize), pass for pass over the bytes: drops
+// the space before ? ! . , ; around a lone apostrophe (" ' " -> "'"); before 's 'm 're 've.
+void clean_spaces(std::string& text) {
+  const auto pass = [&](auto keep) {
+    const std::size_t n = text.size();
+    std::size_t total = n ? 1 : 0;
+    for (std::size_t i = 1; i < n; ++i) i = keep(i, total);
+    text.resize(total);
+  };
+  pass([&](std::size_t i, std::size_t& total) {
+    const char x = text[i];
+    if (text[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) --total;
+    text[total++] = x;
+    return i;
+  });
+  pass([&](std::size_t i, std::size_t& total) {
+    const char x = text[i];
+    if (x == '\'' && i + 1 < text.size() && text[i - 1] == ' ' && text[i + 1] == ' ') {
+      --total;
+      text[++i] = '\0';  // the space after it is skipped
+    }
+    text[total++] = x;
+    return i;
+  });
+  pass([&](std::size_t i, std::size_t& total) {
+    const char x = text[i];
+    if (text[i - 1] == ' ' && x == '\'' && i + 1 < text.size()) {
+      const char x1 = text[i + 1];
+      const char x2 = i + 2 < text.size() ? text[i + 2] : '\0';
+      if (x1 == 's' || x1 == 'm' || (x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) --total;
+    }
+    text[total++] = x;
+    return i;
+  });
+}
+
 class BpeTokenizer final : public Tokenizer {
  public:
   BpeTokenizer() { raw_match_normalized_added_ = false; }
@@ -115,8 +151,9 @@ class BpeTokenizer final : public Tokenizer {
   std::string id_to_token(TokenId id) const override;
   std::string_view kind() const override { return pre_.byte_level() ? "byte-bpe" : "sp-bpe"; }
 
-  // Reads model.vocab / model.merges and the BPE options.
-  void load_model(const json& model, const std::string& file);
+  // Reads model.vocab / model.merges and the BPE options. Merge k has rank k, or merge_ranks[k]
+  // when given (equal ranks: the leftmost pair merges first).
+  void load_model(const json& model, const std::string& file, std::span<const std::int32_t> merge_ranks);
   void load_vocab(const json& vocab, const std::string& file, const std::string& field);
   void reserve_merges(std::size_t n) { merges_.reserve(n); }
   void add_merge(std::string_view a, std::string_view b, std::size_t rank, const std::string& where);
@@ -127,6 +164,7 @@ class BpeTokenizer final : public Tokenizer {
   Normalizer normalizer_;
   PreTokenizer pre_;
   Decoder decoder_;
+  bool clean_spaces_ = false;  // BpeExtras::clean_spaces
   using Tokenizer::added_;
   using Tokenizer::load_hf_common;
   using Tokenizer::specials_;
@@ -189,7 +227,7 @@ void BpeTokenizer::add_merge(std::string_view a, std::string_view b, std::size_t
   merges_.insert(ia->second, ib->second, {static_cast<std::int32_t>(rank), im->second});
 }
 
-void BpeTokenizer::load_model(const json& model, const std::string& file) {
+void BpeTokenizer::load_model(const json& model, const std::string& file, std::span<const std::int32_t> merge_ranks) {
   auto string_or_null = [&](const char* key) -> std::optional<std::string> {
     auto it = model.find(key);
     if (it == model.end() || it->is_null()) return std::nullopt;
@@ -219,19 +257,22 @@ void BpeTokenizer::load_model(const json& model, const std::string& file) {
   auto mit = model.find("merges");
   if (mit == model.end()) fail(ErrorCode::ModelFormat, "{}: model.merges is missing", file);
   if (!mit->is_array()) fail(ErrorCode::ModelFormat, "{}: model.merges must be an array", file);
+  if (!merge_ranks.empty() && merge_ranks.size() != mit->size())
+    fail(ErrorCode::ModelFormat, "{}: {} merge ranks for {} merges", file, merge_ranks.size(), mit->size());
   merges_.reserve(mit->size());
   for (std::size_t k = 0; k < mit->size(); ++k) {
     const json& m = (*mit)[k];
     std::string where = fmt::format("{}: model.merges[{}]", file, k);
+    const std::size_t rank = merge_ranks.empty() ? k : static_cast<std::size_t>(merge_ranks[k]);
     if (m.is_string()) {
       const auto& s = m.get_ref<const std::string&>();
       auto sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
         fail(ErrorCode::ModelFormat, "{}: expected \"<a> <b>\", got {:?}", where, s);
       }
-      add_merge(std::string_view(s).substr(0, sp), std::string_view(s).substr(sp + 1), k, where);
+      add_merge(std::string_view(s).substr(0, sp), std::string_view(s).substr(sp + 1), rank, where);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      add_merge(m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>(), k, where);
+      add_merge(m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>(), rank, where);
     } else {
       fail(ErrorCode::ModelFormat, "{}: expected \"<a> <b>\" or [a, b], got {}", where, m.dump());
     }
@@ -302,7 +343,9 @@ std::string BpeTokenizer::decode(std::span<const TokenId> ids, bool skip_special
     }
     tokens.push_back(id_to_token(id));
   }
-  return decoder_.run(std::move(tokens));
+  std::string text = decoder_.run(std::move(tokens));
+  if (clean_spaces_) clean_spaces(text);
+  return text;
 }
 
 void BpeTokenizer::encode_tokens(std::string_view text, std::vector<TokenId>& out) const {
@@ -515,11 +558,12 @@ void read_tokenizer_config(BpeTokenizer& t, const fs::path& file) {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> make_bpe(const json& tj, const fs::path& file, const SpecialTokens* specials) {
+std::unique_ptr<Tokenizer> make_bpe(const json& tj, const fs::path& file, const SpecialTokens* specials, const BpeExtras& extras) {
   const std::string name = file.string();
   auto t = std::make_unique<BpeTokenizer>();
+  t->clean_spaces_ = extras.clean_spaces;
   try {
-    t->load_model(tj.at("model"), name);
+    t->load_model(tj.at("model"), name, extras.merge_ranks);
     if (auto it = tj.find("normalizer"); it != tj.end()) t->normalizer_.parse(*it, name);
     if (auto it = tj.find("pre_tokenizer"); it != tj.end()) t->pre_.parse(*it, name);
     if (auto it = tj.find("decoder"); it != tj.end()) t->decoder_.parse(*it, name);

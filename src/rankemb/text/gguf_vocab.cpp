@@ -1,8 +1,13 @@
-// Tokenizers from GGUF metadata (tokenizer.ggml.*). The vocabulary, merges and token types are
+// Tokenizers from GGUF metadata (tokenizer.ggml.*): byte-level BPE ("gpt2") and SentencePiece
+// ("llama"). The vocabulary, merges (or scores) and token types are
 // turned into the tokenizer.json document Hugging Face would ship for the same model, which the
 // one BPE loader (bpe.cpp) then reads: so a GGUF tokenizer and a tokenizer.json tokenizer are the
 // same code. The pre-tokenizer is chosen by tokenizer.ggml.pre with llama.cpp's regular
 // expressions for each name (llama-vocab.cpp); an unknown name is an error, never a guess.
+#include <algorithm>
+#include <cctype>
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "rankemb/io/gguf.h"
@@ -16,8 +21,11 @@ namespace {
 
 using nlohmann::json;
 
+// SentencePiece tokens longer than this are not built by merges (sentencepiece_bpe).
+constexpr std::size_t kMaxMergedTokenBytes = 256;
+
 // token_type values of llama.cpp (LLAMA_TOKEN_TYPE_*).
-constexpr int kControl = 3, kUserDefined = 4;
+constexpr int kUnknown = 2, kControl = 3, kUserDefined = 4;
 
 constexpr const char* kLlama3Pattern =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
@@ -72,40 +80,125 @@ SpecialTokens gguf_specials(const io::GgufFile& f, std::size_t n_tokens) {
   return s;
 }
 
+// What the model-specific half of a GGUF tokenizer adds to the shared one.
+struct ModelParts {
+  std::vector<std::int32_t> merge_ranks;  // empty: merges rank in file order
+  bool adds_bos = false;                  // llama.cpp's add_bos when the file does not say
+  bool clean_spaces = false;              // llama.cpp's clean_spaces in decode
+};
+
+// tokenizer.ggml.model "gpt2": byte-level BPE with the file's merges, pre-tokenized as
+// tokenizer.ggml.pre says. The Llama-3 family (llama.cpp's LLAMA3 pre-tokenizer type) takes a
+// word that is itself a token without merging (ignore_merges) and adds BOS by default. Decoding
+// cleans spaces before punctuation as llama.cpp does, except for the pre-tokenizers it exempts.
+ModelParts byte_level_bpe(const io::GgufFile& f, json& tj) {
+  const auto* merges = f.strings("tokenizer.ggml.merges");
+  if (!merges) fail(ErrorCode::ModelFormat, "{}: a gpt2 tokenizer needs tokenizer.ggml.merges", f.origin());
+  const std::string pre = f.string("tokenizer.ggml.pre").value_or("default");
+  const bool llama3 = pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "falcon3" || pre == "pixtral";
+  tj["model"]["merges"] = *merges;
+  tj["model"]["ignore_merges"] = llama3;
+  tj["pre_tokenizer"] = pre_tokenizer(pre, f.origin());
+  tj["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
+  const bool clean = !(pre == "smollm" || pre == "qwen2" || pre == "deepseek-r1-qwen" || pre == "command-r");
+  return {.adds_bos = llama3, .clean_spaces = clean};
+}
+
+// tokenizer.ggml.model "llama": SentencePiece (Llama 2, Mistral, Phi-3, Gemma). llama.cpp merges,
+// from the text's characters up, the adjacent pair whose concatenation is a token with the highest
+// score (the leftmost on equal scores), and spells what is left unknown with <0xXX> byte tokens.
+// That is BPE whose merges are every split of a token into two tokens, ranked by the token's score
+// with equal scores sharing a rank, plus byte fallback; the text gets a leading "▁" (unless
+// add_space_prefix is false) and "▁" for every space, as Hugging Face's Llama tokenizer.json does.
+ModelParts sentencepiece_bpe(const io::GgufFile& f, const std::vector<std::string>& tokens, json& tj) {
+  const auto* scores = f.numbers("tokenizer.ggml.scores");
+  if (!scores || scores->size() != tokens.size())
+    fail(ErrorCode::ModelFormat, "{}: a llama (SentencePiece) tokenizer needs tokenizer.ggml.scores, one per token ({} tokens, {} scores)",
+         f.origin(), tokens.size(), scores ? scores->size() : 0);
+  std::vector<double> distinct(*scores);
+  std::sort(distinct.begin(), distinct.end(), std::greater<>());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  const auto rank_of = [&](double score) {
+    return static_cast<std::int32_t>(std::lower_bound(distinct.begin(), distinct.end(), score, std::greater<>()) - distinct.begin());
+  };
+  const json& vocab = tj["model"]["vocab"];
+  json merges = json::array();
+  std::vector<std::int32_t> ranks;
+  for (std::size_t id = 0; id < tokens.size(); ++id) {
+    const std::string& t = tokens[id];
+    // Splitting costs the square of a token's length; real pieces are a few dozen bytes, and this
+    // bound keeps a hostile file's load time linear in its size.
+    if (t.size() > kMaxMergedTokenBytes) continue;
+    for (std::size_t cut = 1; cut < t.size(); ++cut) {
+      if ((static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) continue;  // inside a UTF-8 character
+      std::string left = t.substr(0, cut), right = t.substr(cut);
+      if (!vocab.contains(left) || !vocab.contains(right)) continue;
+      merges.push_back(json::array({std::move(left), std::move(right)}));
+      ranks.push_back(rank_of((*scores)[id]));
+    }
+  }
+  tj["model"]["merges"] = std::move(merges);
+  tj["model"]["byte_fallback"] = true;
+  tj["model"]["fuse_unk"] = true;
+  const std::string space = "\xe2\x96\x81";  // "▁"
+  json normalizers = json::array();
+  if (f.boolean("tokenizer.ggml.add_space_prefix").value_or(true)) normalizers.push_back({{"type", "Prepend"}, {"prepend", space}});
+  normalizers.push_back({{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", space}});
+  tj["normalizer"] = {{"type", "Sequence"}, {"normalizers", std::move(normalizers)}};
+  json decoders = json::array({json{{"type", "Replace"}, {"pattern", {{"String", space}}}, {"content", " "}},
+                               json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}});
+  if (f.boolean("tokenizer.ggml.add_space_prefix").value_or(true))
+    decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+  tj["decoder"] = {{"type", "Sequence"}, {"decoders", std::move(decoders)}};
+  return {.merge_ranks = std::move(ranks), .adds_bos = true};
+}
+
+// GGUF files carry no per-token strip flags; llama.cpp sets them by model name. For Phi-3 ("phi-3"
+// or "phi3" in general.name, any case) its special tokens swallow the white space on their
+// right, except <unk>, <s> and <|endoftext|> (llama-vocab.cpp, "set attributes by model name").
+bool phi3_strip_rules(const io::GgufFile& f) {
+  std::string name = f.string("general.name").value_or("");
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos;
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const io::GgufFile& f) {
   const std::string& origin = f.origin();
   const std::string model = f.require_string("tokenizer.ggml.model");
-  if (model != "gpt2")
-    fail(ErrorCode::ModelFormat, "{}: tokenizer.ggml.model \"{}\" is not supported (gpt2: byte-level BPE)", origin, model);
+  if (model != "gpt2" && model != "llama")
+    fail(ErrorCode::ModelFormat, "{}: tokenizer.ggml.model \"{}\" is not supported (gpt2: byte-level BPE, llama: SentencePiece)", origin,
+         model);
   const auto* tokens = f.strings("tokenizer.ggml.tokens");
-  const auto* merges = f.strings("tokenizer.ggml.merges");
-  if (!tokens || !merges) fail(ErrorCode::ModelFormat, "{}: a gpt2 tokenizer needs tokenizer.ggml.tokens and tokenizer.ggml.merges", origin);
+  if (!tokens) fail(ErrorCode::ModelFormat, "{}: the tokenizer needs tokenizer.ggml.tokens", origin);
   const auto* types = f.numbers("tokenizer.ggml.token_type");
   if (types && types->size() != tokens->size())
     fail(ErrorCode::ModelFormat, "{}: tokenizer.ggml.token_type has {} entries for {} tokens", origin, types->size(), tokens->size());
 
   json vocab = json::object();
   json added = json::array();
+  const bool phi3 = phi3_strip_rules(f);
   for (std::size_t id = 0; id < tokens->size(); ++id) {
     const std::string& token = (*tokens)[id];
     if (!vocab.emplace(token, id).second) fail(ErrorCode::ModelFormat, "{}: tokenizer.ggml.tokens[{}] {:?} repeats an earlier token", origin, id, token);
     const int type = types ? static_cast<int>((*types)[id]) : 1;
-    if (type == kControl || type == kUserDefined) {
-      added.push_back({{"id", id}, {"content", token}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-                       {"normalized", false}, {"special", type == kControl}});
+    // llama.cpp matches these in the text before the model sees it (control and unknown ones as
+    // special tokens).
+    const bool special = type == kControl || (type == kUnknown && model == "llama");
+    if (special || type == kUserDefined) {
+      added.push_back({{"id", id}, {"content", token}, {"single_word", false}, {"lstrip", false}, {"rstrip", phi3 && token != "<unk>" && token != "<s>" && token != "<|endoftext|>"},
+                       {"normalized", false}, {"special", special}});
     }
   }
-  const std::string pre = f.string("tokenizer.ggml.pre").value_or("default");
   const SpecialTokens specials = gguf_specials(f, tokens->size());
-  json tj = {
-      {"model", {{"type", "BPE"}, {"vocab", std::move(vocab)}, {"merges", *merges}, {"byte_fallback", false}, {"ignore_merges", false}}},
-      {"pre_tokenizer", pre_tokenizer(pre, origin)},
-      {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
-      {"added_tokens", std::move(added)},
-  };
-  // BOS/EOS wrapping as llama.cpp's add_special does: only where the file asks for it.
+  json tj = {{"model", {{"type", "BPE"}, {"vocab", std::move(vocab)}, {"byte_fallback", false}, {"ignore_merges", false}}},
+             {"added_tokens", std::move(added)}};
+  const ModelParts parts = model == "gpt2" ? byte_level_bpe(f, tj) : sentencepiece_bpe(f, *tokens, tj);
+  if (model == "llama" && specials.unk >= 0) tj["model"]["unk_token"] = (*tokens)[static_cast<std::size_t>(specials.unk)];
+
+  // BOS/EOS wrapping as llama.cpp's add_special does: where the file asks for it, else by the
+  // tokenizer's kind.
   json single = json::array();
   json table = json::object();
   auto add_special = [&](TokenId id) {
@@ -113,11 +206,12 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const io::GgufFile& f) {
     single.push_back({{"SpecialToken", {{"id", t}, {"type_id", 0}}}});
     table[t] = {{"id", t}, {"ids", {id}}, {"tokens", {t}}};
   };
-  if (f.boolean("tokenizer.ggml.add_bos_token").value_or(false) && specials.bos >= 0) add_special(specials.bos);
+  if (f.boolean("tokenizer.ggml.add_bos_token").value_or(parts.adds_bos) && specials.bos >= 0) add_special(specials.bos);
   single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
   if (f.boolean("tokenizer.ggml.add_eos_token").value_or(false) && specials.eos >= 0) add_special(specials.eos);
   tj["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", single}, {"special_tokens", table}};
-  return detail::make_bpe(tj, origin + " (tokenizer.ggml)", &specials);
+  return detail::make_bpe(tj, origin + " (tokenizer.ggml)", &specials,
+                          {.merge_ranks = parts.merge_ranks, .clean_spaces = parts.clean_spaces});
 }
 
 }  // namespace rankemb::text

@@ -1,11 +1,15 @@
 // BPE tokenizers (byte-level GPT-2 / Llama-3 / Qwen3, SentencePiece-style TinyStories) against
 // Hugging Face `tokenizers` on the parity corpus (fixtures from scripts/regen/bpe.py), the
-// SmolLM2 GGUF tokenizer (from tokenizer.ggml.* metadata) against llama.cpp's own tokenizer
+// GGUF tokenizers built from tokenizer.ggml.* metadata (the byte-level BPE of SmolLM2 and Llama 3,
+// the SentencePiece vocabularies of Llama 2 and Phi-3) against llama.cpp's own tokenizer on the same files
 // (scripts/regen/bpe_gguf_llamacpp.py), plus the error paths of the loaders.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +56,9 @@ fs::path tokenizer_path(const std::string& name) {
   if (name == "llama3") return rankemb::test::asset("llama3-tokenizer/models");
   if (name == "qwen3") return rankemb::test::asset("qwen3-tokenizer/models");
   if (name == "smollm2_gguf") return rankemb::test::asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+  if (name == "llama_spm_gguf") return rankemb::test::asset("llama-cpp-vocabs/ggml-vocab-llama-spm.gguf");
+  if (name == "phi3_gguf") return rankemb::test::asset("llama-cpp-vocabs/ggml-vocab-phi-3.gguf");
+  if (name == "llama_bpe_gguf") return rankemb::test::asset("llama-cpp-vocabs/ggml-vocab-llama-bpe.gguf");
   return rankemb::test::shared_model("tinystories-656k");
 }
 
@@ -90,8 +97,47 @@ TEST_P(BpeParity, MatchesHuggingFaceOnCorpus) {
   EXPECT_EQ(text_mismatches, 0u) << "of " << corpus.size();
 }
 
-INSTANTIATE_TEST_SUITE_P(All, BpeParity, ::testing::Values("gpt2", "gpt2_digits", "gpt2_digit_runs", "llama3", "qwen3", "tinystories", "smollm2_gguf"),
+INSTANTIATE_TEST_SUITE_P(All, BpeParity, ::testing::Values("gpt2", "gpt2_digits", "gpt2_digit_runs", "llama3", "qwen3", "tinystories", "smollm2_gguf",
+                                                          "llama_spm_gguf", "phi3_gguf", "llama_bpe_gguf"),
                          [](const auto& info) { return info.param; });
+
+// llama.cpp's own test vectors (models/ggml-vocab-*.gguf.inp/.out, written by its
+// convert_hf_to_gguf_update.py from the Hugging Face tokenizers: no BOS, specials not parsed) for
+// every vocabulary file whose tokenizer rankemb builds: byte-level BPE under six pre-tokenizers,
+// SentencePiece under two.
+class LlamaCppVocabVectors : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaCppVocabVectors, MatchTheVectorsShippedWithTheFile) {
+  const fs::path gguf = rankemb::test::asset("llama-cpp-vocabs/ggml-vocab-" + GetParam() + ".gguf");
+  auto tok = rankemb::text::load_tokenizer(gguf);
+  const std::string inp = rankemb::io::read_file(gguf.string() + ".inp"), out = rankemb::io::read_file(gguf.string() + ".out");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  for (std::size_t pos = 0, hit; (hit = inp.find(sep, pos)) != std::string::npos; pos = hit + sep.size()) texts.push_back(inp.substr(pos, hit - pos));
+  std::vector<std::vector<TokenId>> want;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream ids(line);
+    want.emplace_back(std::istream_iterator<TokenId>(ids), std::istream_iterator<TokenId>());
+  }
+  ASSERT_GT(texts.size(), 30u);
+  ASSERT_EQ(texts.size(), want.size());
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const auto got = tok->encode(texts[i], {.add_special_tokens = false});
+    if (got != want[i] && ++mismatches <= 3)
+      ADD_FAILURE() << GetParam() << " vector " << i << ": " << json(texts[i]).dump() << "\n  expected: " << ids_str(want[i]) << "\n  got:      " << ids_str(got);
+  }
+  EXPECT_EQ(mismatches, 0u) << "of " << texts.size();
+}
+
+INSTANTIATE_TEST_SUITE_P(All, LlamaCppVocabVectors,
+                         ::testing::Values("gpt-2", "llama-bpe", "qwen2", "starcoder", "refact", "command-r", "llama-spm", "phi-3"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(Bpe, SpecialTokensAndKinds) {
   auto gpt2 = rankemb::text::load_tokenizer(tokenizer_path("gpt2"));

@@ -1,6 +1,8 @@
-// Tokenizers from GGUF metadata: a tiny tokenizer-only GGUF written by gguf-py against Hugging
-// Face `tokenizers` on the same vocabulary (scripts/regen/gguf_fixture.py), plus the refusals.
-// The full-size check (SmolLM2 against llama.cpp on the parity corpus) is in bpe_test.cpp.
+// Tokenizers from GGUF metadata: tiny tokenizer-only GGUFs written by gguf-py
+// (scripts/regen/gguf_fixture.py), the byte-level one against Hugging Face `tokenizers` on the
+// same vocabulary, the SentencePiece one against llama.cpp (scripts/regen/bpe_gguf_llamacpp.py),
+// plus the refusals. The full-size checks (SmolLM2, Llama 2, Phi-3, Llama 3 against llama.cpp on
+// the parity corpus, and llama.cpp's own test vectors) are in bpe_test.cpp.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +59,33 @@ TEST(GgufVocab, MatchesTokenizersOnTheSameVocabulary) {
     EXPECT_EQ(tok->encode(text), want);
     EXPECT_EQ(tok->decode(want, true), e["decoded"].get<std::string>());
   }
+}
+
+// SentencePiece (tokenizer.ggml.model "llama") against llama.cpp on a vocabulary small enough to
+// work by hand: "dabc" has "ab" and "bc" at equal scores (the leftmost merges: ▁ d ab c), "▁ab"
+// exists only through "▁a" + "b", "é" is not a piece (its two bytes), text after the user-defined
+// <tool> gets its own "▁".
+TEST(GgufVocab, SentencePieceMatchesLlamaCppOnATinyVocabulary) {
+  const auto dir = rankemb::test::fixtures_dir() / "io";
+  auto tok = rankemb::text::load_tokenizer(dir / "gguf_tiny_spm_vocab.gguf");
+  EXPECT_EQ(tok->kind(), "sp-bpe");
+  EXPECT_EQ(tok->vocab_size(), 272u);
+  EXPECT_EQ(tok->special_tokens().unk, 0);
+  EXPECT_TRUE(tok->is_special(0));
+  EXPECT_FALSE(tok->is_special(*tok->token_to_id("<tool>")));
+  const auto expected = rankemb::io::read_json(dir / "gguf_tiny_spm_vocab.expected.json");
+  ASSERT_GE(expected.size(), 10u);
+  for (const auto& e : expected) {
+    const std::string text = e["text"];
+    SCOPED_TRACE(text);
+    const auto want = e["ids"].get<std::vector<TokenId>>();
+    EXPECT_EQ(tok->encode(text), want);  // BOS first: the kind's default, as in llama.cpp
+    EXPECT_EQ(tok->decode(want, true), e["decoded"].get<std::string>());
+  }
+  const auto scoreless = rankemb::io::read_file(dir / "gguf_tiny_spm_vocab.gguf");
+  std::string bytes = scoreless;
+  bytes.replace(bytes.find("tokenizer.ggml.scores"), 21, "tokenizer.ggml.scorez");
+  EXPECT_NE(load_error(bytes).find("needs tokenizer.ggml.scores"), std::string::npos);
 }
 
 TEST(GgufVocab, RefusesWhatItCannotBuildNamingTheKey) {

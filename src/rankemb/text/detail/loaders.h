@@ -3,7 +3,9 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <memory>
+#include <span>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -18,8 +20,16 @@ std::unique_ptr<Tokenizer> make_wordpiece_vocab_txt(const std::filesystem::path&
 // tokenizer.json whose "model.type" is "BPE": byte-level (GPT-2, Llama-3, Qwen) or
 // SentencePiece-style (Metaspace / Prepend+Replace normalizer, byte fallback: Llama-2, Mistral).
 // bos/eos/unk/pad come from `specials` when given (GGUF), else from tokenizer_config.json next to `file`.
+// What GGUF tokenizers need beyond tokenizer.json (gguf_vocab.cpp).
+struct BpeExtras {
+  // When not empty, each entry of model.merges gets this rank (default: its index); pairs of equal
+  // rank merge leftmost first (SentencePiece's score order).
+  std::span<const std::int32_t> merge_ranks;
+  // decode() ends with llama.cpp's clean_spaces passes (" ." -> ".", " 's" -> "'s", ...).
+  bool clean_spaces = false;
+};
 std::unique_ptr<Tokenizer> make_bpe(const nlohmann::json& tokenizer_json, const std::filesystem::path& file,
-                                    const SpecialTokens* specials = nullptr);
+                                    const SpecialTokens* specials = nullptr, const BpeExtras& extras = {});
 // GPT-2 layout: vocab.json (token -> id) + merges.txt (the npm/OpenAI names encoder.json + vocab.bpe too).
 std::unique_ptr<Tokenizer> make_gpt2_bpe_files(const std::filesystem::path& vocab_json, const std::filesystem::path& merges_txt);
 // Universal Sentence Encoder Lite vocabulary: a JSON array of [piece, score] pairs.
