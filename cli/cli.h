@@ -81,6 +81,8 @@ CLI::Validator non_negative();
 CLI::Validator in_range(double lo, double hi);
 
 // --dtype on `cmd`, parsed into `dtype` (float32 or bfloat16; util/types.h), default shown.
+// parse_dtype, with a warning when bfloat16 is asked of a CPU that would emulate it.
+Dtype parse_dtype_option(const std::string& name, std::string_view option);
 CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help);
 // --device on `cmd`, parsed into `device` (cpu, cuda, cuda:N; util/device.h), default shown.
 CLI::Option* add_device_option(CLI::App* cmd, Device& device);

@@ -125,9 +125,18 @@ CLI::Validator in_range(double lo, double hi) {
   return number_check(lo, true, hi, fmt::format("between {} and {}", lo, hi), fmt::format("[{} - {}]", lo, hi));
 }
 
+Dtype parse_dtype_option(const std::string& name, std::string_view option) {
+  const Dtype dtype = parse_dtype(name, option);
+  if (dtype == Dtype::BFloat16 && !cpu_has_fast_bfloat16())
+    log::warn("{} bfloat16: this CPU has no native bfloat16 (AVX-512 BF16 or AMX), so it is emulated and much slower than "
+              "float32",
+              option);
+  return dtype;
+}
+
 CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help) {
   return cmd
-      ->add_option_function<std::string>("--dtype", [&dtype](const std::string& name) { dtype = parse_dtype(name, "--dtype"); }, help)
+      ->add_option_function<std::string>("--dtype", [&dtype](const std::string& name) { dtype = parse_dtype_option(name, "--dtype"); }, help)
       ->check(CLI::IsMember({"float32", "bfloat16"}))
       ->default_str(std::string(dtype_name(dtype)));
 }

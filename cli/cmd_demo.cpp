@@ -24,7 +24,7 @@ namespace {
 struct DemoArgs {
   std::string output = "runs/demo", seeds, data_dir, cache_dir, student, teacher, tasks = "sts";
   std::string backend = "lexical", llm;
-  Dtype dtype = Dtype::BFloat16;
+  Dtype dtype = fastest_training_dtype();
   std::size_t chains = 300, judge_chains = 200;
   int steps = 32, eval_steps = 25, seed = 2024;
   long max_steps = 0;
@@ -55,7 +55,7 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
     o.llm.negative = std::string(r.negative);
     o.llm.retries = r.retries;
     o.llm.max_new_tokens = r.max_new_tokens;
-    o.llm.dtype = a.dtype;  // bfloat16 by default, as training
+    o.llm.dtype = a.dtype;  // as training
   }
   o.chains = a.chains;
   o.steps = a.steps;
@@ -129,7 +129,9 @@ void register_demo(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--llm", a->llm, "--backend llm: a GGUF file or Hugging Face decoder directory (default: the embedded SmolLM2)");
   cmd->add_option("--omega", a->omega, "Weight of the chain-order refinement in the training target (0 = teacher only)");
   cmd->add_option("--lr", a->lr, "Learning rate (AdamW, linear decay)")->check(non_negative());
-  add_dtype_option(cmd, a->dtype, "Training compute (bfloat16 autocast or float32); with --backend llm also the LLM's");
+  add_dtype_option(cmd, a->dtype,
+                   "Training compute (bfloat16 autocast or float32); with --backend llm also the LLM's. Default: bfloat16 where "
+                   "the CPU has it natively (AVX-512 BF16 or AMX), float32 elsewhere");
   cmd->add_option("--eval-steps", a->eval_steps, "Evaluate dev STS every this many training steps")->check(positive());
   cmd->add_option("--max-steps", a->max_steps, "Cap the training steps (0 = one epoch over the chains)")->check(non_negative());
   cmd->add_option("--judge-chains", a->judge_chains, "Chains measured by the quality report (0 = skip it)");

@@ -83,7 +83,7 @@ void add_llm_options(CLI::App* cmd, LlmChoice& c) {
                   "Decoder for POST /v1/completions and /v1/chains: a GGUF file or Hugging Face directory (what 'rankemb "
                   "generate -m' takes; the embedded one is .cache/assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf)");
   // --dtype is the encoder's; the two models may well want different ones.
-  cmd->add_option_function<std::string>("--llm-dtype", [&c](const std::string& name) { c.dtype = parse_dtype(name, "--llm-dtype"); },
+  cmd->add_option_function<std::string>("--llm-dtype", [&c](const std::string& name) { c.dtype = parse_dtype_option(name, "--llm-dtype"); },
                                         "LLM weights and compute: float32 or bfloat16")
       ->check(CLI::IsMember({"float32", "bfloat16"}))
       ->default_str(std::string(dtype_name(c.dtype)));

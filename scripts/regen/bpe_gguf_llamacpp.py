@@ -71,7 +71,7 @@ def write(name, gguf):
 
 
 TINY_SPM = os.path.join(REPO, "tests/fixtures/io/gguf_tiny_spm_vocab.gguf")  # from scripts/regen/gguf_fixture.py
-TINY_TEXTS = ["abc", "dabc", "ab c", "abcd", "a  b", "  a", "abé", "d<tool>ab", "ab</s> a", "<unk>", "", " ", "cab bca\nab"]
+TINY_TEXTS = ["abc", "dabc", "ab c", "abcd", "a  b", "  a", "abé", "aét", "ééte", "d<tool>ab", "ab</s> a", "<unk>", "", " ", "cab bca\nab"]
 
 
 def write_tiny_spm():

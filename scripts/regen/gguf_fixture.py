@@ -146,9 +146,10 @@ def tiny_vocab():
 def tiny_spm_vocab():
     """A SentencePiece-kind GGUF (tokenizer.ggml.model llama): <unk>, <s>, </s>, the 256 byte
     tokens, and pieces over "a b c" with scores; "ab" and "bc" share a score (ties merge leftmost),
-    "▁ab" is reachable only through "▁a" + "b", "é" is missing (byte fallback)."""
+    "▁ab" is reachable only through "▁a" + "b", "é" is not a token but "ét" is (llama.cpp still
+    merges it; alone, "é" falls back to its bytes)."""
     pieces = [("\u2581", -1.0), ("a", -2.0), ("b", -3.0), ("c", -4.0), ("d", -4.5), ("\u2581a", -5.0), ("ab", -6.0),
-              ("bc", -6.0), ("\u2581ab", -7.0), ("cd", -8.0), ("\u2581\u2581", -9.0), ("abcd", -10.0), ("<tool>", 0.0)]
+              ("bc", -6.0), ("\u2581ab", -7.0), ("cd", -8.0), ("\u2581\u2581", -9.0), ("abcd", -10.0), ("<tool>", 0.0), ("\u00e9t", -11.0)]
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + [p for p, _ in pieces]
     scores = [0.0, 0.0, 0.0] + [0.0] * 256 + [sc for _, sc in pieces]
     types = [2, 3, 3] + [6] * 256 + [4 if p == "<tool>" else 1 for p, _ in pieces]

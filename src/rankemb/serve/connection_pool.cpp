@@ -1,13 +1,21 @@
 #include "rankemb/serve/connection_pool.h"
 
 #include <algorithm>
+#include <system_error>
+
+#include "rankemb/util/error.h"
 
 namespace rankemb::serve {
 
 ConnectionPool::ConnectionPool(std::size_t threads, std::size_t max_waiting) : max_waiting_(max_waiting) {
   threads = std::max<std::size_t>(threads, 1);
   threads_.reserve(threads);
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  try {
+    for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  } catch (const std::system_error& e) {
+    shutdown();  // join the threads already started before the error leaves the constructor
+    fail(ErrorCode::Usage, "cannot start {} HTTP threads (started {}): {}", threads, threads_.size(), e.what());
+  }
 }
 
 ConnectionPool::~ConnectionPool() { shutdown(); }

@@ -2,8 +2,8 @@
 // bounded hand-off. cpp-httplib's own pool queues every accepted connection without a bound (its
 // enqueue cannot refuse), so a burst of clients beyond the thread count would pile up there, each
 // holding a file descriptor. Here the accepting thread waits instead once `max_waiting`
-// connections are queued: further clients stay in the kernel's listen backlog, which the kernel
-// bounds (net.core.somaxconn), and are accepted as threads free up.
+// connections are queued (holding the one it accepted last): further clients stay in the kernel's
+// listen backlog, which the kernel bounds (net.core.somaxconn), and are accepted as threads free up.
 #pragma once
 
 #include <condition_variable>
@@ -19,7 +19,7 @@ namespace rankemb::serve {
 class ConnectionPool {
  public:
   // `threads` >= 1 serve tasks; up to `max_waiting` tasks wait for one (0 = a task waits only for
-  // a free thread).
+  // a free thread). Throws Error(Usage) when the system cannot start the threads.
   ConnectionPool(std::size_t threads, std::size_t max_waiting);
   ~ConnectionPool();  // shutdown()
   ConnectionPool(const ConnectionPool&) = delete;
@@ -31,7 +31,8 @@ class ConnectionPool {
   // Tasks running / waiting for a thread.
   std::size_t busy() const;
   std::size_t waiting() const;
-  // Finishes the queued tasks and joins the threads. Idempotent.
+  // Finishes the queued tasks and joins the threads. A second call does nothing; calls must not
+  // overlap (the server makes one, from its accept loop).
   void shutdown();
 
  private:

@@ -76,10 +76,11 @@ struct Server::Impl {
   JobQueue llm_jobs;
   const std::int64_t started = unix_time();
   std::atomic<std::uint64_t> completions_served{0};
-  // At most http_threads connections served and as many again accepted and waiting; beyond that
-  // clients wait in the kernel's listen backlog (connection_pool.h).
-  ConnectionPool connections;
   httplib::Server http;
+  // At most http_threads connections served and as many again accepted and waiting; beyond that
+  // clients wait in the kernel's listen backlog (connection_pool.h). Declared after `http` so
+  // that its threads, which run httplib's connection handlers, are joined before `http` goes.
+  ConnectionPool connections;
   std::atomic<bool> draining{false}, run_started{false}, run_finished{false};
   int listen_socket = -1;  // the last socket httplib made for bind()
 

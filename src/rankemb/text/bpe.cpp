@@ -151,9 +151,8 @@ class BpeTokenizer final : public Tokenizer {
   std::string id_to_token(TokenId id) const override;
   std::string_view kind() const override { return pre_.byte_level() ? "byte-bpe" : "sp-bpe"; }
 
-  // Reads model.vocab / model.merges and the BPE options. Merge k has rank k, or merge_ranks[k]
-  // when given (equal ranks: the leftmost pair merges first).
-  void load_model(const json& model, const std::string& file, std::span<const std::int32_t> merge_ranks);
+  // Reads model.vocab / model.merges (merge k has rank k) and the BPE options.
+  void load_model(const json& model, const std::string& file);
   void load_vocab(const json& vocab, const std::string& file, const std::string& field);
   void reserve_merges(std::size_t n) { merges_.reserve(n); }
   void add_merge(std::string_view a, std::string_view b, std::size_t rank, const std::string& where);
@@ -164,7 +163,8 @@ class BpeTokenizer final : public Tokenizer {
   Normalizer normalizer_;
   PreTokenizer pre_;
   Decoder decoder_;
-  bool clean_spaces_ = false;  // BpeExtras::clean_spaces
+  bool clean_spaces_ = false;       // BpeExtras::clean_spaces
+  std::vector<float> piece_scores_;  // BpeExtras::piece_scores
   using Tokenizer::added_;
   using Tokenizer::load_hf_common;
   using Tokenizer::specials_;
@@ -179,6 +179,7 @@ class BpeTokenizer final : public Tokenizer {
   void initial_symbols(std::string_view word, std::vector<TokenId>& syms) const;
   void merge_short(std::vector<TokenId>& syms) const;
   void merge_long(std::vector<TokenId>& syms) const;
+  void merge_by_scores(std::string_view word, std::vector<TokenId>& syms) const;
 
   Vocab vocab_;
   std::vector<std::string> id_to_token_;  // model vocabulary; added tokens fill their own ids
@@ -227,7 +228,7 @@ void BpeTokenizer::add_merge(std::string_view a, std::string_view b, std::size_t
   merges_.insert(ia->second, ib->second, {static_cast<std::int32_t>(rank), im->second});
 }
 
-void BpeTokenizer::load_model(const json& model, const std::string& file, std::span<const std::int32_t> merge_ranks) {
+void BpeTokenizer::load_model(const json& model, const std::string& file) {
   auto string_or_null = [&](const char* key) -> std::optional<std::string> {
     auto it = model.find(key);
     if (it == model.end() || it->is_null()) return std::nullopt;
@@ -257,22 +258,19 @@ void BpeTokenizer::load_model(const json& model, const std::string& file, std::s
   auto mit = model.find("merges");
   if (mit == model.end()) fail(ErrorCode::ModelFormat, "{}: model.merges is missing", file);
   if (!mit->is_array()) fail(ErrorCode::ModelFormat, "{}: model.merges must be an array", file);
-  if (!merge_ranks.empty() && merge_ranks.size() != mit->size())
-    fail(ErrorCode::ModelFormat, "{}: {} merge ranks for {} merges", file, merge_ranks.size(), mit->size());
   merges_.reserve(mit->size());
   for (std::size_t k = 0; k < mit->size(); ++k) {
     const json& m = (*mit)[k];
     std::string where = fmt::format("{}: model.merges[{}]", file, k);
-    const std::size_t rank = merge_ranks.empty() ? k : static_cast<std::size_t>(merge_ranks[k]);
     if (m.is_string()) {
       const auto& s = m.get_ref<const std::string&>();
       auto sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
         fail(ErrorCode::ModelFormat, "{}: expected \"<a> <b>\", got {:?}", where, s);
       }
-      add_merge(std::string_view(s).substr(0, sp), std::string_view(s).substr(sp + 1), rank, where);
+      add_merge(std::string_view(s).substr(0, sp), std::string_view(s).substr(sp + 1), k, where);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      add_merge(m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>(), rank, where);
+      add_merge(m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>(), k, where);
     } else {
       fail(ErrorCode::ModelFormat, "{}: expected \"<a> <b>\" or [a, b], got {}", where, m.dump());
     }
@@ -508,6 +506,73 @@ void BpeTokenizer::merge_long(std::vector<TokenId>& syms) const {
   for (std::int32_t i = 0; i >= 0; i = nodes[i].next) syms.push_back(nodes[i].id);
 }
 
+// SentencePiece by scores, as llama.cpp's llm_tokenizer_spm_session: symbols start as the word's
+// characters (whether or not each is a token); the adjacent pair whose joined text is a token with
+// the highest score merges first, the leftmost on equal scores; a candidate whose symbols changed
+// since it was queued is skipped. What remains is each symbol's token, or its bytes as <0xXX>
+// tokens (unk where a byte token is missing).
+void BpeTokenizer::merge_by_scores(std::string_view word, std::vector<TokenId>& syms) const {
+  struct Symbol {
+    std::uint32_t begin, end;  // bytes of `word`; begin == end once merged into its left neighbour
+    std::int32_t prev, next;
+  };
+  struct Candidate {
+    float score;
+    std::int32_t left, right;
+    std::uint32_t bytes;
+    bool operator<(const Candidate& o) const { return score < o.score || (score == o.score && left > o.left); }
+  };
+  thread_local std::vector<Symbol> sym;
+  thread_local std::vector<Candidate> heap;
+  sym.clear();
+  heap.clear();
+  for (std::uint32_t pos = 0; pos < word.size();) {
+    const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(unicode::utf8_length(static_cast<unsigned char>(word[pos])), word.size() - pos));
+    const auto i = static_cast<std::int32_t>(sym.size());
+    sym.push_back({pos, pos + len, i - 1, i + 1});
+    pos += len;
+  }
+  if (sym.empty()) return syms.clear();
+  sym.back().next = -1;
+  const auto consider = [&](std::int32_t left, std::int32_t right) {
+    if (left < 0 || right < 0) return;
+    const std::string_view joined = word.substr(sym[left].begin, sym[right].end - sym[left].begin);
+    if (auto it = vocab_.find(joined); it != vocab_.end()) {
+      heap.push_back({piece_scores_[static_cast<std::size_t>(it->second)], left, right, static_cast<std::uint32_t>(joined.size())});
+      std::push_heap(heap.begin(), heap.end());
+    }
+  };
+  for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(sym.size()); ++i) consider(i, i + 1);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end());
+    const Candidate c = heap.back();
+    heap.pop_back();
+    Symbol& l = sym[c.left];
+    Symbol& r = sym[c.right];
+    if (l.begin == l.end || r.begin == r.end || (l.end - l.begin) + (r.end - r.begin) != c.bytes) continue;
+    l.end = r.end;
+    r.begin = r.end;
+    l.next = r.next;
+    if (r.next >= 0) sym[r.next].prev = c.left;
+    consider(l.prev, c.left);
+    consider(c.left, l.next);
+  }
+  syms.clear();
+  const std::optional<TokenId> unk = unk_token_ ? std::optional(vocab_.find(*unk_token_)->second) : std::nullopt;
+  for (std::int32_t i = 0; i >= 0; i = sym[i].next) {
+    const std::string_view text = word.substr(sym[i].begin, sym[i].end - sym[i].begin);
+    if (auto it = vocab_.find(text); it != vocab_.end()) {
+      syms.push_back(it->second);
+      continue;
+    }
+    for (char b : text) {
+      const TokenId id = fallback_ids_[static_cast<unsigned char>(b)];
+      if (id >= 0) syms.push_back(id);
+      else if (unk) syms.push_back(*unk);
+    }
+  }
+}
+
 void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out) const {
   if (word.empty()) return;
   // The cache holds what the rest of this function produces, so it may answer first.
@@ -530,9 +595,13 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out)
     }
   }
   thread_local std::vector<TokenId> syms;
-  initial_symbols(word, syms);
-  if (syms.size() > 64) merge_long(syms);
-  else if (syms.size() > 1) merge_short(syms);
+  if (!piece_scores_.empty()) {
+    merge_by_scores(word, syms);
+  } else {
+    initial_symbols(word, syms);
+    if (syms.size() > 64) merge_long(syms);
+    else if (syms.size() > 1) merge_short(syms);
+  }
   out.insert(out.end(), syms.begin(), syms.end());
   cache_.put(word, syms.data(), syms.size());
 }
@@ -562,8 +631,11 @@ std::unique_ptr<Tokenizer> make_bpe(const json& tj, const fs::path& file, const 
   const std::string name = file.string();
   auto t = std::make_unique<BpeTokenizer>();
   t->clean_spaces_ = extras.clean_spaces;
+  t->piece_scores_.assign(extras.piece_scores.begin(), extras.piece_scores.end());
   try {
-    t->load_model(tj.at("model"), name, extras.merge_ranks);
+    t->load_model(tj.at("model"), name);
+    if (!t->piece_scores_.empty() && t->piece_scores_.size() < t->vocab_size())
+      fail(ErrorCode::ModelFormat, "{}: {} piece scores for {} tokens", name, t->piece_scores_.size(), t->vocab_size());
     if (auto it = tj.find("normalizer"); it != tj.end()) t->normalizer_.parse(*it, name);
     if (auto it = tj.find("pre_tokenizer"); it != tj.end()) t->pre_.parse(*it, name);
     if (auto it = tj.find("decoder"); it != tj.end()) t->decoder_.parse(*it, name);

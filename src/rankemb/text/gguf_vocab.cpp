@@ -6,7 +6,7 @@
 // expressions for each name (llama-vocab.cpp); an unknown name is an error, never a guess.
 #include <algorithm>
 #include <cctype>
-#include <functional>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -20,9 +20,6 @@ namespace rankemb::text {
 namespace {
 
 using nlohmann::json;
-
-// SentencePiece tokens longer than this are not built by merges (sentencepiece_bpe).
-constexpr std::size_t kMaxMergedTokenBytes = 256;
 
 // token_type values of llama.cpp (LLAMA_TOKEN_TYPE_*).
 constexpr int kUnknown = 2, kControl = 3, kUserDefined = 4;
@@ -62,13 +59,18 @@ json pre_tokenizer(const std::string& pre, const std::string& origin) {
 }
 
 // The special-token ids GGUF declares, by token id.
-SpecialTokens gguf_specials(const io::GgufFile& f, std::size_t n_tokens) {
+// A SentencePiece vocabulary without the keys has llama.cpp's defaults: <unk> 0, <s> 1, </s> 2.
+SpecialTokens gguf_specials(const io::GgufFile& f, std::size_t n_tokens, const std::string& model) {
   SpecialTokens s;
+  if (model == "llama" && n_tokens > 2) s.unk = 0, s.bos = 1, s.eos = 2;
   auto read = [&](const char* key, TokenId& field) {
     auto id = f.integer(key);
     if (!id) return;
     // Some converters write -1 (or UINT32_MAX) for "none".
-    if (*id < 0 || *id == 0xFFFFFFFFLL) return;
+    if (*id < 0 || *id == 0xFFFFFFFFLL) {
+      field = -1;
+      return;
+    }
     if (static_cast<std::size_t>(*id) >= n_tokens)
       fail(ErrorCode::ModelFormat, "{}: {} = {} is outside the {} tokens", f.origin(), key, *id, n_tokens);
     field = static_cast<TokenId>(*id);
@@ -82,9 +84,9 @@ SpecialTokens gguf_specials(const io::GgufFile& f, std::size_t n_tokens) {
 
 // What the model-specific half of a GGUF tokenizer adds to the shared one.
 struct ModelParts {
-  std::vector<std::int32_t> merge_ranks;  // empty: merges rank in file order
-  bool adds_bos = false;                  // llama.cpp's add_bos when the file does not say
-  bool clean_spaces = false;              // llama.cpp's clean_spaces in decode
+  std::vector<float> piece_scores;  // SentencePiece: one per token
+  bool adds_bos = false;            // llama.cpp's add_bos when the file does not say
+  bool clean_spaces = false;        // llama.cpp's clean_spaces in decode
 };
 
 // tokenizer.ggml.model "gpt2": byte-level BPE with the file's merges, pre-tokenized as
@@ -104,53 +106,36 @@ ModelParts byte_level_bpe(const io::GgufFile& f, json& tj) {
   return {.adds_bos = llama3, .clean_spaces = clean};
 }
 
-// tokenizer.ggml.model "llama": SentencePiece (Llama 2, Mistral, Phi-3, Gemma). llama.cpp merges,
-// from the text's characters up, the adjacent pair whose concatenation is a token with the highest
-// score (the leftmost on equal scores), and spells what is left unknown with <0xXX> byte tokens.
-// That is BPE whose merges are every split of a token into two tokens, ranked by the token's score
-// with equal scores sharing a rank, plus byte fallback; the text gets a leading "▁" (unless
-// add_space_prefix is false) and "▁" for every space, as Hugging Face's Llama tokenizer.json does.
-ModelParts sentencepiece_bpe(const io::GgufFile& f, const std::vector<std::string>& tokens, json& tj) {
+// tokenizer.ggml.model "llama": SentencePiece (Llama 2, Mistral, Phi-3, Gemma), merged by the
+// tokens' scores as llama.cpp does (BpeExtras::piece_scores), unknown characters spelled with
+// <0xXX> byte tokens; the text gets a leading "▁" (unless add_space_prefix is false) and "▁" for
+// every space, as Hugging Face's Llama tokenizer.json does.
+ModelParts sentencepiece(const io::GgufFile& f, std::size_t n_tokens, json& tj) {
   const auto* scores = f.numbers("tokenizer.ggml.scores");
-  if (!scores || scores->size() != tokens.size())
+  if (!scores || scores->size() != n_tokens)
     fail(ErrorCode::ModelFormat, "{}: a llama (SentencePiece) tokenizer needs tokenizer.ggml.scores, one per token ({} tokens, {} scores)",
-         f.origin(), tokens.size(), scores ? scores->size() : 0);
-  std::vector<double> distinct(*scores);
-  std::sort(distinct.begin(), distinct.end(), std::greater<>());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  const auto rank_of = [&](double score) {
-    return static_cast<std::int32_t>(std::lower_bound(distinct.begin(), distinct.end(), score, std::greater<>()) - distinct.begin());
-  };
-  const json& vocab = tj["model"]["vocab"];
-  json merges = json::array();
-  std::vector<std::int32_t> ranks;
-  for (std::size_t id = 0; id < tokens.size(); ++id) {
-    const std::string& t = tokens[id];
-    // Splitting costs the square of a token's length; real pieces are a few dozen bytes, and this
-    // bound keeps a hostile file's load time linear in its size.
-    if (t.size() > kMaxMergedTokenBytes) continue;
-    for (std::size_t cut = 1; cut < t.size(); ++cut) {
-      if ((static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) continue;  // inside a UTF-8 character
-      std::string left = t.substr(0, cut), right = t.substr(cut);
-      if (!vocab.contains(left) || !vocab.contains(right)) continue;
-      merges.push_back(json::array({std::move(left), std::move(right)}));
-      ranks.push_back(rank_of((*scores)[id]));
-    }
+         f.origin(), n_tokens, scores ? scores->size() : 0);
+  ModelParts parts{.adds_bos = true};
+  parts.piece_scores.reserve(n_tokens);
+  for (std::size_t i = 0; i < n_tokens; ++i) {
+    const auto score = static_cast<float>((*scores)[i]);
+    if (!std::isfinite(score)) fail(ErrorCode::ModelFormat, "{}: tokenizer.ggml.scores[{}] is not a finite number", f.origin(), i);
+    parts.piece_scores.push_back(score);
   }
-  tj["model"]["merges"] = std::move(merges);
+  tj["model"]["merges"] = json::array();
   tj["model"]["byte_fallback"] = true;
   tj["model"]["fuse_unk"] = true;
+  const bool prefix = f.boolean("tokenizer.ggml.add_space_prefix").value_or(true);
   const std::string space = "\xe2\x96\x81";  // "▁"
   json normalizers = json::array();
-  if (f.boolean("tokenizer.ggml.add_space_prefix").value_or(true)) normalizers.push_back({{"type", "Prepend"}, {"prepend", space}});
+  if (prefix) normalizers.push_back({{"type", "Prepend"}, {"prepend", space}});
   normalizers.push_back({{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", space}});
   tj["normalizer"] = {{"type", "Sequence"}, {"normalizers", std::move(normalizers)}};
   json decoders = json::array({json{{"type", "Replace"}, {"pattern", {{"String", space}}}, {"content", " "}},
                                json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}});
-  if (f.boolean("tokenizer.ggml.add_space_prefix").value_or(true))
-    decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+  if (prefix) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
   tj["decoder"] = {{"type", "Sequence"}, {"decoders", std::move(decoders)}};
-  return {.merge_ranks = std::move(ranks), .adds_bos = true};
+  return parts;
 }
 
 // GGUF files carry no per-token strip flags; llama.cpp sets them by model name. For Phi-3 ("phi-3"
@@ -191,10 +176,10 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const io::GgufFile& f) {
                        {"normalized", false}, {"special", special}});
     }
   }
-  const SpecialTokens specials = gguf_specials(f, tokens->size());
+  const SpecialTokens specials = gguf_specials(f, tokens->size(), model);
   json tj = {{"model", {{"type", "BPE"}, {"vocab", std::move(vocab)}, {"byte_fallback", false}, {"ignore_merges", false}}},
              {"added_tokens", std::move(added)}};
-  const ModelParts parts = model == "gpt2" ? byte_level_bpe(f, tj) : sentencepiece_bpe(f, *tokens, tj);
+  const ModelParts parts = model == "gpt2" ? byte_level_bpe(f, tj) : sentencepiece(f, tokens->size(), tj);
   if (model == "llama" && specials.unk >= 0) tj["model"]["unk_token"] = (*tokens)[static_cast<std::size_t>(specials.unk)];
 
   // BOS/EOS wrapping as llama.cpp's add_special does: where the file asks for it, else by the
@@ -211,7 +196,7 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const io::GgufFile& f) {
   if (f.boolean("tokenizer.ggml.add_eos_token").value_or(false) && specials.eos >= 0) add_special(specials.eos);
   tj["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", single}, {"special_tokens", table}};
   return detail::make_bpe(tj, origin + " (tokenizer.ggml)", &specials,
-                          {.merge_ranks = parts.merge_ranks, .clean_spaces = parts.clean_spaces});
+                          {.piece_scores = parts.piece_scores, .clean_spaces = parts.clean_spaces});
 }
 
 }  // namespace rankemb::text

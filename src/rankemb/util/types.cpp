@@ -14,6 +14,17 @@ Dtype parse_dtype(std::string_view name, std::string_view what) {
   fail(ErrorCode::Usage, "{} \"{}\" is not supported (float32 or bfloat16)", what, name);
 }
 
+bool cpu_has_fast_bfloat16() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+#else
+  return false;
+#endif
+}
+
+Dtype fastest_training_dtype() { return cpu_has_fast_bfloat16() ? Dtype::BFloat16 : Dtype::Float32; }
+
 std::string fnv1a64_hex(std::string_view bytes) {
   std::uint64_t h = 14695981039346656037ULL;
   for (const unsigned char c : bytes) {

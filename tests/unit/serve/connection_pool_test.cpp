@@ -17,11 +17,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Tasks that wait until opened.
+// Tasks that wait until opened. Opens on destruction too, so a failed assertion does not leave
+// pool threads waiting forever.
 struct Gate {
   std::promise<void> open_promise;
   std::shared_future<void> opened = open_promise.get_future().share();
-  void open() { open_promise.set_value(); }
+  std::once_flag once;
+  void open() { std::call_once(once, [&] { open_promise.set_value(); }); }
+  ~Gate() { open(); }
 };
 
 // Waits up to 5 s for `done`.
@@ -58,7 +61,7 @@ TEST(ConnectionPool, RunsEveryTaskOnceOnItsThreads) {
 
 TEST(ConnectionPool, RunBlocksWhileFullAndResumesWhenAThreadFrees) {
   sv::ConnectionPool pool(2, 1);
-  Gate first, rest;
+  Gate first, rest;  // after the pool: opened (destroyed) before the pool joins its threads
   pool.run([&] { first.opened.wait(); });
   pool.run([&] { rest.opened.wait(); });
   ASSERT_TRUE(eventually([&] { return pool.busy() == 2; }));

@@ -276,8 +276,6 @@ TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
   EXPECT_LT(fake.calls.load(), static_cast<std::size_t>(kClients * kRequests));
 }
 
-// httplib's default socket options set SO_REUSEPORT, with which a second server would bind the
-// taken port and silently take half of the traffic.
 // Idle connections beyond the pool (http_threads serving + as many accepted and waiting, + the one
 // the accept loop holds while it waits for room) stay in the kernel's listen backlog: the server
 // does not hold a socket for each. When they close, requests are served again.
@@ -312,6 +310,8 @@ TEST(Server, ConnectionsBeyondThePoolWaitInTheKernel) {
   EXPECT_EQ(res->status, 200);
 }
 
+// httplib's default socket options set SO_REUSEPORT, with which a second server would bind the
+// taken port and silently take half of the traffic.
 TEST(Server, RefusesATakenPort) {
   FakeModel fake;
   Running first(fake.model(), {});

@@ -22,9 +22,10 @@ std::unique_ptr<Tokenizer> make_wordpiece_vocab_txt(const std::filesystem::path&
 // bos/eos/unk/pad come from `specials` when given (GGUF), else from tokenizer_config.json next to `file`.
 // What GGUF tokenizers need beyond tokenizer.json (gguf_vocab.cpp).
 struct BpeExtras {
-  // When not empty, each entry of model.merges gets this rank (default: its index); pairs of equal
-  // rank merge leftmost first (SentencePiece's score order).
-  std::span<const std::int32_t> merge_ranks;
+  // When not empty (one per vocabulary id): SentencePiece by scores instead of model.merges, as
+  // llama.cpp's SPM tokenizer: from the characters up, the adjacent pair whose joined text is a
+  // token with the highest score merges first (leftmost on ties).
+  std::span<const float> piece_scores;
   // decode() ends with llama.cpp's clean_spaces passes (" ." -> ".", " 's" -> "'s", ...).
   bool clean_spaces = false;
 };
