@@ -17,7 +17,9 @@ Independent of rankemb at every stage:
                 previous == current;
   score = lneg + g * (lpos - lneg) over float32 log_softmax, argmax (lowest id on ties), stop at
   <|im_end|> (id 2, the file's eos) or MAX_NEW tokens, decode with skip_special_tokens, strip
-  surrounding backticks and white space. Step k+1 rewrites step k's output.
+  surrounding backticks and white space. Step k+1 rewrites step k's output. Each step records its
+  smallest gap between the chosen token's score and the runner-up's ("min_margin"): how far a
+  rounding difference would have to go to flip a greedy choice.
 
 Usage: .venv-bench/bin/python scripts/regen/llm_guided_smollm2.py  (about 3 minutes on 2 cores)
 (needs torch, transformers and gguf==0.19.0 in that environment)
@@ -33,15 +35,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from corpus import load_corpus  # noqa: E402
 from decoder_gguf import GGUF, load_model  # noqa: E402
+# The authors' prompt, the seeds, one cached stream and the output clean-up of the TinyStories run.
+from llm_guided_tinystories import PROMPT as PAPER_PROMPT, SEEDS, Stream, strip_generated  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(REPO, "tests", "fixtures", "llm", "smollm2_guided.expected.jsonl")
 
-INDENT = " " * 28
-PAPER_PROMPT = (INDENT + "Rewrite the following sentence or phrase using different words and sentence structure while "
-                "preserving its original meaning. \n" + INDENT + "Directly answer with the rewritten sentence. Don't give "
-                "any explanation or description other than the rewritten sentence.\n" + INDENT +
-                "Write a sentence that is entailment with: ```{sentence}```. Result: ")
 SMALL_PROMPT = "Rewrite this sentence using some different words. Reply with the new sentence only.\nSentence: {sentence}"
 COPY_PROMPT = ("Repeat the following sentence exactly, word for word, without changing anything. "
                "Directly answer with the sentence.\nSentence: ```{sentence}```. Result: ")
@@ -49,26 +48,7 @@ PRESETS = {"paper": {"prompt": PAPER_PROMPT, "g": 1.5, "copy_when_same": False},
            "small-llm": {"prompt": SMALL_PROMPT, "g": 2.0, "copy_when_same": True}}
 MAX_NEW = 48
 STEPS = 3
-SEEDS = [700, 701, 702, 705, 710, 720]  # corpus indices: SNLI premises
 STOPS = {2}
-
-
-def strip_generated(s):
-    return s.strip("` \t\n\r\f\v")
-
-
-class Stream:
-    def __init__(self, model, ids):
-        self.model = model
-        self.past = None
-        self.pending = list(ids)
-
-    def logp(self):
-        with torch.no_grad():
-            out = self.model(torch.tensor([self.pending]), past_key_values=self.past, use_cache=True)
-        self.past = out.past_key_values
-        self.pending = []
-        return torch.log_softmax(out.logits[0, -1].float(), -1).numpy()
 
 
 def prompt_ids(tok, template, sentence):
@@ -89,10 +69,13 @@ def guided(model, tok, preset, current, previous):
     neg = Stream(model, neg_ids) if neg_ids is not None and neg_ids != pos_ids else None
     g = np.float32(p["g"])
     gen = []
+    margin = float("inf")  # smallest gap between the chosen token's score and the runner-up's
     while True:
         lp = pos.logp()
         score = lp if neg is None else (lambda ln: ln + g * (lp - ln))(neg.logp())
         t = int(np.argmax(score))
+        top2 = np.partition(score, -2)[-2:]
+        margin = min(margin, float(top2[1] - top2[0]))
         gen.append(t)
         if t in STOPS or len(gen) >= MAX_NEW:
             break
@@ -100,7 +83,8 @@ def guided(model, tok, preset, current, previous):
         if neg is not None:
             neg.pending.append(t)
     body = gen[:-1] if gen[-1] in STOPS else gen
-    return {"ids": gen, "text": strip_generated(tok.decode(body, skip_special_tokens=True)), "streams": 1 if neg is None else 2}
+    return {"ids": gen, "text": strip_generated(tok.decode(body, skip_special_tokens=True)), "streams": 1 if neg is None else 2,
+            "min_margin": round(margin, 6)}
 
 
 def main():

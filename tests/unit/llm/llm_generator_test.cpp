@@ -15,6 +15,7 @@
 #include "common/expect_error.h"
 #include "common/test_paths.h"
 #include "fake_lm.h"
+#include "run_requests.h"
 #include "rankemb/util/error.h"
 
 using namespace rankemb::generate;
@@ -23,6 +24,8 @@ using rankemb::ErrorCode;
 using rankemb::test::ByteTokenizer;
 using rankemb::test::expect_error;
 using rankemb::test::FakeCausalLm;
+
+using rankemb::test::run_all;
 
 namespace {
 
@@ -45,26 +48,6 @@ std::vector<std::int64_t> toy_prompt(const std::string& sentence, const std::str
   return ids;
 }
 
-// Submits every request as soon as there is room and polls until all are back; results by ticket.
-std::map<std::uint64_t, StepResult> run_all(SentenceGenerator& gen, const std::vector<StepRequest>& requests,
-                                            std::size_t* polls = nullptr) {
-  std::map<std::uint64_t, StepResult> out;
-  std::size_t next = 0, n_polls = 0;
-  while (out.size() < requests.size()) {
-    while (next < requests.size() && gen.pending() < gen.capacity()) gen.submit(requests[next++]);
-    for (auto& r : gen.poll()) {
-      EXPECT_FALSE(out.count(r.ticket)) << "ticket " << r.ticket << " returned twice";
-      out[r.ticket] = std::move(r);
-    }
-    if (++n_polls > 100000) {
-      ADD_FAILURE() << "generator made no progress";
-      break;
-    }
-  }
-  EXPECT_EQ(gen.pending(), 0u);
-  if (polls) *polls = n_polls;
-  return out;
-}
 
 StepRequest request(std::uint64_t ticket, std::string current, std::string previous, int step = 2) {
   StepRequest r;

@@ -13,9 +13,12 @@
 
 #include "common/corpus.h"
 #include "common/test_paths.h"
+#include "run_requests.h"
 
 using namespace rankemb::generate;
 using namespace rankemb::llm;
+
+using rankemb::test::run_all;
 
 namespace {
 
@@ -49,17 +52,6 @@ std::vector<Chain> fixture_chains() {
     chains.push_back(std::move(c));
   }
   return chains;
-}
-
-std::map<std::uint64_t, StepResult> run_all(SentenceGenerator& gen, const std::vector<StepRequest>& requests) {
-  std::map<std::uint64_t, StepResult> out;
-  std::size_t next = 0, polls = 0;
-  while (out.size() < requests.size() && polls++ < 100000) {
-    while (next < requests.size() && gen.pending() < gen.capacity()) gen.submit(requests[next++]);
-    for (auto& r : gen.poll()) out[r.ticket] = std::move(r);
-  }
-  EXPECT_EQ(out.size(), requests.size());
-  return out;
 }
 
 TEST(LlmGeneratorSmolLM2, ThreeStepGuidedChainsMatchTransformersUnderBothPresets) {

@@ -12,10 +12,13 @@
 
 #include "common/corpus.h"
 #include "common/test_paths.h"
+#include "run_requests.h"
 #include "rankemb/models/causal_lm.h"
 
 using namespace rankemb::generate;
 using namespace rankemb::llm;
+
+using rankemb::test::run_all;
 
 namespace {
 
@@ -30,17 +33,6 @@ LlmGeneratorOptions options(double g, std::size_t batch) {
   o.guidance = g;
   o.max_new_tokens = kMaxNew;
   return o;  // chat_template auto: none for this base model; the paper's prompt
-}
-
-std::map<std::uint64_t, StepResult> run_all(SentenceGenerator& gen, const std::vector<StepRequest>& requests) {
-  std::map<std::uint64_t, StepResult> out;
-  std::size_t next = 0, polls = 0;
-  while (out.size() < requests.size() && polls++ < 100000) {
-    while (next < requests.size() && gen.pending() < gen.capacity()) gen.submit(requests[next++]);
-    for (auto& r : gen.poll()) out[r.ticket] = std::move(r);
-  }
-  EXPECT_EQ(out.size(), requests.size());
-  return out;
 }
 
 struct Case {
