@@ -23,6 +23,7 @@
 
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "rankemb/io/file.h"
@@ -191,9 +192,15 @@ class LlamaDecoder final : public CausalLm {
   std::size_t check_forward(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens) const;
   PackedBatch pack(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens,
                    std::size_t t_max) const;
+  // The fused step's batch: row i is slots[i]'s one new token; no attention groups.
+  PackedBatch pack_decode(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens) const;
   AttnGroup group_layout(const std::vector<std::size_t>& slots, const std::vector<std::vector<std::int64_t>>& tokens,
                          const std::vector<std::int64_t>& members, std::size_t t_max, PackedBatch& batch) const;
   Tensor run_layers(const PackedBatch& batch);
+  // The one-token decode step of a few slots as plain loops (see the definition), or nothing
+  // when the step does not qualify.
+  bool fused_step_applies(const std::vector<std::vector<std::int64_t>>& tokens) const;
+  Tensor run_layers_fused(const PackedBatch& batch);
   Tensor logits(const Tensor& x, const PackedBatch& batch, std::int64_t b_all, std::size_t t_max, bool all_positions) const;
   Tensor to_device(const std::vector<std::int64_t>& v) const {
     return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong)).to(options_.device);
@@ -363,8 +370,9 @@ torch::Tensor LlamaDecoder::forward(const std::vector<std::size_t>& slots,
                                     const std::vector<std::vector<std::int64_t>>& tokens, bool all_positions) {
   const std::size_t t_max = check_forward(slots, tokens);
   torch::NoGradGuard no_grad;
-  const PackedBatch batch = pack(slots, tokens, t_max);
-  Tensor x = run_layers(batch);
+  const bool fused = fused_step_applies(tokens);
+  const PackedBatch batch = fused ? pack_decode(slots, tokens) : pack(slots, tokens, t_max);
+  Tensor x = fused ? run_layers_fused(batch) : run_layers(batch);
   for (std::size_t i = 0; i < slots.size(); ++i) lengths_[slots[i]] += tokens[i].size();
   return logits(x, batch, static_cast<std::int64_t>(slots.size()), t_max, all_positions);
 }
@@ -468,6 +476,161 @@ AttnGroup LlamaDecoder::group_layout(const std::vector<std::size_t>& slots,
                               -std::numeric_limits<double>::infinity())
                 .to(options_.device);
   return gr;
+}
+
+PackedBatch LlamaDecoder::pack_decode(const std::vector<std::size_t>& slots,
+                                      const std::vector<std::vector<std::int64_t>>& tokens) const {
+  PackedBatch batch;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const auto row = static_cast<std::int64_t>(i);
+    batch.ids.push_back(tokens[i].front());
+    batch.pos.push_back(static_cast<std::int64_t>(lengths_[slots[i]]));
+    batch.write_slot.push_back(static_cast<std::int64_t>(slots[i]));
+    batch.last.push_back(row);
+    batch.dest.push_back(row);
+  }
+  return batch;
+}
+
+// A decode step of up to QuantMatrix::kMaxRows slots, one token each, float32 on the CPU, every
+// matrix in GGUF blocks and no q/k norm (Llama, SmolLM2, Mistral, Qwen2 files).
+bool LlamaDecoder::fused_step_applies(const std::vector<std::vector<std::int64_t>>& tokens) const {
+  if (tokens.size() > static_cast<std::size_t>(kernels::QuantMatrix::kMaxRows) || dtype_ != torch::kFloat ||
+      !options_.device.is_cpu() || !kernels::enabled() || !rope_.is_contiguous())
+    return false;
+  for (const auto& t : tokens)
+    if (t.size() != 1) return false;
+  const std::int64_t h = config_.hidden_size, qkv = (n_heads_ + 2 * n_kv_) * head_dim_;
+  for (const Layer& l : layers_) {
+    if (l.qk_norm.defined() || l.qkv_q.rows() != qkv || l.qkv_q.cols() != h || l.o_q.rows() != h ||
+        l.o_q.cols() != n_heads_ * head_dim_ || l.gate_up_q.rows() != 2 * config_.intermediate_size || l.gate_up_q.cols() != h ||
+        l.down_q.rows() != h || l.down_q.cols() != config_.intermediate_size)
+      return false;
+  }
+  return true;
+}
+
+namespace {
+
+// y[i] = x[i] · rsqrt(mean(x²) + eps) · w[i], as rms_norm() computes it.
+void rms_norm_row(const float* x, const float* w, std::int64_t n, double eps, float* y) {
+  float sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) sum += x[i] * x[i];
+  const float r = 1.0f / std::sqrt(sum / static_cast<float>(n) + static_cast<float>(eps));
+  for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] * r * w[i];
+}
+
+// apply_rope() on one head vector in place: v·cos + swap_halves(v)·signed_sin.
+void rope_row(float* v, const float* cos, const float* signed_sin, std::int64_t d, float* scratch) {
+  const std::int64_t half = d / 2;
+  for (std::int64_t j = 0; j < d; ++j) scratch[j] = v[j] * cos[j] + v[j < half ? j + half : j - half] * signed_sin[j];
+  std::copy(scratch, scratch + d, v);
+}
+
+// Σ a[j]·b[j] in 8 independent partial sums, so the compiler keeps them in one vector register.
+float dot(const float* a, const float* b, std::int64_t n) {
+  float part[8] = {};
+  std::int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; ++k) part[k] += a[j + k] * b[j + k];
+  float sum = 0;
+  for (; j < n; ++j) sum += a[j] * b[j];
+  for (float p : part) sum += p;
+  return sum;
+}
+
+// One head of one token: softmax((q·scale)·kᵀ) over keys [first, end) of its slot, times the
+// values, into ctx[0, d). `probs` holds at least `end` floats.
+void attend(const float* q, const float* keys, const float* values, std::int64_t first, std::int64_t end, std::int64_t d,
+            float scale, float* probs, float* ctx) {
+  float top = -std::numeric_limits<float>::infinity();
+  for (std::int64_t t = first; t < end; ++t) top = std::max(top, probs[t] = dot(q, keys + t * d, d) * scale);
+  float total = 0;
+  for (std::int64_t t = first; t < end; ++t) total += probs[t] = std::exp(probs[t] - top);
+  std::fill_n(ctx, d, 0.0f);
+  for (std::int64_t t = first; t < end; ++t) {
+    const float p = probs[t] / total;
+    const float* v = values + t * d;
+    for (std::int64_t j = 0; j < d; ++j) ctx[j] += p * v[j];
+  }
+}
+
+void add_bias(float* y, std::int64_t n, const Tensor& b) {
+  if (!b.defined()) return;
+  const std::int64_t cols = b.numel();
+  const float* bp = b.data_ptr<float>();
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) y[i * cols + j] += bp[j];
+}
+
+}  // namespace
+
+// The layers of a fused decode step (fused_step_applies): the same arithmetic as run_layers, as
+// plain loops over the few rows. A one-sequence step runs ~20 libtorch operators per layer
+// (norms, RoPE, cache writes, masks, attention over the cache), each microseconds of work behind
+// ~10 µs of dispatch, which was half of the step (README "Decode from the GGUF blocks"). Each
+// row attends its own slot's keys 0..pos (Mistral: within the sliding window).
+Tensor LlamaDecoder::run_layers_fused(const PackedBatch& batch) {
+  const auto n = static_cast<std::int64_t>(batch.ids.size());
+  const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size, d = head_dim_;
+  const std::int64_t q_dim = n_heads_ * d, qkv_dim = (n_heads_ + 2 * n_kv_) * d, g = n_heads_ / n_kv_;
+  const std::int64_t t_cap = static_cast<std::int64_t>(max_tokens_);
+  const double eps = config_.rms_norm_eps;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  const std::int64_t window = config_.model_type == "mistral" ? config_.sliding_window.value_or(0) : 0;  // 0: none
+  Tensor x = embed_.index_select(0, to_device(batch.ids)).contiguous();  // [n, h]
+  float* xp = x.data_ptr<float>();
+  std::vector<float> normed(static_cast<std::size_t>(n * h)), qkv(static_cast<std::size_t>(n * qkv_dim)),
+      ctx(static_cast<std::size_t>(n * q_dim)), out(static_cast<std::size_t>(n * h)), gu(static_cast<std::size_t>(n * 2 * inter)),
+      act(static_cast<std::size_t>(n * inter)), scratch(static_cast<std::size_t>(d));
+  const float* cos_table = rope_[0].data_ptr<float>();
+  const float* sin_table = rope_[1].data_ptr<float>();
+  for (std::size_t li = 0; li < layers_.size(); ++li) {
+    const Layer& l = layers_[li];
+    float* kc = k_cache_[li].data_ptr<float>();
+    float* vc = v_cache_[li].data_ptr<float>();
+    for (std::int64_t i = 0; i < n; ++i) rms_norm_row(xp + i * h, l.input_norm.data_ptr<float>(), h, eps, normed.data() + i * h);
+    l.qkv_q.multiply(normed.data(), n, qkv.data());
+    add_bias(qkv.data(), n, l.qkv_b);
+    // RoPE, and each token's key and value into its slot: cache[slot, kv_head, pos, :].
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t pos = batch.pos[static_cast<std::size_t>(i)], slot = batch.write_slot[static_cast<std::size_t>(i)];
+      float* q = qkv.data() + i * qkv_dim;
+      for (std::int64_t head = 0; head < n_heads_ + n_kv_; ++head)
+        rope_row(q + head * d, cos_table + pos * d, sin_table + pos * d, d, scratch.data());
+      for (std::int64_t kv = 0; kv < n_kv_; ++kv) {
+        const std::int64_t at = ((slot * n_kv_ + kv) * t_cap + pos) * d;
+        std::copy_n(q + (n_heads_ + kv) * d, d, kc + at);
+        std::copy_n(q + (n_heads_ + n_kv_ + kv) * d, d, vc + at);
+      }
+    }
+    // Attention, one (row, head) per task: the row's query over its own slot's keys 0..pos.
+    at::parallel_for(0, n * n_heads_, 1, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<float> probs(max_tokens_);
+      for (std::int64_t task = begin; task < end; ++task) {
+        const std::int64_t i = task / n_heads_, head = task % n_heads_, kv = head / g;
+        const std::int64_t pos = batch.pos[static_cast<std::size_t>(i)], slot = batch.write_slot[static_cast<std::size_t>(i)];
+        const std::int64_t first = window > 0 ? std::max<std::int64_t>(0, pos - window + 1) : 0;
+        attend(qkv.data() + i * qkv_dim + head * d, kc + (slot * n_kv_ + kv) * t_cap * d, vc + (slot * n_kv_ + kv) * t_cap * d,
+               first, pos + 1, d, scale, probs.data(), ctx.data() + i * q_dim + head * d);
+      }
+    });
+    l.o_q.multiply(ctx.data(), n, out.data());
+    add_bias(out.data(), n, l.o_b);
+    for (std::int64_t k = 0; k < n * h; ++k) xp[k] += out[static_cast<std::size_t>(k)];
+    for (std::int64_t i = 0; i < n; ++i) rms_norm_row(xp + i * h, l.post_norm.data_ptr<float>(), h, eps, normed.data() + i * h);
+    l.gate_up_q.multiply(normed.data(), n, gu.data());
+    add_bias(gu.data(), n, l.gate_up_b);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* gate = gu.data() + i * 2 * inter;
+      const float* up = gate + inter;
+      for (std::int64_t j = 0; j < inter; ++j) act[static_cast<std::size_t>(i * inter + j)] = gate[j] / (1.0f + std::exp(-gate[j])) * up[j];
+    }
+    l.down_q.multiply(act.data(), n, out.data());
+    add_bias(out.data(), n, l.down_b);
+    for (std::int64_t k = 0; k < n * h; ++k) xp[k] += out[static_cast<std::size_t>(k)];
+  }
+  return x;
 }
 
 // The decoder layers over the packed tokens: [N, hidden] after the last layer.

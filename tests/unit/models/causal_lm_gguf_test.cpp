@@ -55,7 +55,9 @@ TEST(GgufDecoder, SmolLM2MatchesTransformersPrefillAndCachedDecode) {
       torch::Tensor row = lm->forward({c}, {{decode[k]}})[0];
       expect_sample(row, cases[c]["decode_sample"][k], sample, "decode step " + std::to_string(k));
       // Greedy: each fed token is the reference's argmax of the step before.
-      if (k + 1 < decode.size()) EXPECT_EQ(row.argmax().item<std::int64_t>(), decode[k + 1]) << "step " << k;
+      if (k + 1 < decode.size()) {
+        EXPECT_EQ(row.argmax().item<std::int64_t>(), decode[k + 1]) << "step " << k;
+      }
     }
   }
   RecordProperty("max_abs_logit_diff", std::to_string(g_worst));
@@ -73,9 +75,11 @@ TEST(GgufDecoder, TokenizerAndStopTokensComeFromTheFile) {
   EXPECT_EQ(tok->encode("<|im_start|>user"), (std::vector<rankemb::text::TokenId>{1, 4093}));
 }
 
-// Decode steps of 1-8 sequences multiply by the file's Q4_1/Q8_0 blocks (kernels/quant_matmul);
-// wider batches and RANKEMB_KERNELS=off use the float32 weights. Both give the same logits within
-// 1e-4, and not the same bits (else the quantized path did not run).
+// Decode steps of 1-8 sequences multiply by the file's Q4_1/Q8_0 blocks (kernels/quant_matmul) in
+// the fused one-token step (plain loops, each row attending its own slot's cache); wider batches
+// and RANKEMB_KERNELS=off use the float32 weights through libtorch. Both give the same logits
+// within 1e-4, and not the same bits (else the quantized path did not run): slots of different
+// lengths, one slot alone, slots out of order, several steps in a row.
 TEST(GgufDecoder, QuantizedDecodeStepsMatchFloat32Weights) {
   auto lm = rankemb::models::load_causal_lm(rankemb::test::asset("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"));
   const std::vector<std::vector<std::int64_t>> prompts{{1, 504, 3458, 314, 253}, {1, 18, 2114}, {1, 7, 9, 11, 13, 15, 17}};
@@ -85,9 +89,10 @@ TEST(GgufDecoder, QuantizedDecodeStepsMatchFloat32Weights) {
     lm->reserve(prompts.size(), 32);
     lm->forward({0, 1, 2}, prompts);
     torch::Tensor one = lm->forward({1}, {{42}});            // one sequence
-    torch::Tensor three = lm->forward({0, 1, 2}, {{5}, {6}, {7}});  // three at once
+    std::vector<torch::Tensor> steps{lm->forward({0, 1, 2}, {{5}, {6}, {7}}), lm->forward({2, 0}, {{8}, {9}})};
+    for (std::int64_t t = 0; t < 4; ++t) steps.push_back(lm->forward({0, 1, 2}, {{10 + t}, {20 + t}, {30 + t}}));
     rankemb::models::kernels::set_enabled(before);
-    return std::pair{one, three};
+    return std::pair{one, torch::cat(steps, 0)};
   };
   const auto [one_q, three_q] = step(true);
   const auto [one_f, three_f] = step(false);
