@@ -12,6 +12,7 @@ tokens (up to and including its EOS), as bench_generate does.
   .venv-torch/bin/python scripts/bench_generate.py --model DIR|FILE.gguf --input FILE [--chains 16] [--batch 16]
       [--guidance 1.5] [--max-new-tokens 32] [--dtype float32|bfloat16] [--threads N]
       [--prompt-template TEXT] [--chat-template auto|none]
+      (a .gguf file loads through transformers' GGUF support: pip install gguf accelerate)
   .venv-torch/bin/python scripts/bench_generate.py --make-qwen-random DIR
       writes a Qwen2.5-0.5B-shaped Qwen2ForCausalLM with seeded random weights (hidden 896,
       24 layers, 14 heads, 2 kv heads, intermediate 4864, vocab 151936, tied) plus the
