@@ -591,6 +591,9 @@ Tensor LlamaDecoder::run_layers_fused(const PackedBatch& batch) {
       act(static_cast<std::size_t>(n * inter)), scratch(static_cast<std::size_t>(d));
   const float* cos_table = rope_[0].data_ptr<float>();
   const float* sin_table = rope_[1].data_ptr<float>();
+  // (row, head) tasks per parallel region: each is ~2·(pos + 1)·d multiply-adds.
+  const std::int64_t longest = *std::max_element(batch.pos.begin(), batch.pos.end()) + 1;
+  const std::int64_t attention_grain = std::max<std::int64_t>(1, kernels::min_parallel_work() / (2 * longest * d));
   for (std::size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
     float* kc = k_cache_[li].data_ptr<float>();
@@ -611,7 +614,7 @@ Tensor LlamaDecoder::run_layers_fused(const PackedBatch& batch) {
       }
     }
     // Attention, one (row, head) per task: the row's query over its own slot's keys 0..pos.
-    at::parallel_for(0, n * n_heads_, 1, [&](std::int64_t begin, std::int64_t end) {
+    at::parallel_for(0, n * n_heads_, attention_grain, [&](std::int64_t begin, std::int64_t end) {
       thread_local std::vector<float> probs;
       probs.resize(max_tokens_);
       for (std::int64_t task = begin; task < end; ++task) {

@@ -4,6 +4,7 @@
 // Q8_0, 1-8 input rows (the AVX2 loop and the portable one), a row order (the q/k unpermutation), stacking, the same bits at 1 and 2
 // threads, and the size checks.
 #include "rankemb/models/kernels/quant_matmul.h"
+#include "rankemb/models/kernels/switch.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -107,6 +108,17 @@ TEST(QuantMatmul, SameBitsAtAnyThreadCount) {
   const Tensor two = run(q, x);
   at::set_num_threads(before);
   EXPECT_TRUE(torch::equal(one, two));
+}
+
+// The kernels' loops really run on the threads asked for: at::parallel_for compiled without
+// -fopenmp ran every range on the calling thread (the 1-slot decode took as long at 2 threads as
+// at 1), and the test above could not see it.
+TEST(QuantMatmul, ParallelLoopsUseTheThreadsAskedFor) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  const int team = rk::parallel_team_size();
+  at::set_num_threads(before);
+  EXPECT_EQ(team, 2);
 }
 
 TEST(QuantMatmul, RefusesSizesThatDoNotFit) {

@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 
 #include "rankemb/io/safetensors.h"
+#include "rankemb/models/kernels/switch.h"
 #include "rankemb/util/error.h"
 
 namespace rankemb::models::kernels {
@@ -189,8 +190,9 @@ void QuantMatrix::multiply(const float* x, std::int64_t n, float* y, bool portab
   }
   const Rows w{scale_.data(), min_.empty() ? nullptr : min_.data(), quants_.data(), nb,
                type_ == BlockType::Q4_1 ? 16 : 32};
-  // ~16k weights per task: a 576-wide SmolLM2 row is 18 blocks, so ~28 rows.
-  const std::int64_t grain = std::max<std::int64_t>(1, (1 << 14) / cols_);
+  // Rows per task from the least work worth a parallel region (switch.h): with spinning threads
+  // ~16k multiply-adds, a 576-wide SmolLM2 row of one input is 18 blocks, so ~28 rows.
+  const std::int64_t grain = std::max<std::int64_t>(1, min_parallel_work() / (cols_ * n));
   at::parallel_for(0, rows_, grain, [&](std::int64_t begin, std::int64_t end) {
 #ifdef RANKEMB_QUANT_AVX2
     if (!portable && cpu_has_avx2()) return rows_avx2(w, x, xsum.data(), n, cols_, rows_, begin, end, y);

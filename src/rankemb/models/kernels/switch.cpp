@@ -1,8 +1,15 @@
 #include "rankemb/models/kernels/switch.h"
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
+#include <mutex>
+#include <set>
+#include <string>
 #include <string_view>
+#include <thread>
+
+#include <ATen/Parallel.h>
 
 #include "rankemb/util/log.h"
 
@@ -30,5 +37,25 @@ std::atomic<bool>& state() {
 bool enabled() { return state().load(std::memory_order_relaxed); }
 
 void set_enabled(bool on) { state().store(on, std::memory_order_relaxed); }
+
+std::int64_t min_parallel_work() {
+  static const bool passive = [] {
+    const char* raw = std::getenv("OMP_WAIT_POLICY");
+    std::string v = raw == nullptr ? "" : raw;
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v == "passive";
+  }();
+  return passive ? std::int64_t{1} << 21 : std::int64_t{1} << 14;
+}
+
+int parallel_team_size() {
+  std::mutex mu;
+  std::set<std::thread::id> seen;
+  at::parallel_for(0, 1 << 16, 1, [&](std::int64_t, std::int64_t) {
+    const std::lock_guard<std::mutex> lock(mu);
+    seen.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(seen.size());
+}
 
 }  // namespace rankemb::models::kernels
