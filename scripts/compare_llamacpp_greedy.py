@@ -15,8 +15,11 @@ n_batch large enough for one prefill). Both stop at the model's end-of-generatio
 after --max-tokens.
 
 Per prompt: whether the texts are equal, and k = the number of llama.cpp tokens whose decoded
-text is a prefix of rankemb's text (where the two first part, in llama.cpp tokens). Prints one
-JSON summary line and writes every pair to --out (JSONL).
+text is a prefix of rankemb's text (where the two first part, in llama.cpp tokens; rankemb's
+endpoint returns text, not ids, so this is a string comparison and counts one token too many
+when llama.cpp's first different token is a prefix of rankemb's text there). The prompt token
+counts of the two sides are asserted equal (the ids themselves: the tokenizer parity tests).
+Prints one JSON summary line and writes every pair to --out (JSONL).
 
 Usage: build/bin/rankemb --threads 2 serve -m .cache/assets/all-MiniLM-L6-v2 \
            --llm .cache/assets/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --port 8093 &
@@ -50,6 +53,7 @@ def rankemb_complete(url, prompt, max_tokens):
 def llamacpp_complete(llm, prompt, max_tokens):
     ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
     out = []
+    llm.reset()  # generate() would otherwise keep the KV of the prefix shared with the last prompt
     for tok in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
         if llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok):
             return out, len(ids), "stop"

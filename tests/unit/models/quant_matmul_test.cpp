@@ -97,7 +97,8 @@ TEST(QuantMatmul, RowOrderAndStacking) {
 }
 
 TEST(QuantMatmul, SameBitsAtAnyThreadCount) {
-  const Raw raw = random_matrix(rk::BlockType::Q4_1, 600, 576, 5);
+  // 4,096 rows: more than one parallel task even under OMP_WAIT_POLICY=PASSIVE (min_parallel_work).
+  const Raw raw = random_matrix(rk::BlockType::Q4_1, 4096, 576, 5);
   const rk::QuantMatrix q(rk::BlockType::Q4_1, raw.bytes, raw.rows, raw.cols);
   torch::manual_seed(6);
   const Tensor x = torch::randn({2, 576});

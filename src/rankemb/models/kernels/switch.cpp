@@ -39,11 +39,17 @@ bool enabled() { return state().load(std::memory_order_relaxed); }
 void set_enabled(bool on) { state().store(on, std::memory_order_relaxed); }
 
 std::int64_t min_parallel_work() {
+  // As libgomp reads them: the policy case-insensitive with white space around it allowed, and
+  // GOMP_SPINCOUNT=0 the same as passive.
   static const bool passive = [] {
-    const char* raw = std::getenv("OMP_WAIT_POLICY");
-    std::string v = raw == nullptr ? "" : raw;
-    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return v == "passive";
+    auto value = [](const char* name) {
+      const char* raw = std::getenv(name);
+      std::string v;
+      for (const char* c = raw == nullptr ? "" : raw; *c != '\0'; ++c)
+        if (!std::isspace(static_cast<unsigned char>(*c))) v += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+      return v;
+    };
+    return value("OMP_WAIT_POLICY") == "passive" || value("GOMP_SPINCOUNT") == "0";
   }();
   return passive ? std::int64_t{1} << 21 : std::int64_t{1} << 14;
 }

@@ -25,7 +25,7 @@ int parallel_team_size();
 // microseconds, but under OMP_WAIT_POLICY=PASSIVE (the CLI's default, cli/main.cpp) they sleep
 // in the kernel between regions and a wake-up cost ~90 µs here: a one-slot decode step (151
 // regions) took 23 ms at 2 threads against 15 ms at 1. So 2M (~0.5 ms of one core) when the
-// policy is passive, 16k otherwise.
+// policy is passive (or GOMP_SPINCOUNT=0), 16k otherwise.
 std::int64_t min_parallel_work();
 
 }  // namespace rankemb::models::kernels
