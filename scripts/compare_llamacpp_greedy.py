@@ -27,7 +27,7 @@ Usage: build/bin/rankemb --threads 2 serve -m .cache/assets/all-MiniLM-L6-v2 \
            ../shared/data/nli/snli_seed_sentences.txt --url http://127.0.0.1:8093 --n 100
        (the venv: see scripts/regen/bpe_gguf_llamacpp.py; it has jinja2 through llama-cpp-python)
 """
-import argparse, json, statistics, sys, time, urllib.request
+import argparse, json, os, statistics, sys, time, urllib.request
 
 import jinja2
 import jinja2.sandbox
@@ -37,9 +37,8 @@ PROMPT = "Rewrite this sentence using some different words. Reply with the new s
 
 
 def render(template, sentence):
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     messages = [{"role": "user", "content": PROMPT.replace("{sentence}", sentence)}]
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True)
+    return template.render(messages=messages, add_generation_prompt=True)
 
 
 def rankemb_complete(url, prompt, max_tokens):
@@ -54,7 +53,7 @@ def llamacpp_complete(llm, prompt, max_tokens):
     ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
     out = []
     llm.reset()  # generate() would otherwise keep the KV of the prefix shared with the last prompt
-    for tok in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
+    for tok in llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
         if llama_cpp.llama_vocab_is_eog(llm._model.vocab, tok):
             return out, len(ids), "stop"
         out.append(tok)
@@ -74,7 +73,8 @@ def main():
     a = ap.parse_args()
     llm = llama_cpp.Llama(a.model, n_ctx=1024, n_batch=512, n_threads=a.threads, n_threads_batch=a.threads,
                           verbose=False)
-    template = llm.metadata["tokenizer.chat_template"]
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    template = env.from_string(llm.metadata["tokenizer.chat_template"])
     seeds = [l.strip() for l in open(a.seeds, encoding="utf-8") if l.strip()][: a.n]
     rows, t_r, t_l = [], 0.0, 0.0
     for i, seed in enumerate(seeds):
@@ -95,9 +95,10 @@ def main():
                      "equal": r_text == l_text, "agreed_tokens": k})
         print(f"\r{i + 1}/{len(seeds)} equal so far {sum(r['equal'] for r in rows)}", end="", file=sys.stderr)
     print(file=sys.stderr)
-    with open(a.out, "w", encoding="utf-8") as f:
+    with open(a.out + ".tmp", "w", encoding="utf-8") as f:  # never a half-written --out
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(a.out + ".tmp", a.out)
     parted = [r["agreed_tokens"] for r in rows if not r["equal"]]
     print(json.dumps({
         "prompts": len(rows), "max_tokens": a.max_tokens, "equal": sum(r["equal"] for r in rows),

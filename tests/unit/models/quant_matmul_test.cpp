@@ -2,7 +2,7 @@
 // io::dequantize (bit-identical to gguf-py, its own fixture test) and multiplied in float64.
 // Tolerance 1e-5 of Σ|x·w| per output (float32 sums in another order: ~1e-7 here). Q4_1 and
 // Q8_0, 1-8 input rows (the AVX2 loop and the portable one), a row order (the q/k unpermutation), stacking, the same bits at 1 and 2
-// threads, and the size checks.
+// threads, that the parallel loops do use 2 threads, and the size checks.
 #include "rankemb/models/kernels/quant_matmul.h"
 #include "rankemb/models/kernels/switch.h"
 

@@ -39,7 +39,7 @@ bool enabled() { return state().load(std::memory_order_relaxed); }
 void set_enabled(bool on) { state().store(on, std::memory_order_relaxed); }
 
 std::int64_t min_parallel_work() {
-  // As libgomp reads them: the policy case-insensitive with white space around it allowed, and
+  // As libgomp reads them: the policy case-insensitive, white space ignored, and
   // GOMP_SPINCOUNT=0 the same as passive.
   static const bool passive = [] {
     auto value = [](const char* name) {

@@ -3,6 +3,8 @@
 // RANKEMB_KERNELS is off (also 0, false, no; any other value keeps them on, with a warning):
 // benchmarks run the libtorch operators they replace side by side in
 // one build (bench/kernels_ab.py), and a user who suspects a kernel can rule it out.
+// Also how the kernels' parallel loops run here: the threads they get and the least work worth a
+// parallel region.
 #pragma once
 
 #include <cstdint>
