@@ -192,6 +192,7 @@ void dequantize(const GgmlTypeInfo& info, std::span<const std::byte> src, std::s
   const std::size_t blocks = src.size() / info.type_size;
   if (src.size() % info.type_size != 0 || dst.size() != blocks * info.block_size)
     fail(ErrorCode::ModelFormat, "{}: {} bytes of {} do not make {} values", what, src.size(), info.name, dst.size());
+  if (blocks == 0) return;  // a tensor with a zero dimension; its spans may hold null pointers
   const auto* in = reinterpret_cast<Bytes>(src.data());
   float* out = dst.data();
   switch (info.code) {

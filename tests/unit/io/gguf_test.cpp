@@ -150,6 +150,20 @@ TEST(Gguf, AcceptsTheTinyWriterAndChecksOffsets) {
   EXPECT_EQ(f.find_tensor("c"), nullptr);
 }
 
+TEST(Gguf, AnEmptyTensorDecodesToNothing) {
+  // GGUF allows a zero dimension; its byte and value spans are empty (data() may be null, which
+  // memcpy must never see: found by fuzz_gguf_file under UBSan).
+  auto f = parse(tiny_gguf({}, {{"empty", 0, 0, 0}, {"b", 4, 0, 0}}));
+  const io::GgufTensor* t = f.find_tensor("empty");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->numel(), 0);
+  EXPECT_TRUE(t->bytes.empty());
+  for (std::uint32_t type : {0u, 1u, 2u, 30u}) {
+    std::vector<float> none;
+    EXPECT_NO_THROW(io::dequantize(*io::ggml_type_info(type), {}, none, "empty"));
+  }
+}
+
 TEST(Gguf, RefusesMalformedFilesNamingTheField) {
   expect_format_error("GGU", "no \"GGUF\" magic");
   std::string v1 = tiny_gguf({}, {});
