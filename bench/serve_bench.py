@@ -19,8 +19,8 @@ What it measures (one run, one machine, loopback only, the same all-MiniLM-L6-v2
                 under a lock, one request at a time (what a user writes by hand)
   --encode: raw encode throughput, no HTTP, on the first --encode-sentences (default 2,000)
     distinct STS-B test sentences, batch --batch (default 64), T intra-op threads for all:
-      rankemb encode (a subprocess; its fixed start-up cost, measured on a one-sentence run, is
-      reported and subtracted), onnxruntime float32 on an ONNX export of the model and on two
+      rankemb encode in float32 and with --int8 (--rankemb-variants; a subprocess each, its fixed
+      start-up cost, measured on a one-sentence run, reported and subtracted), onnxruntime float32 on an ONNX export of the model and on two
       int8 dynamic quantizations of it, per-tensor (quantize_dynamic's defaults) and per-channel
       (tokenizers + numpy mean pooling + L2 normalisation, batches sorted by length and padded
       per batch), and SentenceTransformer.encode. Accuracy: worst and mean per-sentence cosine
@@ -537,25 +537,25 @@ def timed(fn, repeats):
     return statistics.median(times), times, result
 
 
-def encode_rankemb(args, text_file, n, tmp):
+def encode_rankemb(args, text_file, n, tmp, variant):
     import numpy as np
 
     def run(path, npy):
         cmd = [args.rankemb, "--threads", str(args.threads), "-q", "encode", "-m", args.model, path, "-o", npy,
-               "--batch", str(args.batch)]
+               "--batch", str(args.batch)] + (["--int8"] if variant == "int8" else [])
         subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
 
     one = os.path.join(tmp, "one.txt")
     with open(one, "w", encoding="utf-8") as f:
         f.write(stsb_sentences(1)[0] + "\n")
-    npy = os.path.join(tmp, "rankemb.npy")
+    npy = os.path.join(tmp, f"rankemb-{variant}.npy")
     # Start-up (process, libtorch, model load, one tiny batch): the Python peers exclude theirs.
     startup_s, _, _ = timed(lambda: run(one, os.path.join(tmp, "one.npy")), 3)
     median_s, times, _ = timed(lambda: run(text_file, npy), args.repeats)
     emb = np.load(npy)
     assert emb.shape[0] == n, emb.shape
     net = max(1e-9, median_s - startup_s)
-    rec = {"tool": "rankemb encode", "variant": "float32", "version": rankemb_version(args.rankemb),
+    rec = {"tool": "rankemb encode", "variant": variant, "version": rankemb_version(args.rankemb),
            "median_s": round(median_s, 4), "times_s": [round(t, 4) for t in times],
            "startup_s": round(startup_s, 4), "sentences_per_s": round(n / net, 1),
            "sentences_per_s_incl_startup": round(n / median_s, 1)}
@@ -668,12 +668,13 @@ def bench_encode(args):
         with open(text_file, "w", encoding="utf-8") as f:
             f.write("\n".join(texts) + "\n")
         if args.rankemb:
-            print("== rankemb encode", file=sys.stderr, flush=True)
-            results.append(encode_rankemb(args, text_file, len(texts), tmp))
+            for variant in args.rankemb_variants.split(","):
+                print(f"== rankemb encode {variant}", file=sys.stderr, flush=True)
+                results.append(encode_rankemb(args, text_file, len(texts), tmp, variant))
         print("== onnxruntime, sentence-transformers", file=sys.stderr, flush=True)
         results += encode_python_peers(args, texts)
     st_emb = results[-1][1]
-    ref_name, ref = (("rankemb float32", results[0][1]) if args.rankemb else ("sentence-transformers", st_emb))
+    ref_name, ref = ((f"rankemb {results[0][0]['variant']}", results[0][1]) if args.rankemb else ("sentence-transformers", st_emb))
     records = []
     for rec, emb in results:
         cos = cosine_rows(emb, ref)
@@ -730,6 +731,8 @@ def parse_args():
     p.add_argument("--encode-sentences", type=int, default=2000)
     p.add_argument("--batch", type=int, default=64, help="encode mode: sentences per batch")
     p.add_argument("--repeats", type=int, default=3, help="encode mode: timed passes (median reported)")
+    p.add_argument("--rankemb-variants", default="float32,int8",
+                   help="encode mode: rankemb's precisions, the first the reference for cosines (float32, int8)")
     p.add_argument("--st-server", type=int, metavar="PORT", help=argparse.SUPPRESS)  # internal: the st peer
     args = p.parse_args()
     args.levels = [int(x) for x in args.levels.split(",") if x]

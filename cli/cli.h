@@ -84,6 +84,10 @@ CLI::Validator in_range(double lo, double hi);
 // parse_dtype, with a warning when bfloat16 is asked of a CPU that would emulate it.
 Dtype parse_dtype_option(const std::string& name, std::string_view option);
 CLI::Option* add_dtype_option(CLI::App* cmd, Dtype& dtype, const std::string& help);
+// --int8 on `cmd`: an encoder's linear layers in int8 (models/kernels/int8_linear.h).
+CLI::Option* add_int8_option(CLI::App* cmd, bool& int8);
+// What a log line or /info calls the precision: the dtype, or "int8" (float32 around int8 products).
+std::string precision_name(Dtype dtype, bool int8);
 // --device on `cmd`, parsed into `device` (cpu, cuda, cuda:N; util/device.h), default shown.
 CLI::Option* add_device_option(CLI::App* cmd, Device& device);
 

@@ -24,7 +24,7 @@ struct EncodeArgs {
   Dtype dtype = Dtype::Float32;
   Device device;
   int batch = 64, max_length = 0;
-  bool normalize = false;
+  bool normalize = false, int8 = false;
 };
 
 std::string resolve_format(const EncodeArgs& a) {
@@ -66,11 +66,11 @@ int run_encode(const EncodeArgs& a) {
     texts.push_back(std::move(line));
   }
 
-  models::LoadOptions load{.dtype = a.dtype, .device = a.device};
+  models::LoadOptions load{.dtype = a.dtype, .device = a.device, .int8 = a.int8};
   if (!a.pooler.empty()) load.pooler = models::parse_pooler(a.pooler);
   auto encoder = models::load_encoder(a.model, load);
   log::info("encoding {} sentences with {} (pooler {}, dim {}, {})", texts.size(), a.model,
-            models::pooler_name(encoder->pooler()), encoder->dim(), dtype_name(a.dtype));
+            models::pooler_name(encoder->pooler()), encoder->dim(), precision_name(a.dtype, a.int8));
 
   std::unique_ptr<Progress> progress = make_progress();
   torch::Tensor m = encoder->encode(texts, {.batch = a.batch, .max_length = a.max_length, .normalize = a.normalize},
@@ -101,6 +101,7 @@ void register_encode(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--batch", a->batch, "Sentences per batch (batches are sorted by length)")->check(positive());
   cmd->add_option("--max-length", a->max_length, "Truncate inputs to this many tokens, specials included (0 = the model's max_seq_length or position limit)")->check(non_negative());
   add_dtype_option(cmd, a->dtype, "Compute dtype: float32 or bfloat16");
+  add_int8_option(cmd, a->int8);
   add_device_option(cmd, a->device);
   cmd->add_flag("--normalize", a->normalize, "L2-normalize the embeddings");
   cmd->callback([a, &rc] { rc = run_encode(*a); });

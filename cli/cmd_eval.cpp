@@ -19,10 +19,11 @@ struct EvalArgs {
   Dtype dtype = Dtype::Float32;
   Device device;
   int batch = 64;
+  bool int8 = false;
 };
 
 eval::EvalReport evaluate_model(const std::string& dir, const EvalArgs& a, const eval::TaskSelection& tasks) {
-  models::LoadOptions load{.dtype = a.dtype, .device = a.device};
+  models::LoadOptions load{.dtype = a.dtype, .device = a.device, .int8 = a.int8};
   if (!a.pooler.empty()) load.pooler = models::parse_pooler(a.pooler);
   eval::EvalOptions options{.data_dir = a.data_dir, .text = eval::parse_text_variant(a.text)};  // empty: the default
   const std::unique_ptr<Progress> progress = make_progress();
@@ -67,6 +68,7 @@ void register_eval(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--pooler", a->pooler, "Pooling override (cls, cls_before_pooler, avg, avg_first_last, avg_top2, max)");
   cmd->add_option("--batch", a->batch, "Sentences per batch")->check(positive());
   add_dtype_option(cmd, a->dtype, "float32 or bfloat16");
+  add_int8_option(cmd, a->int8);
   add_device_option(cmd, a->device);
   cmd->add_option("--data-dir", a->data_dir, "Benchmark data directory (default: $RANKEMB_DATA_DIR or ../shared/data)");
   cmd->add_option("--json", a->output, "Write the full results as JSON to this file (with --compare: {\"a\": ..., \"b\": ...})");

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
+#include "rankemb/util/types.h"
 #include "rankemb/util/version.h"
 
 namespace {
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   bool quiet = false;
   int verbose = 0;
   // More threads than cores only adds contention; far more is a typo that would take minutes to spawn.
-  const int max_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()) * 4);
+  const int max_threads = usable_cpu_cores() * 4;
   app.add_option("--threads", threads, fmt::format("Intra-op threads for tensor work (0 = all cores; at most {})", max_threads))
       ->check(cli::in_range(0, max_threads));
   app.add_flag("-q,--quiet", quiet, "Only print errors");
@@ -96,9 +97,10 @@ int main(int argc, char** argv) {
     if (quiet) log::set_level(log::Level::Error);
     if (verbose >= 2) log::set_level(log::Level::Debug);
     else if (verbose == 1) log::set_level(log::Level::Info);
-    if (threads > 0) {
-      torch::set_num_threads(threads);
-    }
+    // 0 = all cores, said explicitly: Debian's libtorch 1.13 starts with 1 intra-op thread on a
+    // 2-core machine (measured: encode of 2,000 sentences took 10.1-10.8 s against 6.4-7.9 s at 2).
+    torch::set_num_threads(threads > 0 ? threads : usable_cpu_cores());
+    log::debug("intra-op threads: {}", torch::get_num_threads());
   });
 
   try {

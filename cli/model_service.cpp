@@ -11,23 +11,25 @@ void add_encoder_options(CLI::App* cmd, EncoderChoice& c, bool model_required) {
   if (model_required) m->required();
   cmd->add_option("--pooler", c.pooler, "Pooling (default: the model's own)");
   add_dtype_option(cmd, c.dtype, "Compute dtype: float32 or bfloat16");
+  add_int8_option(cmd, c.int8);
   add_device_option(cmd, c.device);
   cmd->add_option("--batch", c.batch, "Sentences per model call chunk (length-sorted)")->check(in_range(1, 4096));
   cmd->add_option("--max-length", c.max_length, "Tokens per input, specials included (0 = the model's limit)")->check(in_range(0, 1 << 16));
 }
 
 std::unique_ptr<models::SentenceEncoder> load_chosen_encoder(const EncoderChoice& c) {
-  models::LoadOptions load{.dtype = c.dtype, .device = c.device};
+  models::LoadOptions load{.dtype = c.dtype, .device = c.device, .int8 = c.int8};
   if (!c.pooler.empty()) load.pooler = models::parse_pooler(c.pooler);
   auto encoder = models::load_encoder(c.model, load);
-  log::info("model {}: pooler {}, dim {}, {}", c.model, models::pooler_name(encoder->pooler()), encoder->dim(), dtype_name(c.dtype));
+  log::info("model {}: pooler {}, dim {}, {}", c.model, models::pooler_name(encoder->pooler()), encoder->dim(),
+            precision_name(c.dtype, c.int8));
   return encoder;
 }
 
 serve::EmbeddingModel embedding_model(models::SentenceEncoder& encoder, const EncoderChoice& c) {
   serve::EmbeddingModel m;
   m.id = std::filesystem::path(c.model).lexically_normal().string();
-  m.dtype = std::string(dtype_name(c.dtype));
+  m.dtype = precision_name(c.dtype, c.int8);
   // /info speaks TEI's vocabulary, where mean pooling is "mean"; rankemb's other names pass through.
   const std::string_view pooler = models::pooler_name(encoder.pooler());
   m.pooling = pooler == "avg" ? "mean" : std::string(pooler);

@@ -18,9 +18,10 @@ struct EncoderChoice {
   Device device;
   int batch = 64;
   int max_length = 0;  // 0 = the model's own limit
+  bool int8 = false;
 };
 
-// Adds -m/--model, --pooler, --dtype, --device, --batch, --max-length to `cmd`.
+// Adds -m/--model, --pooler, --dtype, --int8, --device, --batch, --max-length to `cmd`.
 void add_encoder_options(CLI::App* cmd, EncoderChoice& choice, bool model_required);
 std::unique_ptr<models::SentenceEncoder> load_chosen_encoder(const EncoderChoice& choice);
 // `encoder` must outlive the result.

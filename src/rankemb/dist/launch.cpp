@@ -19,6 +19,7 @@
 
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
+#include "rankemb/util/types.h"
 
 extern char** environ;
 
@@ -120,7 +121,7 @@ void stop_ranks(std::vector<pid_t>& pids) {
 
 int run_local_ranks(int nproc, const std::vector<std::string>& args) {
   RANKEMB_CHECK(nproc >= 1 && nproc <= 256, ErrorCode::Usage, "--nproc must be between 1 and 256, got {}", nproc);
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = usable_cpu_cores();
   const int threads = std::max(1, cores / nproc);
   const int port = free_loopback_port();
   log::info("starting {} local ranks (rendezvous 127.0.0.1:{}, {} thread(s) each)", nproc, port, threads);

@@ -9,6 +9,8 @@
 
 #include "rankemb/io/file.h"
 #include "rankemb/models/device.h"
+#include "rankemb/models/kernels/int8_linear.h"
+#include "rankemb/models/kernels/switch.h"
 #include "rankemb/models/safetensors_torch.h"
 #include "rankemb/models/registry.h"
 #include "rankemb/models/weights.h"
@@ -384,6 +386,22 @@ std::vector<fs::path> model_input_files(const fs::path& dir) {
   return files;
 }
 
+namespace {
+
+void enable_int8_inference(EncoderNetwork& net, const LoadOptions& options) {
+  RANKEMB_CHECK(kernels::int8_available(), ErrorCode::Usage,
+                "--int8 needs oneDNN (Debian libdnnl-dev), which this build was configured without");
+  RANKEMB_CHECK(options.dtype == Dtype::Float32 && !options.device.is_cuda(), ErrorCode::Usage,
+                "--int8 quantizes a float32 model on the CPU (asked: {} on {})", dtype_name(options.dtype),
+                device_name(options.device));
+  RANKEMB_CHECK(net.has_packed_path(), ErrorCode::Usage,
+                "--int8 is for the BERT family and MPNet; this architecture has no int8 path");
+  RANKEMB_CHECK(kernels::enabled(), ErrorCode::Usage, "--int8 runs on rankemb's kernels, which RANKEMB_KERNELS=off turns off");
+  net.set_int8_inference(true);
+}
+
+}  // namespace
+
 std::unique_ptr<SentenceEncoder> load_encoder(const fs::path& dir, const LoadOptions& options) {
   try {
     RANKEMB_CHECK(fs::is_directory(dir), ErrorCode::ModelFormat, "not a model directory (missing or not a directory)");
@@ -400,6 +418,7 @@ std::unique_ptr<SentenceEncoder> load_encoder(const fs::path& dir, const LoadOpt
     weights.finish();
     net->to(torch_device(options.device), scalar_type(options.dtype));
     net->eval();
+    if (options.int8) enable_int8_inference(*net, options);
     std::shared_ptr<text::Tokenizer> tok = text::load_tokenizer(st.transformer_dir);
     std::int64_t max_length = std::min(st.max_seq_length.value_or(net->max_tokens()), net->max_tokens());
     Pooler pooler = options.pooler.value_or(st.pooler.value_or(net->default_pooler()));

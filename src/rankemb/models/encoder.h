@@ -75,6 +75,8 @@ class EncoderNetwork : public torch::nn::Module {
                                          bool output_hidden_states = false) {
     return forward(input_ids, attention_mask, output_hidden_states);
   }
+  // Whether forward_unpadded has a packed path of its own (and so int8 inference).
+  virtual bool has_packed_path() const { return false; }
   virtual std::int64_t hidden_size() const = 0;  // width of last_hidden_state
   // Longest input (in tokens, specials included) the position table allows.
   virtual std::int64_t max_tokens() const = 0;
@@ -90,12 +92,23 @@ class EncoderNetwork : public torch::nn::Module {
   // with a pooling of their own override it.
   virtual torch::Tensor pool(const EncoderOutput& out, const torch::Tensor& attention_mask, Pooler pooler);
   virtual std::int64_t embedding_dim(Pooler pooler) const { return hidden_size(); }
+
+  // Inference with the linear layers in int8 (kernels/int8_linear.h) where forward_unpadded takes
+  // the packed path; training and the padded forward stay in the parameters' dtype.
+  bool int8_inference() const { return int8_inference_; }
+  void set_int8_inference(bool on) { int8_inference_ = on; }
+
+ private:
+  bool int8_inference_ = false;
 };
 
 struct LoadOptions {
   std::optional<Pooler> pooler;                   // overrides the directory's pooling (modules.json) / the arch default
   Dtype dtype = Dtype::Float32;                   // parameter and compute dtype
   Device device;                                  // where the weights live and the network runs
+  // Inference with the linear layers in int8 (EncoderNetwork::int8_inference): float32 on the CPU,
+  // an arch with a packed path (BERT family, MPNet), kernels on; Error(Usage) otherwise.
+  bool int8 = false;
 };
 
 struct EncodeOptions {

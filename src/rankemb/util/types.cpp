@@ -1,6 +1,12 @@
 #include "rankemb/util/types.h"
 
+#include <algorithm>
+#include <thread>
+
 #include <fmt/format.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "rankemb/util/error.h"
 
@@ -24,6 +30,14 @@ bool cpu_has_fast_bfloat16() {
 }
 
 Dtype fastest_training_dtype() { return cpu_has_fast_bfloat16() ? Dtype::BFloat16 : Dtype::Float32; }
+
+int usable_cpu_cores() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 std::string fnv1a64_hex(std::string_view bytes) {
   std::uint64_t h = 14695981039346656037ULL;

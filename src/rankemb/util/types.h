@@ -34,6 +34,9 @@ bool cpu_has_fast_bfloat16();
 // bfloat16 where the CPU has it natively, float32 elsewhere: the default of commands that would
 // rather run bfloat16.
 Dtype fastest_training_dtype();
+// The CPUs this process may run on (its affinity mask; the hardware count where there is none),
+// at least 1: what "all cores" means for --threads 0 and the local ranks' share.
+int usable_cpu_cores();
 
 // Rows in input order; every row has the same length.
 using EmbedFn = std::function<std::vector<std::vector<float>>(const std::vector<std::string>&)>;

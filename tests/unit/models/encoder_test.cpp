@@ -213,12 +213,23 @@ TEST(TinyEncoders, UnpaddedForwardFallsBackToPadded) {
   }
 }
 
+// Any float32 CPU network in eval mode, for pack_tokens.
+struct StandInNetwork final : EncoderNetwork {
+  StandInNetwork() { register_parameter("w", torch::zeros({1})); }
+  EncoderOutput forward(const Tensor&, const Tensor&, bool) override { return {}; }
+  std::int64_t hidden_size() const override { return 1; }
+  std::int64_t max_tokens() const override { return 8; }
+};
+
 TEST(TinyEncoders, PackTokensOfARightPaddedBatch) {
   torch::NoGradGuard no_grad;
   const Tensor mask = torch::tensor({1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0}, torch::kLong).view({3, 4});
-  torch::nn::Linear network(1, 1);  // any float32 CPU module in eval mode
+  auto network = std::make_shared<StandInNetwork>();
   network->eval();
   const auto p = arch::pack_tokens(mask, *network);
+  EXPECT_FALSE(p->int8);
+  network->set_int8_inference(true);
+  EXPECT_TRUE(arch::pack_tokens(mask, *network)->int8);
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->offsets, (std::vector<std::int64_t>{0, 4, 5, 7}));
   EXPECT_TRUE(torch::equal(p->index, torch::tensor({0, 1, 2, 3, 4, 8, 9}, torch::kLong)));

@@ -1,6 +1,8 @@
 // BERT and RoBERTa (one implementation; RoBERTa differs only in how position ids are made) with
 // the module layout and parameter names of Hugging Face's BertModel / RobertaModel, so
 // named_parameters() are the checkpoint's names and save() writes a loadable checkpoint.
+#include <type_traits>
+
 #include "rankemb/models/arch/layers.h"
 #include "rankemb/models/config.h"
 #include "rankemb/models/encoder.h"
@@ -48,7 +50,11 @@ struct AttentionImpl : nn::Module {
   }
   template <typename MaskOrPacking>
   Tensor forward(const Tensor& x, const MaskOrPacking& mask) {
-    return output(self->forward(x, mask), x);
+    if constexpr (std::is_same_v<MaskOrPacking, arch::Packing>) {
+      return output->forward_packed(self->forward(x, mask), x, mask);
+    } else {
+      return output(self->forward(x, mask), x);
+    }
   }
   SelfAttention self{nullptr};
   DenseNorm output{nullptr};
@@ -129,6 +135,7 @@ class BertNetwork final : public EncoderNetwork {
     return out;
   }
 
+  bool has_packed_path() const override { return true; }
   EncoderOutput forward_unpadded(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
     const auto packing = arch::pack_tokens(attention_mask, *this);
     if (!packing) return forward(input_ids, attention_mask, output_hidden_states);

@@ -82,6 +82,44 @@ Tensor DenseNormImpl::forward(const Tensor& x, const Tensor& residual) {
   return apply_norm(norm, torch::dropout(dense(x), dropout_, is_training()) + residual);
 }
 
+Tensor DenseNormImpl::forward_packed(const Tensor& x, const Tensor& residual, const Packing& packing) {
+  return apply_norm(norm, packed_(dense, x, packing) + residual);  // inference: no dropout
+}
+
+ParameterStamp::ParameterStamp(std::initializer_list<const Tensor*> params) {
+  for (const Tensor* p : params) items_.emplace_back(p->storage(), p->is_inference() ? 0 : p->_version());
+}
+
+bool ParameterStamp::operator==(const ParameterStamp& other) const {
+  if (items_.size() != other.items_.size()) return false;
+  for (std::size_t i = 0; i < items_.size(); ++i) {
+    if (!items_[i].first.is_alias_of(other.items_[i].first) || items_[i].second != other.items_[i].second) return false;
+  }
+  return true;
+}
+
+Tensor PackedLinear::operator()(nn::Linear& linear, const Tensor& x, const Packing& packing) {
+  if (!packing.int8) return linear(x);
+  return (*this)(linear->weight, linear->bias, x, packing);
+}
+
+Tensor PackedLinear::operator()(const Tensor& weight, const Tensor& bias, const Tensor& x, const Packing& packing) {
+  if (!packing.int8) return bias.defined() ? torch::addmm(bias, x, weight.t()) : torch::mm(x, weight.t());
+  ParameterStamp stamp = bias.defined() ? ParameterStamp{&weight, &bias} : ParameterStamp{&weight};
+  if (!int8_ || !(stamp == stamp_)) {
+    const Tensor w = weight.detach().to(torch::kFloat).contiguous();
+    const Tensor b = bias.defined() ? bias.detach().to(torch::kFloat).contiguous() : Tensor();
+    int8_ = std::make_shared<const kernels::Int8Linear>(w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
+                                                        w.size(0), w.size(1));
+    stamp_ = std::move(stamp);
+  }
+  const Tensor in = x.contiguous();
+  RECORD_FUNCTION("rankemb::linear_int8", std::vector<c10::IValue>({in}));
+  Tensor out = torch::empty({in.size(0), int8_->out()}, in.options());
+  int8_->forward(in.data_ptr<float>(), in.size(0), out.data_ptr<float>());
+  return out;
+}
+
 DenseActImpl::DenseActImpl(std::int64_t in, std::int64_t out, Activation act) : act_(act) {
   dense = register_module("dense", nn::Linear(in, out));
 }
@@ -133,7 +171,7 @@ Tensor kernel_attention(const Tensor& qkv, const Tensor& bias, const Tensor& mas
 
 }  // namespace
 
-std::optional<Packing> pack_tokens(const Tensor& attention_mask, const nn::Module& network) {
+std::optional<Packing> pack_tokens(const Tensor& attention_mask, const EncoderNetwork& network) {
   const auto params = network.parameters();
   if (torch::GradMode::is_enabled() || network.is_training() || !kernels::enabled() || params.empty() ||
       !params.front().device().is_cpu() || params.front().scalar_type() != torch::kFloat || attention_mask.dim() != 2) {
@@ -141,6 +179,7 @@ std::optional<Packing> pack_tokens(const Tensor& attention_mask, const nn::Modul
   }
   const Tensor mask = attention_mask.to(torch::kCPU, torch::kLong).contiguous();
   Packing p;
+  p.int8 = network.int8_inference();
   p.batch = mask.size(0);
   p.seq = mask.size(1);
   p.offsets.assign(1, 0);
@@ -189,7 +228,7 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
                                     bias.size(3) == packing.seq),
                 ErrorCode::Other, "packed attention takes a float32 [1, heads, T, T] bias");
   const Fused& f = fused(q_proj, k_proj, v_proj);
-  const Tensor qkv = torch::addmm(f.bias, x, f.weight.t()).contiguous();  // [N, 3, heads, D]
+  const Tensor qkv = packed_(f.weight, f.bias, x, packing).contiguous();  // [N, 3, heads, D]
   RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
   Tensor out = torch::empty({x.size(0), n_heads_ * head_dim_}, qkv.options());
   kernels::AttentionArgs a = interleaved_args(qkv, bias, packing.batch, packing.seq, n_heads_, head_dim_);
@@ -226,17 +265,8 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
 }
 
 const QkvAttention::Fused& QkvAttention::fused(nn::Linear& q, nn::Linear& k, nn::Linear& v) {
-  Stamp stamp;
-  for (const nn::Linear* l : {&q, &k, &v}) {
-    for (const Tensor* p : {&(*l)->weight, &(*l)->bias}) {
-      stamp.emplace_back(p->storage(), p->is_inference() ? 0 : p->_version());
-    }
-  }
-  bool same = stamp.size() == fused_.stamp.size();
-  for (std::size_t i = 0; same && i < stamp.size(); ++i) {
-    same = stamp[i].first.is_alias_of(fused_.stamp[i].first) && stamp[i].second == fused_.stamp[i].second;
-  }
-  if (!same) {
+  ParameterStamp stamp{&q->weight, &q->bias, &k->weight, &k->bias, &v->weight, &v->bias};
+  if (!(stamp == fused_.stamp)) {
     torch::NoGradGuard no_grad;
     fused_.weight = torch::cat({q->weight, k->weight, v->weight}, 0);
     fused_.bias = torch::cat({q->bias, k->bias, v->bias}, 0);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include <torch/types.h>
 
 #include "rankemb/models/encoder.h"
+#include "rankemb/models/kernels/int8_linear.h"
 
 namespace rankemb::models {
 struct HfConfig;
@@ -61,25 +63,57 @@ struct Packing {
   torch::Tensor positions;            // [N] int64: t, the token's place in its sentence
   std::vector<std::int64_t> offsets;  // B + 1: sentence b is packed rows offsets[b] .. offsets[b + 1] - 1
   std::int64_t batch = 0, seq = 0;
+  bool int8 = false;                  // the linear layers in int8 (EncoderNetwork::int8_inference)
 };
 // The packing of `attention_mask` [B, T] when the packed path applies: inference (no grad, and
 // `network` in eval mode: the packed attention has no dropout), a float32 CPU network, kernels
 // enabled (RANKEMB_KERNELS), and right padding (each row's ones before its zeros, at least one).
 // nullopt otherwise: run the padded forward.
-std::optional<Packing> pack_tokens(const torch::Tensor& attention_mask, const torch::nn::Module& network);
+std::optional<Packing> pack_tokens(const torch::Tensor& attention_mask, const EncoderNetwork& network);
 // [N, ...] packed rows -> [B, T, ...] with zeros at the pads.
 torch::Tensor unpack(const torch::Tensor& packed, const Packing& p);
 // The first token of each sentence, [B, ...] (what x.select(1, 0) is for a padded batch).
 torch::Tensor first_tokens(const torch::Tensor& packed, const Packing& p);
+
+// The parameters a cached copy was made from: their storages (held, so a freed one cannot come
+// back at the same address and pass for current) and version counters (bumped by in-place
+// changes: an optimizer step, load_weights).
+class ParameterStamp {
+ public:
+  ParameterStamp() = default;
+  explicit ParameterStamp(std::initializer_list<const torch::Tensor*> params);
+  bool operator==(const ParameterStamp& other) const;
+
+ private:
+  std::vector<std::pair<c10::Storage, std::uint32_t>> items_;
+};
+
+// A linear layer of the packed path: x · Wᵀ + b in float32, or with Packing::int8 through an int8
+// copy of the weights (kernels/int8_linear.h), made on first use and remade when they change.
+class PackedLinear {
+ public:
+  torch::Tensor operator()(torch::nn::Linear& linear, const torch::Tensor& x, const Packing& packing);
+  // The same for a weight [out, in] and bias [out] the caller holds (a fused projection).
+  torch::Tensor operator()(const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& x,
+                           const Packing& packing);
+
+ private:
+  ParameterStamp stamp_;
+  std::shared_ptr<const kernels::Int8Linear> int8_;
+};
 
 // "dense" + "LayerNorm" applied to (dense(x) + residual): HF's BertSelfOutput, BertOutput and
 // MPNetOutput.
 struct DenseNormImpl : torch::nn::Module {
   DenseNormImpl(std::int64_t in, std::int64_t out, double eps, double dropout);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+  // The packed path (no dropout: inference only). Not an overload of forward: the module holder's
+  // operator() needs a single forward.
+  torch::Tensor forward_packed(const torch::Tensor& x, const torch::Tensor& residual, const Packing& packing);
   torch::nn::Linear dense{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   double dropout_;
+  PackedLinear packed_;
 };
 TORCH_MODULE(DenseNorm);
 
@@ -87,8 +121,12 @@ TORCH_MODULE(DenseNorm);
 struct DenseActImpl : torch::nn::Module {
   DenseActImpl(std::int64_t in, std::int64_t out, Activation act);
   torch::Tensor forward(const torch::Tensor& x) { return activate(dense(x), act_); }
+  torch::Tensor forward_packed(const torch::Tensor& x, const Packing& packing) {
+    return activate(packed_(dense, x, packing), act_);
+  }
   torch::nn::Linear dense{nullptr};
   Activation act_;
+  PackedLinear packed_;
 };
 TORCH_MODULE(DenseAct);
 
@@ -108,13 +146,19 @@ struct PostNormLayerImpl : torch::nn::Module {
     torch::Tensor a = attention->forward(x, extra...);  // ->forward: the holder's operator() cannot pick an overload
     return output(intermediate(a), a);
   }
+  // The packed path (arch::Packing): x [N, H]; the attention module takes (x, extra..., packing).
+  template <typename... Extra>
+  torch::Tensor forward_packed(const torch::Tensor& x, const Packing& packing, const Extra&... extra) {
+    torch::Tensor a = attention->forward(x, extra..., packing);
+    return output->forward_packed(intermediate->forward_packed(a, packing), a, packing);
+  }
   AttentionHolder attention{nullptr};
   DenseAct intermediate{nullptr};
   DenseNorm output{nullptr};
 };
 
 // The packed forward after the embeddings: x [N, H] through `layers` (each a LayerImpl, called as
-// forward(x, extra..., packing)), the states unpacked to [B, T, H] and `pooler` (when it is set)
+// forward_packed(x, packing, extra...)), the states unpacked to [B, T, H] and `pooler` (when it is set)
 // over each sentence's first token.
 template <typename LayerImpl, typename... Extra>
 EncoderOutput run_packed(torch::nn::ModuleList& layers, DenseAct& pooler, torch::Tensor x, const Packing& packing,
@@ -122,7 +166,7 @@ EncoderOutput run_packed(torch::nn::ModuleList& layers, DenseAct& pooler, torch:
   EncoderOutput out;
   if (output_hidden_states) out.hidden_states.push_back(unpack(x, packing));
   for (const auto& layer : *layers) {
-    x = layer->as<LayerImpl>()->forward(x, extra..., packing);
+    x = layer->as<LayerImpl>()->forward_packed(x, packing, extra...);
     if (output_hidden_states) out.hidden_states.push_back(unpack(x, packing));
   }
   out.last_hidden_state = output_hidden_states ? out.hidden_states.back() : unpack(x, packing);
@@ -150,18 +194,16 @@ class QkvAttention {
                         const torch::Tensor& bias, const Packing& packing);
 
  private:
-  // The stamp holds the storages, so a freed one cannot come back at the same address and pass
-  // for current.
-  using Stamp = std::vector<std::pair<c10::Storage, std::uint32_t>>;
   struct Fused {
     torch::Tensor weight, bias;
-    Stamp stamp;
+    ParameterStamp stamp;
   };
   const Fused& fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);
 
   std::int64_t n_heads_, head_dim_;
   double dropout_;
   Fused fused_;
+  PackedLinear packed_;
 };
 
 // The dtype's lowest finite value (torch.finfo(dtype).min).

@@ -62,12 +62,13 @@ struct SelfAttentionImpl : nn::Module {
   }
   // x [N, H] packed (arch::Packing) -> [N, H]
   Tensor forward(const Tensor& x, const Tensor& position_bias, const arch::Packing& packing) {
-    return o(attention_.forward(x, q, k, v, position_bias, packing));
+    return packed_o_(o, attention_.forward(x, q, k, v, position_bias, packing), packing);
   }
   nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
 
  private:
   arch::QkvAttention attention_;
+  arch::PackedLinear packed_o_;
 };
 TORCH_MODULE(SelfAttention);
 
@@ -153,6 +154,7 @@ class MpnetNetwork final : public EncoderNetwork {
     return out;
   }
 
+  bool has_packed_path() const override { return true; }
   EncoderOutput forward_unpadded(const Tensor& input_ids, const Tensor& attention_mask, bool output_hidden_states) override {
     const auto packing = arch::pack_tokens(attention_mask, *this);
     if (!packing) return forward(input_ids, attention_mask, output_hidden_states);
