@@ -75,7 +75,8 @@ int run_index_build(const IndexArgs& a) {
               .count = dir.texts.size(),
               .dim = model.dim,
               .recall_at_10 = std::nullopt,
-              .corpus = a.corpus};
+              .corpus = a.corpus,
+              .precision = model.dtype};
   search::l2_normalize(dir.info.probe);
   if (a.settings.kind != "flat") dir.info.recall_at_10 = approximate_recall(dir.index, rows);
   search::write_index_dir(a.output, dir);
@@ -97,7 +98,7 @@ int run_search(SearchArgs a) {
   for (const auto& q : a.queries) unicode::require_utf8(q, "query");
   auto encoder = load_chosen_encoder(a.encoder);
   serve::EmbeddingModel model = embedding_model(*encoder, a.encoder);
-  search::check_same_model(dir.info, model.embed({search::kProbeSentence}).at(0), a.encoder.model);
+  search::check_same_model(dir.info, model.embed({search::kProbeSentence}).at(0), a.encoder.model, model.dtype);
   const auto hits = dir.index.search(model.embed(a.queries), a.k);
   for (std::size_t q = 0; q < hits.size(); ++q)
     for (std::size_t r = 0; r < hits[q].size(); ++r) {

@@ -47,7 +47,7 @@ int run_serve(ServeArgs a) {
   std::shared_ptr<const search::IndexDir> index;
   if (!a.index.empty()) {
     auto dir = std::make_shared<search::IndexDir>(search::read_index_dir(a.index));
-    search::check_same_model(dir->info, model.embed({search::kProbeSentence}).at(0), a.encoder.model);
+    search::check_same_model(dir->info, model.embed({search::kProbeSentence}).at(0), a.encoder.model, model.dtype);
     index = std::move(dir);
   }
   a.server.batching.max_wait = std::chrono::microseconds(a.wait_us);

@@ -99,7 +99,13 @@ int main(int argc, char** argv) {
     else if (verbose == 1) log::set_level(log::Level::Info);
     // 0 = all cores, said explicitly: Debian's libtorch 1.13 starts with 1 intra-op thread on a
     // 2-core machine (measured: encode of 2,000 sentences took 10.1-10.8 s against 6.4-7.9 s at 2).
-    torch::set_num_threads(threads > 0 ? threads : usable_cpu_cores());
+    // OMP_NUM_THREADS / MKL_NUM_THREADS still rule when set (libtorch reads them; the local ranks
+    // of `train --nproc` and torchrun share the cores through them).
+    if (threads > 0) {
+      torch::set_num_threads(threads);
+    } else if (!std::getenv("OMP_NUM_THREADS") && !std::getenv("MKL_NUM_THREADS")) {
+      torch::set_num_threads(usable_cpu_cores());
+    }
     log::debug("intra-op threads: {}", torch::get_num_threads());
   });
 

@@ -39,10 +39,15 @@ expect 2 "batch" -- "${GEN[@]}" --seeds "$TMP/seeds.txt" --batch 1000000 -o "$TM
 expect 2 "guidance" -- "${GEN[@]}" --seeds "$TMP/seeds.txt" --guidance inf -o "$TMP/g.jsonl"
 # 6. --threads has a cap.
 expect 2 "threads" -- "$BIN" --threads 100000 info "$MINILM"
-# --threads 0 is every usable core (Debian's libtorch alone starts with one thread on 2 cores).
-"$BIN" -vv --threads 0 info "$MINILM" > /dev/null 2> "$TMP/err"
-grep -q "intra-op threads: $(nproc)\$" "$TMP/err" || {
-  echo "FAIL: --threads 0 did not use all $(nproc) cores: $(grep -i threads "$TMP/err")"; failures=$((failures + 1)); }
+# --threads 0 is every usable core (Debian's libtorch alone starts with one thread on 2 cores),
+# unless OMP_NUM_THREADS says otherwise.
+cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
+env -u OMP_NUM_THREADS -u MKL_NUM_THREADS "$BIN" -vv --threads 0 info "$MINILM" > /dev/null 2> "$TMP/err"
+grep -q "intra-op threads: $cores\$" "$TMP/err" || {
+  echo "FAIL: --threads 0 did not use all $cores cores: $(grep -i threads "$TMP/err")"; failures=$((failures + 1)); }
+OMP_NUM_THREADS=1 "$BIN" -vv info "$MINILM" > /dev/null 2> "$TMP/err"
+grep -q "intra-op threads: 1\$" "$TMP/err" || {
+  echo "FAIL: OMP_NUM_THREADS=1 was not respected: $(grep -i threads "$TMP/err")"; failures=$((failures + 1)); }
 # --int8 where it cannot run is a usage error naming why, not a silent float32 run.
 expect 2 "float32 model on the CPU" -- "$BIN" encode -m "$MINILM" "$TMP/seeds.txt" -o "$TMP/q.npy" --int8 --dtype bfloat16
 [ ! -e "$TMP/q.npy" ] || { echo "FAIL: a refused --int8 run left $TMP/q.npy"; failures=$((failures + 1)); }

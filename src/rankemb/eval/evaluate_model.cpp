@@ -9,7 +9,7 @@ EvalReport evaluate_model_dir(const std::filesystem::path& model, const models::
                               const EvalOptions& options, const TaskSelection& tasks, Progress& progress) {
   auto encoder = models::load_encoder(model, load);
   log::info("evaluating {} (pooler {}, dim {}, {})", model.string(), models::pooler_name(encoder->pooler()),
-            encoder->dim(), dtype_name(load.dtype));
+            encoder->dim(), load.int8 ? std::string_view("int8") : dtype_name(load.dtype));
   NullProgress table_progress;  // the encoder reports progress itself (one call per task group)
   const auto embed = models::encoder_embed_fn(*encoder, {.batch = batch}, progress);
   EvalReport report = run_eval(tasks, options, embed, table_progress);

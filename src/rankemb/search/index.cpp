@@ -132,7 +132,8 @@ json info_json(const IndexInfo& i) {
             {"metric", "cosine (inner product of normalized vectors)"},
             {"kind", i.settings.kind},
             {"probe_sentence", kProbeSentence},
-            {"probe", i.probe}};
+            {"probe", i.probe},
+            {"precision", i.precision}};
   if (i.settings.kind == "hnsw")
     j["hnsw"] = {{"M", i.settings.hnsw_m}, {"ef_construction", i.settings.ef_construction}, {"ef_search", i.settings.ef_search}};
   j["recall_at_10"] = i.recall_at_10 ? json(*i.recall_at_10) : json(nullptr);
@@ -161,6 +162,7 @@ IndexInfo parse_info(const fs::path& file) {
   i.dim = field<std::size_t>(j, "dim", file);
   i.settings.kind = field<std::string>(j, "kind", file);
   i.probe = field<std::vector<float>>(j, "probe", file);
+  if (j.contains("precision")) i.precision = field<std::string>(j, "precision", file);
   if (j.contains("hnsw")) {
     const json& h = j["hnsw"];
     i.settings.hnsw_m = h.value("M", i.settings.hnsw_m);
@@ -209,7 +211,12 @@ IndexDir read_index_dir(const fs::path& dir) {
   return d;
 }
 
-void check_same_model(const IndexInfo& info, std::vector<float> probe, const std::string& model) {
+void check_same_model(const IndexInfo& info, std::vector<float> probe, const std::string& model,
+                      const std::string& precision) {
+  const bool index_int8 = info.precision == "int8", run_int8 = precision == "int8";
+  if (!info.precision.empty() && index_int8 != run_int8)
+    fail(ErrorCode::Usage, "the index was built with the model in {} and this run is in {}: {} (or rebuild the index)",
+         info.precision, precision, index_int8 ? "pass --int8 (float32 model)" : "run without --int8");
   if (probe.size() != info.probe.size())
     fail(ErrorCode::Usage, "{} makes {}-wide vectors; the index was built with {} ({}-wide)", model, probe.size(), info.model,
          info.probe.size());

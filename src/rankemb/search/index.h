@@ -75,6 +75,8 @@ struct IndexInfo {
   std::size_t count = 0, dim = 0;
   std::optional<double> recall_at_10;  // approximate kinds only
   std::string corpus;                // the corpus file, as given
+  std::string precision;             // what the model ran in: its dtype, or "int8" (--int8); empty
+                                     // for indexes written before it was recorded
 };
 
 struct IndexDir {
@@ -89,7 +91,10 @@ void write_index_dir(const std::filesystem::path& dir, const IndexDir& index);
 // Reads and cross-checks the three files (counts, widths); Error(Input) naming file and field.
 IndexDir read_index_dir(const std::filesystem::path& dir);
 // Refuses (Error(Usage)) a model whose probe embedding differs from the index's (cosine < 0.999):
-// searching an index with another model's vectors returns nonsense without any error.
-void check_same_model(const IndexInfo& info, std::vector<float> probe, const std::string& model);
+// searching an index with another model's vectors returns nonsense without any error. A model
+// run with --int8 against an index built without it, or the reverse (`precision` as IndexInfo's),
+// is refused first with that said: int8 and float32 vectors of one model have cosine ~0.998.
+void check_same_model(const IndexInfo& info, std::vector<float> probe, const std::string& model,
+                      const std::string& precision);
 
 }  // namespace rankemb::search

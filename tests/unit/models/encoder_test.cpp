@@ -227,10 +227,10 @@ TEST(TinyEncoders, PackTokensOfARightPaddedBatch) {
   auto network = std::make_shared<StandInNetwork>();
   network->eval();
   const auto p = arch::pack_tokens(mask, *network);
+  ASSERT_TRUE(p.has_value());
   EXPECT_FALSE(p->int8);
   network->set_int8_inference(true);
   EXPECT_TRUE(arch::pack_tokens(mask, *network)->int8);
-  ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->offsets, (std::vector<std::int64_t>{0, 4, 5, 7}));
   EXPECT_TRUE(torch::equal(p->index, torch::tensor({0, 1, 2, 3, 4, 8, 9}, torch::kLong)));
   EXPECT_TRUE(torch::equal(p->positions, torch::tensor({0, 1, 2, 3, 0, 0, 1}, torch::kLong)));

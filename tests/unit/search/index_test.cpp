@@ -92,7 +92,7 @@ TEST(IndexDir, RoundTripAndRefusals) {
   d.index = rs::VectorIndex::build(rows, {.kind = "hnsw", .hnsw_m = 8, .ef_construction = 40, .ef_search = 32});
   for (std::size_t i = 0; i < rows.size(); ++i) d.ids.push_back(static_cast<std::int64_t>(2 * i + 1)), d.texts.push_back("text " + std::to_string(i));
   d.info = {.model = "m", .probe = rows[0], .settings = {.kind = "hnsw", .hnsw_m = 8, .ef_construction = 40, .ef_search = 32},
-            .count = 50, .dim = 8, .recall_at_10 = 0.97, .corpus = "c.txt"};
+            .count = 50, .dim = 8, .recall_at_10 = 0.97, .corpus = "c.txt", .precision = "int8"};
   rs::l2_normalize(d.info.probe);
   const auto dir = tmp.path() / "idx";
   rs::write_index_dir(dir, d);
@@ -106,10 +106,20 @@ TEST(IndexDir, RoundTripAndRefusals) {
   ASSERT_EQ(a[0].size(), b[0].size());
   for (std::size_t j = 0; j < a[0].size(); ++j) EXPECT_EQ(a[0][j].position, b[0][j].position);
 
-  // The same model passes; another model (another probe embedding) is refused.
-  rs::check_same_model(back.info, rows[0], "m");
-  expect_error([&] { rs::check_same_model(back.info, rows[1], "other"); }, ErrorCode::Usage, {"other", "not the model"});
-  expect_error([&] { rs::check_same_model(back.info, {1, 2}, "narrow"); }, ErrorCode::Usage, "2-wide");
+  // The same model passes; another model (another probe embedding) is refused, and so is the
+  // same model in another precision than the index's (recorded: int8 here).
+  EXPECT_EQ(back.info.precision, "int8");
+  rs::check_same_model(back.info, rows[0], "m", "int8");
+  expect_error([&] { rs::check_same_model(back.info, rows[1], "other", "int8"); }, ErrorCode::Usage, {"other", "not the model"});
+  expect_error([&] { rs::check_same_model(back.info, {1, 2}, "narrow", "int8"); }, ErrorCode::Usage, "2-wide");
+  expect_error([&] { rs::check_same_model(back.info, rows[0], "m", "float32"); }, ErrorCode::Usage,
+               {"built with the model in int8", "pass --int8"});
+  rs::IndexInfo f32 = back.info;
+  f32.precision = "float32";
+  rs::check_same_model(f32, rows[0], "m", "bfloat16");  // dtypes mix as before (the probe decides)
+  expect_error([&] { rs::check_same_model(f32, rows[0], "m", "int8"); }, ErrorCode::Usage, "run without --int8");
+  f32.precision.clear();  // an index from before precision was recorded: the probe decides
+  rs::check_same_model(f32, rows[0], "m", "int8");
 
   // A texts file that does not match the index is an input error naming the directory.
   {

@@ -58,8 +58,9 @@ RowQuant quantize_row_portable(const float* x, std::int64_t n, std::uint8_t* q) 
 // y[n] = s · s_w[n] · (acc[n] − z · colsum[n]) + b[n]
 void dequantize_row_portable(const std::int32_t* acc, RowQuant p, const float* weight_scale,
                              const std::int32_t* column_sum, const float* bias, std::int64_t n, float* y) {
+  // One rounding for the multiply-add, as the AVX2 loop's fmadd: both paths give the same bits.
   for (std::int64_t j = 0; j < n; ++j) {
-    y[j] = p.scale * weight_scale[j] * static_cast<float>(acc[j] - p.zero_point * column_sum[j]) + bias[j];
+    y[j] = std::fma(p.scale * weight_scale[j], static_cast<float>(acc[j] - p.zero_point * column_sum[j]), bias[j]);
   }
 }
 
@@ -155,7 +156,8 @@ struct Int8Linear::Impl {
 bool int8_available() { return true; }
 
 Int8Linear::Int8Linear(const float* weight, const float* bias, std::int64_t out, std::int64_t in) {
-  RANKEMB_CHECK(out > 0 && in > 0, ErrorCode::Other, "int8 linear layer of {} x {}", out, in);
+  RANKEMB_CHECK(out > 0 && in > 0 && in <= kMaxIn, ErrorCode::Other, "int8 linear layer of {} x {} (inputs at most {})", out, in,
+                kMaxIn);
   auto impl = std::make_shared<Impl>();
   impl->in = in;
   impl->out = out;
@@ -176,21 +178,30 @@ Int8Linear::Int8Linear(const float* weight, const float* bias, std::int64_t out,
       impl->column_sum[n] += static_cast<std::int32_t>(v);
     }
   }
+  try {
+    prepare_product(*impl, q);
+  } catch (const dnnl::error& e) {
+    fail(ErrorCode::Other, "oneDNN could not prepare an int8 product of {} x {}: {}", out, in, e.what());
+  }
+  impl_ = std::move(impl);
+}
+
+// The primitive for every row count (M is given at each call) and the weights packed for it.
+void Int8Linear::prepare_product(Impl& impl, const std::vector<std::int8_t>& q) {
+  const std::int64_t in = impl.in, out = impl.out;
   using dt = dnnl::memory::data_type;
   const dnnl::memory::dim runtime = DNNL_RUNTIME_DIM_VAL;
-  // One primitive for every row count: M is given at each call, the packed weights are reused.
   const dnnl::memory::desc src({runtime, in}, dt::u8, dnnl::memory::dims{in, 1});
   const dnnl::memory::desc wei({in, out}, dt::s8, dnnl::memory::format_tag::any);
   const dnnl::memory::desc dst({runtime, out}, dt::s32, dnnl::memory::dims{out, 1});
-  impl->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), cpu_engine());
-  impl->product = dnnl::matmul(impl->pd);
+  impl.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+  impl.product = dnnl::matmul(impl.pd);
   // q is [out, in] row-major: the [in, out] matrix in column-major ("ba").
-  dnnl::memory plain({{in, out}, dt::s8, dnnl::memory::format_tag::ba}, cpu_engine(), q.data());
-  impl->weights = dnnl::memory(impl->pd.weights_desc(), cpu_engine());
+  dnnl::memory plain({{in, out}, dt::s8, dnnl::memory::format_tag::ba}, cpu_engine(), const_cast<std::int8_t*>(q.data()));
+  impl.weights = dnnl::memory(impl.pd.weights_desc(), cpu_engine());
   dnnl::stream stream(cpu_engine());
-  dnnl::reorder(plain, impl->weights).execute(stream, plain, impl->weights);
+  dnnl::reorder(plain, impl.weights).execute(stream, plain, impl.weights);
   stream.wait();
-  impl_ = std::move(impl);
 }
 
 void Int8Linear::forward(const float* x, std::int64_t rows, float* y) const {
@@ -206,12 +217,16 @@ void Int8Linear::forward(const float* x, std::int64_t rows, float* y) const {
   at::parallel_for(0, rows, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) params[i] = quantize_row(x + i * in, in, qx.get() + i * in);
   });
-  using dt = dnnl::memory::data_type;
-  dnnl::memory src({{rows, in}, dt::u8, dnnl::memory::format_tag::ab}, cpu_engine(), qx.get());
-  dnnl::memory dst({{rows, out}, dt::s32, dnnl::memory::format_tag::ab}, cpu_engine(), acc.get());
-  dnnl::stream stream(cpu_engine());
-  m.product.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, m.weights}, {DNNL_ARG_DST, dst}});
-  stream.wait();
+  try {
+    using dt = dnnl::memory::data_type;
+    dnnl::memory src({{rows, in}, dt::u8, dnnl::memory::format_tag::ab}, cpu_engine(), qx.get());
+    dnnl::memory dst({{rows, out}, dt::s32, dnnl::memory::format_tag::ab}, cpu_engine(), acc.get());
+    dnnl::stream stream(cpu_engine());
+    m.product.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, m.weights}, {DNNL_ARG_DST, dst}});
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    fail(ErrorCode::Other, "oneDNN int8 product of {} rows x {} -> {}: {}", rows, in, out, e.what());
+  }
   at::parallel_for(0, rows, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       dequantize_row(acc.get() + i * out, params[i], m.weight_scale.data(), m.column_sum.data(), m.bias.data(), out, y + i * out);
@@ -231,6 +246,7 @@ bool int8_available() { return false; }
 Int8Linear::Int8Linear(const float*, const float*, std::int64_t, std::int64_t) {
   fail(ErrorCode::Usage, "int8 inference needs oneDNN (Debian libdnnl-dev), which this build was configured without");
 }
+void Int8Linear::prepare_product(Impl&, const std::vector<std::int8_t>&) {}
 void Int8Linear::forward(const float*, std::int64_t, float*) const {}
 std::int64_t Int8Linear::in() const { return 0; }
 std::int64_t Int8Linear::out() const { return 0; }

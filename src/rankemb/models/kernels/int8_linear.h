@@ -8,16 +8,17 @@
 // - weights: per output channel, symmetric, |q| <= 63 (7 bits). AVX2 has no 8-bit dot product
 //   that cannot overflow: vpmaddubsw adds two uint8·int8 products into a saturating int16, and
 //   255·127·2 > 32767 (measured: oneDNN's AVX2 GEMM returned wrong sums for full-range inputs).
-//   255·64·2 = 32640 fits, so every sum is exact;
+//   255·63·2 = 32130 fits, so every sum is exact;
 // - y[i, n] = s_x[i] · s_w[n] · (Σ_k q_x[i, k] q_w[n, k] − z[i] Σ_k q_w[n, k]) + b[n], the
 //   correction and scales applied in float32 after the integer product.
-// all-MiniLM-L6-v2 on 2,000 STS-B sentences: cosine to float32 worst 0.987, mean 0.997 (simulated
-// in torch; bench/serve_bench.py --encode measures the real one). ONNX Runtime's int8 dynamic
-// quantization, one scale per tensor, gives 0.81 / 0.96.
+// all-MiniLM-L6-v2 on 2,000 STS-B sentences: cosine to float32 worst 0.987, mean 0.997
+// (bench/serve_bench.py --encode). ONNX Runtime's int8 dynamic quantization, one activation scale
+// per tensor, gives 0.81 / 0.96. The int32 sums hold inputs up to kMaxIn wide.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace rankemb::models::kernels {
 
@@ -27,6 +28,7 @@ bool int8_available();
 class Int8Linear {
  public:
   static constexpr int kWeightMax = 63;
+  static constexpr std::int64_t kMaxIn = 2147483647 / (2 * 255 * kWeightMax);  // 66,837
   // `weight` [out, in] and `bias` [out] (nullptr: none), float32 row-major; copied and quantized.
   // Error(Usage) when the build has no oneDNN.
   Int8Linear(const float* weight, const float* bias, std::int64_t out, std::int64_t in);
@@ -39,6 +41,7 @@ class Int8Linear {
 
  private:
   struct Impl;
+  static void prepare_product(Impl& impl, const std::vector<std::int8_t>& q);
   std::shared_ptr<const Impl> impl_;
 };
 
