@@ -44,8 +44,10 @@ fi
 [ -n "${RANKEMB_CACHE_DIR:-}" ] && cmake_args+=(-DRANKEMB_TEST_CACHE_DIR="$RANKEMB_CACHE_DIR")
 
 echo "[upstream-torch] configure" >&2
+# No --int8 there: a torch wheel's include directory carries its own oneDNN 3.x headers, which
+# would shadow Debian's 2.x ones that the library links (int8_linear.cpp refuses the mix anyway).
 cmake -S "$REPO" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix_path" -DRANKEMB_BUILD_BENCH=OFF "${cmake_args[@]}" \
+  -DCMAKE_PREFIX_PATH="$prefix_path" -DRANKEMB_BUILD_BENCH=OFF -DRANKEMB_WITH_ONEDNN=OFF "${cmake_args[@]}" \
   > "$LOG_DIR/configure.log" 2>&1 || { tail -40 "$LOG_DIR/configure.log"; exit 1; }
 
 echo "[upstream-torch] build" >&2

@@ -389,14 +389,14 @@ std::vector<fs::path> model_input_files(const fs::path& dir) {
 namespace {
 
 void enable_int8_inference(EncoderNetwork& net, const LoadOptions& options) {
-  RANKEMB_CHECK(kernels::int8_available(), ErrorCode::Usage,
-                "--int8 needs oneDNN (Debian libdnnl-dev), which this build was configured without");
   RANKEMB_CHECK(options.dtype == Dtype::Float32 && !options.device.is_cuda(), ErrorCode::Usage,
                 "--int8 quantizes a float32 model on the CPU (asked: {} on {})", dtype_name(options.dtype),
                 device_name(options.device));
   RANKEMB_CHECK(net.has_packed_path(), ErrorCode::Usage,
                 "--int8 is for the BERT family and MPNet; this architecture has no int8 path");
   RANKEMB_CHECK(kernels::enabled(), ErrorCode::Usage, "--int8 runs on rankemb's kernels, which RANKEMB_KERNELS=off turns off");
+  RANKEMB_CHECK(kernels::int8_available(), ErrorCode::Usage,
+                "--int8 needs oneDNN (Debian libdnnl-dev), which this build was configured without");
   net.set_int8_inference(true);
 }
 

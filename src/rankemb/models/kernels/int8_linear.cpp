@@ -11,6 +11,12 @@
 
 #if RANKEMB_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
+#if DNNL_VERSION_MAJOR != 2
+// Headers other than the oneDNN 2.x the build links (an upstream libtorch's include directory
+// carries its own 3.x ones): build without int8 rather than against a mismatched API.
+#undef RANKEMB_WITH_ONEDNN
+#define RANKEMB_WITH_ONEDNN 0
+#endif
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
