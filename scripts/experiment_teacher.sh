@@ -13,7 +13,10 @@
 # lr3e5, omega2, tau2-0.1, seed2, seed3 (training seeds for the spread), g1 (chains at g = 1),
 # c1000, c2000 (1,000 / 2,000 chains). The teacher's own scores: bash scripts/eval_baselines.sh mpnet. A finished
 # row is skipped, so a killed script picks up at the row it was on.
-# Environment: RANKEMB (binary, default build/bin/rankemb), OUT (default runs/exp14), THREADS.
+# Environment: RANKEMB (binary, default build/bin/rankemb), OUT (default runs/exp14), THREADS,
+# DTYPE (training dtype, default bfloat16: the rows of 2026-12-04 ran on a CPU with bfloat16
+# units; float32 elsewhere), TASKS (what a trained row is evaluated on, default sts), CHAINS (the
+# chains of the training rows, default $OUT/mpnet/chains.jsonl, the mpnet row's).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -22,11 +25,11 @@ OUT="${OUT:-runs/exp14}"
 T=(--threads "${THREADS:-2}")
 MINI=.cache/assets/all-MiniLM-L6-v2
 MPNET=.cache/assets/all-mpnet-base-v2
-CHAINS="$OUT/mpnet/chains.jsonl"
+CHAINS="${CHAINS:-$OUT/mpnet/chains.jsonl}"
 # The demo's training settings, spelled out for `rankemb train` (a row overrides some by name:
 # LR=, OMEGA=, SEED=, TAU2=).
 train_flags() {
-  echo --lr "${LR:-1e-5}" --omega "${OMEGA:-0.5}" --seed "${SEED:-2024}" --tau2 "${TAU2:-0.05}" --dtype bfloat16 --eval-steps 25
+  echo --lr "${LR:-1e-5}" --omega "${OMEGA:-0.5}" --seed "${SEED:-2024}" --tau2 "${TAU2:-0.05}" --dtype "${DTYPE:-bfloat16}" --eval-steps 25
 }
 mkdir -p "$OUT"
 
@@ -46,7 +49,7 @@ train_row() {
   # --resume continues a killed row from its checkpoint (and starts at step 0 when it has none);
   # each part's time is appended, experiment_table.py sums them.
   /usr/bin/time -a -f "%e s" -o "$dir/train.time" "${cmd[@]}" --resume
-  "$B" "${T[@]}" eval -m "$dir/train/best" --tasks sts --json "$dir/eval.json.tmp" > "$dir/eval.txt"
+  "$B" "${T[@]}" eval -m "$dir/train/best" --tasks "${TASKS:-sts}" --json "$dir/eval.json.tmp" > "$dir/eval.txt"
   mv "$dir/eval.json.tmp" "$dir/eval.json"
 }
 
