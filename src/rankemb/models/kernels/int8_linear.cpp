@@ -126,11 +126,6 @@ __attribute__((target("avx2,fma"))) void dequantize_row_avx2(const std::int32_t*
   }
   dequantize_row_portable(acc + j, p, weight_scale + j, column_sum + j, bias + j, n - j, y + j);
 }
-
-bool cpu_has_avx2_fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
 #endif
 
 RowQuant quantize_row(const float* x, std::int64_t n, std::uint8_t* q) {

@@ -117,11 +117,6 @@ void rows_avx2(const Rows& w, const float* x, const float* xsum, std::int64_t n,
     default: rows_avx2_n<8>(w, x, xsum, cols, out_cols, begin, end, y); break;
   }
 }
-
-bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
 #endif
 
 float f16(const std::uint8_t* p) {
@@ -195,7 +190,7 @@ void QuantMatrix::multiply(const float* x, std::int64_t n, float* y, bool portab
   const std::int64_t grain = std::max<std::int64_t>(1, min_parallel_work() / (cols_ * n));
   at::parallel_for(0, rows_, grain, [&](std::int64_t begin, std::int64_t end) {
 #ifdef RANKEMB_QUANT_AVX2
-    if (!portable && cpu_has_avx2()) return rows_avx2(w, x, xsum.data(), n, cols_, rows_, begin, end, y);
+    if (!portable && cpu_has_avx2_fma()) return rows_avx2(w, x, xsum.data(), n, cols_, rows_, begin, end, y);
 #endif
     rows_generic(w, x, xsum.data(), n, cols_, rows_, begin, end, y);
   });

@@ -64,4 +64,13 @@ int parallel_team_size() {
   return static_cast<int>(seen.size());
 }
 
+bool cpu_has_avx2_fma() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+#else
+  return false;
+#endif
+}
+
 }  // namespace rankemb::models::kernels

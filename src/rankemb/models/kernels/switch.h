@@ -4,7 +4,7 @@
 // benchmarks run the libtorch operators they replace side by side in
 // one build (bench/kernels_ab.py), and a user who suspects a kernel can rule it out.
 // Also how the kernels' parallel loops run here: the threads they get and the least work worth a
-// parallel region.
+// parallel region, and whether the CPU runs their AVX2 loops.
 #pragma once
 
 #include <cstdint>
@@ -29,5 +29,8 @@ int parallel_team_size();
 // regions) took 23 ms at 2 threads against 15 ms at 1. So 2M (~0.5 ms of one core) when the
 // policy is passive (or GOMP_SPINCOUNT=0), 16k otherwise.
 std::int64_t min_parallel_work();
+
+// Whether this CPU runs the kernels' AVX2 + FMA loops (x86-64 with GCC or clang; false elsewhere).
+bool cpu_has_avx2_fma();
 
 }  // namespace rankemb::models::kernels
