@@ -11,7 +11,7 @@
 # self (same chains, teacher = frozen student, the old default), omega0 (plain teacher
 # distillation), shuffled (chain order destroyed within each chain, same teacher and loss),
 # lr3e5, omega2, tau2-0.1, seed2, seed3 (training seeds for the spread), g1 (chains at g = 1),
-# c1000, c2000 (1,000 / 2,000 chains). The teacher's own scores: bash scripts/eval_baselines.sh mpnet. A finished
+# c1000, c2000, c5000 (1,000 / 2,000 / 5,000 chains). The teacher's own scores: bash scripts/eval_baselines.sh mpnet. A finished
 # row is skipped, so a killed script picks up at the row it was on.
 # Environment: RANKEMB (binary, default build/bin/rankemb), OUT (default runs/exp14), THREADS,
 # DTYPE (training dtype, default bfloat16: the rows of 2026-12-04 ran on a CPU with bfloat16
@@ -80,6 +80,8 @@ row() {
     g1) demo_row g1 --guidance 1 --judge-chains 0 ;;
     c1000) demo_row c1000 --chains 1000 --judge-chains 0 ;;
     c2000) demo_row c2000 --chains 2000 --judge-chains 0 ;;
+    # Dev every 50 steps instead of 25: ~3,900 steps would spend ~35 min on dev evaluations alone.
+    c5000) demo_row c5000 --chains 5000 --judge-chains 0 --eval-steps 50 ;;
     *) echo "unknown row $1" >&2; exit 2 ;;
   esac
 }
