@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "llm_service.h"
 #include "model_service.h"
+#include "rankemb/models/embed.h"
 #include "rankemb/search/index.h"
 #include "rankemb/serve/server.h"
 #include "rankemb/util/error.h"
@@ -51,6 +52,8 @@ int run_serve(ServeArgs a) {
     index = std::move(dir);
   }
   a.server.batching.max_wait = std::chrono::microseconds(a.wait_us);
+  // Each model worker computes on its share of --threads.
+  model.worker_start = [](std::size_t workers) { models::take_share_of_threads(static_cast<int>(workers)); };
   std::optional<serve::TextModel> llm;
   if (!a.llm.model.empty()) llm = load_text_model(a.llm);
   serve::Server server(std::move(model), a.server, index, std::move(llm));
@@ -89,6 +92,11 @@ void register_serve(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--max-batch-tokens", a->server.batching.max_batch_tokens, "Tokens per model call across clients")->check(in_range(1, 1 << 22));
   cmd->add_option("--max-queue", a->server.batching.max_queue_texts, "Texts waiting for the model before requests get 429")->check(in_range(1, 1 << 22));
   cmd->add_option("--max-wait-us", a->wait_us, "How long a batch waits for more clients, in microseconds")->check(in_range(0, 1000000));
+  cmd->add_option("--workers", a->server.batching.workers,
+                  "Model calls run at once, each on its share of --threads. 1 (default): one batch at a time on every "
+                  "thread, the lowest latency; 2 with --threads 2: two one-thread batches side by side, more throughput "
+                  "under many concurrent clients (README \"Serving\")")
+      ->check(in_range(1, static_cast<double>(serve::BatcherOptions::kMaxWorkers)));
   cmd->add_option("--http-threads", a->server.http_threads, "Connections served at once; as many more wait accepted, the rest in the kernel's listen backlog")->check(in_range(1, 1024));
   cmd->add_flag("--auto-truncate", a->server.auto_truncate, "Truncate over-long inputs in /v1/embeddings instead of answering 413");
   add_llm_options(cmd, a->llm);

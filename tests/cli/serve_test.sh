@@ -7,8 +7,8 @@
 #     last bits);
 #   - TEI-shaped bodies with curl: /embed, /rerank, /info, /health, /metrics, the error paths (and
 #     the generation routes' 404 without --llm);
-#   - 64 concurrent clients, each with its own random texts: every answer equals its texts encoded
-#     alone (no lost, mixed or reordered rows), in bounded time;
+#   - 64 concurrent clients (one model worker, then two), each with its own random texts: every
+#     answer equals its texts encoded alone (no lost, mixed or reordered rows), in bounded time;
 #   - an index of the STS-B test sentences: a corpus sentence finds itself first; HNSW records its
 #     recall@10; a different model is refused; `serve -i` answers POST /search;
 #   - SIGTERM during a request: the request is answered, the server exits 0.
@@ -112,8 +112,9 @@ head -c 5000000 /dev/zero | tr '\0' 'a' > "$TMP/huge"
 code="$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$URL/../../etc/passwd")"
 [ "$code" = 404 ] || [ "$code" = 400 ] || fail "a path outside the routes got $code"
 
-# 3. 64 concurrent clients: each answer equals its texts encoded alone.
-"$PY" - "$URL" "$TMP/corpus.txt" "$TMP/alone.jsonl" <<'EOF' || fail "concurrency"
+# 3. 64 concurrent clients: each answer equals its texts encoded alone; with one model worker
+# and again with two (--workers 2: two batches side by side, a thread each).
+cat > "$TMP/concurrency.py" <<'EOF'
 import json, random, sys, threading, time, urllib.request
 url, corpus, alone = sys.argv[1:]
 texts = open(corpus).read().splitlines()
@@ -142,8 +143,13 @@ assert not errors, errors[:3]
 assert worst[0] <= 1e-5, f"a row differs from its text encoded alone by {worst[0]}"
 print(f"64 clients x 3 requests: all answered in {elapsed:.1f} s, max |diff| to alone {worst[0]:.2e}")
 EOF
+"$PY" "$TMP/concurrency.py" "$URL" "$TMP/corpus.txt" "$TMP/alone.jsonl" || fail "concurrency"
 curl -s "$URL/metrics" > "$TMP/metrics"
 grep -q '^rankemb_requests_total{route="/embed",status="200"} 19[2-9]' "$TMP/metrics" || fail "metrics: $(grep requests_total "$TMP/metrics")"
+stop_server
+start_server --workers 2
+[ "$(status GET /info)" = 200 ] && grep -q '"model_workers":2' "$TMP/body" || fail "/info with --workers 2: $(cat "$TMP/body")"
+"$PY" "$TMP/concurrency.py" "$URL" "$TMP/corpus.txt" "$TMP/alone.jsonl" || fail "concurrency, two model workers"
 stop_server
 
 # 4. Index and search.

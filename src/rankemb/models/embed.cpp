@@ -1,5 +1,10 @@
 #include "rankemb/models/embed.h"
 
+#include <omp.h>
+
+#include <algorithm>
+
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 namespace rankemb::models {
@@ -13,6 +18,16 @@ EmbedFn encoder_embed_fn(models::SentenceEncoder& encoder, const models::EncodeO
     for (std::size_t i = 0; i < rows; ++i) out[i].assign(p + i * cols, p + (i + 1) * cols);
     return out;
   };
+}
+
+int take_share_of_threads(int workers) {
+  // ATen gives a thread the process's count at its first parallel call (once per thread, lazily):
+  // get_num_threads() runs that now, so it cannot undo the setting below later.
+  const int total = at::get_num_threads();
+  at::internal::lazy_init_num_threads();  // the copy inlined here, as in at::parallel_for callers
+  const int share = std::max(1, total / std::max(1, workers));
+  omp_set_num_threads(share);
+  return share;
 }
 
 }  // namespace rankemb::models

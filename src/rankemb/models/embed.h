@@ -1,6 +1,7 @@
 // The bridge from a SentenceEncoder to EmbedFn (util/types.h), how an encoder reaches the
 // evaluators, the chain quality report and the lexical generator: encode() in no-grad eval mode,
-// rows copied out as float vectors in input order.
+// rows copied out as float vectors in input order; and the share of the cores each of several
+// threads calling it at once (the server's model workers) computes on.
 #pragma once
 
 #include "rankemb/models/encoder.h"
@@ -12,5 +13,9 @@ namespace rankemb::models {
 // `encoder` and `progress` must outlive the returned function; each call encodes its texts with
 // `options` (batched, length-sorted) and reports progress in sentences.
 EmbedFn encoder_embed_fn(models::SentenceEncoder& encoder, const models::EncodeOptions& options, Progress& progress);
+
+// Makes the calling thread compute on 1/`workers` of the model threads (--threads), at least one:
+// OpenMP's setting for this thread alone, the others keep theirs. Returns that count.
+int take_share_of_threads(int workers);
 
 }  // namespace rankemb::models

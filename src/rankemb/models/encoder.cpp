@@ -238,12 +238,16 @@ Tensor SentenceEncoder::encode(const std::vector<std::string>& texts, const Enco
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ids[a].size() > ids[b].size(); });
 
-  bool was_training = network_->is_training();
-  network_->eval();
+  // The mode is written only when it changes: concurrent calls on a model in eval mode (the
+  // server's workers) then share it without writing to it.
+  const bool was_training = network_->is_training();
+  if (was_training) network_->eval();
   struct RestoreMode {
     EncoderNetwork& net;
     bool training;
-    ~RestoreMode() { net.train(training); }
+    ~RestoreMode() {
+      if (training) net.train(true);
+    }
   } restore{*network_, was_training};
   torch::InferenceMode inference;
 

@@ -134,7 +134,8 @@ class SentenceEncoder {
   // The same from ids (bypassing the tokenizer).
   torch::Tensor embed_batch(const TokenBatch& batch);
   // No-grad inference in eval mode (the mode is restored afterwards): [texts, dim()] float32 on
-  // CPU whatever the network's device, rows in input order. Reports progress in texts.
+  // CPU whatever the network's device, rows in input order. Reports progress in texts. Several
+  // threads may call it at once on a model in eval mode (`rankemb serve --workers`).
   torch::Tensor encode(const std::vector<std::string>& texts, const EncodeOptions& options, Progress& progress);
 
   std::int64_t dim() const { return network_->embedding_dim(pooler_); }

@@ -1,12 +1,19 @@
 #include "rankemb/serve/batcher.h"
 
+#include <algorithm>
+#include <exception>
 #include <numeric>
 #include <stdexcept>
 
 namespace rankemb::serve {
 
-Batcher::Batcher(EmbedFn embed, BatcherOptions options, std::function<void(const BatchStats&)> on_batch)
-    : embed_(std::move(embed)), options_(options), on_batch_(std::move(on_batch)), worker_([this] { run(); }) {}
+Batcher::Batcher(EmbedFn embed, BatcherOptions options, std::function<void(const BatchStats&)> on_batch,
+                 std::function<void(std::size_t)> worker_start)
+    : embed_(std::move(embed)), options_(options), on_batch_(std::move(on_batch)), worker_start_(std::move(worker_start)) {
+  options_.workers = std::clamp<std::size_t>(options_.workers, 1, BatcherOptions::kMaxWorkers);
+  workers_.reserve(options_.workers);
+  for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { run(); });
+}
 
 Batcher::~Batcher() { stop(); }
 
@@ -22,7 +29,8 @@ std::optional<std::future<Batcher::Rows>> Batcher::submit(std::vector<std::strin
     queued_tokens_ += job.tokens;
     queue_.push_back(std::move(job));
   }
-  wake_.notify_one();
+  // All: the worker collecting a batch checks whether it is full, an idle one whether to start one.
+  wake_.notify_all();
   return result;
 }
 
@@ -37,31 +45,52 @@ void Batcher::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
 }
 
 // The jobs of the next model call; empty when stopping with nothing queued. Called with the lock.
+// One worker at a time collects (waits for more clients): two idle workers would otherwise split
+// one burst of requests into two small batches.
 std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock) {
-  wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-  if (queue_.empty()) return {};
-  // Give concurrent clients a moment to join the batch, unless it is already full.
-  const auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
-  while (!stopping_ && queued_tokens_ < options_.max_batch_tokens &&
-         wake_.wait_until(lock, deadline) != std::cv_status::timeout) {
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || (!queue_.empty() && !collecting_); });
+    if (queue_.empty()) return {};
+    // Give concurrent clients a moment to join the batch, unless it is already full.
+    collecting_ = true;
+    const auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
+    while (!stopping_ && queued_tokens_ < options_.max_batch_tokens &&
+           wake_.wait_until(lock, deadline) != std::cv_status::timeout) {
+    }
+    collecting_ = false;
+    // An equal share for this worker and each idle one, so that they compute side by side: with
+    // 64 clients waiting and two idle workers, one batch of 64 would leave the other worker idle
+    // until every client has its answer and sent again.
+    const std::size_t sharing = options_.workers - busy_;
+    const std::size_t budget =
+        sharing == 1 ? options_.max_batch_tokens : std::min(options_.max_batch_tokens, (queued_tokens_ + sharing - 1) / sharing);
+    std::vector<Job> batch;
+    std::size_t tokens = 0;
+    while (!queue_.empty() && (batch.empty() || tokens + queue_.front().tokens <= budget)) {
+      tokens += queue_.front().tokens;
+      queued_texts_ -= queue_.front().texts.size();
+      queued_tokens_ -= queue_.front().tokens;
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    // What is left (or comes next) is another worker's to collect.
+    wake_.notify_all();
+    if (!batch.empty()) {
+      ++busy_;
+      return batch;
+    }
+    // Only while stopping can two workers collect at once, and the other took everything.
   }
-  std::vector<Job> batch;
-  std::size_t tokens = 0;
-  while (!queue_.empty() && (batch.empty() || tokens + queue_.front().tokens <= options_.max_batch_tokens)) {
-    tokens += queue_.front().tokens;
-    queued_texts_ -= queue_.front().texts.size();
-    queued_tokens_ -= queue_.front().tokens;
-    batch.push_back(std::move(queue_.front()));
-    queue_.pop_front();
-  }
-  return batch;
 }
 
 void Batcher::run() {
+  if (worker_start_) worker_start_(options_.workers);
   for (;;) {
     std::vector<Job> batch;
     {
@@ -78,20 +107,31 @@ void Batcher::run() {
     stats.requests = batch.size();
     stats.texts = texts.size();
     const auto start = std::chrono::steady_clock::now();
+    Rows rows;
+    std::exception_ptr error;
     try {
-      Rows rows = embed_(texts);
+      rows = embed_(texts);
       if (rows.size() != texts.size()) throw std::runtime_error("the model returned a wrong number of embeddings");
-      std::size_t at = 0;
-      for (auto& j : batch) {
-        Rows mine(std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at)),
-                  std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at + j.texts.size())));
-        at += j.texts.size();
-        j.result.set_value(std::move(mine));
-      }
     } catch (...) {
-      for (auto& j : batch) j.result.set_exception(std::current_exception());
+      error = std::current_exception();
     }
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    {
+      // Idle again before the answers go out: the clients' next requests find it counted as such.
+      std::lock_guard lock(mutex_);
+      --busy_;
+    }
+    std::size_t at = 0;
+    for (auto& j : batch) {
+      if (error) {
+        j.result.set_exception(error);
+        continue;
+      }
+      Rows mine(std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at)),
+                std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at + j.texts.size())));
+      at += j.texts.size();
+      j.result.set_value(std::move(mine));
+    }
     if (on_batch_) on_batch_(stats);
   }
 }

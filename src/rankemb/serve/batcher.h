@@ -1,9 +1,12 @@
 // rankemb::serve Batcher: dynamic batching of concurrent embedding requests. HTTP threads submit
-// their texts; one worker thread takes the queued requests in arrival order, as many as fit in
+// their texts; a model worker takes the queued requests in arrival order, as many as fit in
 // max_batch_tokens (a request larger than that goes alone), waiting at most max_wait for more
 // after the first, and runs them through the model in one call (which sorts by length and pads
-// per chunk). The queue is bounded in texts: a submit that would exceed it is refused at once
-// (the server answers 429), never queued without bound. stop() finishes what was queued.
+// per chunk). With several workers, each takes the next batch while the others compute: on a
+// small machine two workers of one thread each keep both cores busy where one worker of two
+// threads waits at every parallel region (README "Serving"). The queue is bounded in texts: a
+// submit that would exceed it is refused at once (the server answers 429), never queued without
+// bound. stop() finishes what was queued.
 #pragma once
 
 #include <chrono>
@@ -26,6 +29,8 @@ struct BatcherOptions {
   std::size_t max_batch_tokens = 8192;   // tokens (with specials) per model call
   std::size_t max_queue_texts = 4096;    // texts waiting; more is refused
   std::chrono::microseconds max_wait{2000};
+  std::size_t workers = 1;               // model calls run at once (1-kMaxWorkers)
+  static constexpr std::size_t kMaxWorkers = 64;
 };
 
 // What one model call did, for the metrics.
@@ -37,8 +42,11 @@ struct BatchStats {
 class Batcher {
  public:
   using Rows = std::vector<std::vector<float>>;
-  // `embed` is called from the worker thread only; `on_batch` (optional) after each call.
-  Batcher(EmbedFn embed, BatcherOptions options, std::function<void(const BatchStats&)> on_batch = {});
+  // `embed` is called from the worker threads, by as many at once as there are workers;
+  // `on_batch` (optional) after each call; `worker_start` (optional) first thing in each worker
+  // thread, with the number of workers (e.g. to set the thread's share of the cores).
+  Batcher(EmbedFn embed, BatcherOptions options, std::function<void(const BatchStats&)> on_batch = {},
+          std::function<void(std::size_t)> worker_start = {});
   ~Batcher();  // stop()
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -48,7 +56,7 @@ class Batcher {
   std::optional<std::future<Rows>> submit(std::vector<std::string> texts, std::vector<std::size_t> tokens);
   // Texts waiting for the model.
   std::size_t queue_depth() const;
-  // Refuses new work, finishes the queued requests, joins the worker. Idempotent.
+  // Refuses new work, finishes the queued requests, joins the workers. Idempotent.
   void stop();
 
  private:
@@ -63,13 +71,16 @@ class Batcher {
   EmbedFn embed_;
   BatcherOptions options_;
   std::function<void(const BatchStats&)> on_batch_;
+  std::function<void(std::size_t)> worker_start_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> queue_;
   std::size_t queued_texts_ = 0;
   std::size_t queued_tokens_ = 0;  // sum of queue_'s job tokens, kept so waiting never walks the queue
   bool stopping_ = false;
-  std::thread worker_;
+  bool collecting_ = false;  // a worker is waiting for a batch to fill
+  std::size_t busy_ = 0;     // workers computing a batch
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace rankemb::serve

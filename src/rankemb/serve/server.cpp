@@ -89,7 +89,8 @@ struct Server::Impl {
 
   Impl(EmbeddingModel m, ServerOptions o, std::shared_ptr<const search::IndexDir> idx, std::optional<TextModel> text_model)
       : model(std::move(m)), opt(std::move(o)), index(std::move(idx)), llm(std::move(text_model)),
-        batcher(model.embed, opt.batching, [this](const BatchStats& s) { metrics.batch(s.texts, s.tokens, s.seconds); }),
+        batcher(model.embed, opt.batching, [this](const BatchStats& s) { metrics.batch(s.texts, s.tokens, s.seconds); },
+                model.worker_start),
         llm_jobs(opt.llm_queue),
         connections(http_threads(opt), http_threads(opt)) {
     routes();
@@ -243,6 +244,7 @@ struct Server::Impl {
                 {"max_client_batch_size", opt.limits.max_inputs},
                 {"auto_truncate", opt.auto_truncate},
                 {"tokenization_workers", opt.http_threads},
+                {"model_workers", std::clamp<std::size_t>(opt.batching.workers, 1, BatcherOptions::kMaxWorkers)},
                 {"version", version()},
                 {"index", index ? json{{"count", index->index.size()}, {"kind", index->info.settings.kind}} : json(nullptr)},
                 {"llm", llm ? json{{"model_id", llm->id},

@@ -40,8 +40,11 @@ struct EmbeddingModel {
   std::size_t max_input_tokens = 512;  // specials included
   // Tokens of one text, specials included, untruncated. Called from many threads at once.
   std::function<std::size_t(const std::string&)> count_tokens;
-  // Embeddings truncated to max_input_tokens, rows in input order. Called from one thread.
+  // Embeddings truncated to max_input_tokens, rows in input order. Called from the model workers
+  // (ServerOptions::batching.workers), as many at once.
   EmbedFn embed;
+  // Optional: run first in each model worker thread, with the number of workers.
+  std::function<void(std::size_t workers)> worker_start;
 };
 
 // What the server needs of a text generator for /v1/completions and /v1/chains (the CLI fills it

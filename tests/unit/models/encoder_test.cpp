@@ -5,6 +5,8 @@
 #include "common/temp_dir.h"
 #include "common/expect_error.h"
 #include "rankemb/models/encoder.h"
+#include "rankemb/models/embed.h"
+#include "rankemb/models/kernels/int8_linear.h"
 #include "rankemb/models/arch/layers.h"
 #include "rankemb/models/kernels/switch.h"
 
@@ -13,6 +15,7 @@
 
 
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -421,6 +424,39 @@ TEST(SentenceEncoder, EncodeKeepsInputOrderAndMatchesEmbed) {
   Tensor normalized = enc->encode(texts, {.batch = 5, .normalize = true}, progress);
   EXPECT_CLOSE(normalized.norm(2, 1), torch::ones({23}), 1e-5, "norms");
   EXPECT_EQ(enc->encode({}, {}, progress).size(0), 0);
+}
+
+// What `rankemb serve --workers 2` does: two threads encode with the same model at once, each on
+// its share of the threads; each gets what one call alone gives (float32 and int8; the int8
+// copies of the weights are made by whichever call comes first).
+TEST(SentenceEncoder, TwoWorkersEncodeAtOnceAsOneCallDoes) {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 40; ++i) texts.push_back(fmt::format("w{} w{} w{}", 5 + i % 50, 6 + (i * 7) % 50, 9 + (i * 3) % 40));
+  for (bool int8 : {false, true}) {
+    if (int8 && !kernels::int8_available()) continue;
+    auto enc = load_encoder(models_dir() / "tiny-bert-a", {.pooler = Pooler::Avg, .int8 = int8});
+    rankemb::NullProgress progress;
+    const int before = at::get_num_threads();
+    at::set_num_threads(2);
+    std::vector<Tensor> out(2);
+    std::vector<int> shares(2), teams(2);
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 2; ++w)
+      workers.emplace_back([&, w] {
+        shares[w] = take_share_of_threads(2);
+        for (int round = 0; round < 5; ++round) out[w] = enc->encode(texts, {.batch = 8}, progress);
+        teams[w] = kernels::parallel_team_size();  // after libtorch's own parallel calls in this thread
+      });
+    for (auto& t : workers) t.join();
+    const int main_team = kernels::parallel_team_size();
+    const Tensor alone = enc->encode(texts, {.batch = 8}, progress);
+    at::set_num_threads(before);
+    EXPECT_EQ(shares, (std::vector<int>{1, 1}));
+    EXPECT_EQ(teams, (std::vector<int>{1, 1})) << "a worker's share did not hold";
+    EXPECT_EQ(main_team, 2) << "a worker's share leaked into the other threads";
+    EXPECT_TRUE(torch::equal(out[0], alone)) << "int8 " << int8;
+    EXPECT_TRUE(torch::equal(out[1], alone)) << "int8 " << int8;
+  }
 }
 
 TEST(SentenceEncoder, TokenizeTruncatesAndPads) {

@@ -1,6 +1,7 @@
 // serve/Server end to end on loopback with a fake model (each text's vector is a pure function
 // of the text, so every response can be checked against "encoding that input alone"): routes and
-// shapes, errors, the API key, limits, overload, 64 concurrent clients, drain on stop.
+// shapes, errors, the API key, limits, overload, 64 concurrent clients (one and two model
+// workers), drain on stop.
 #include "rankemb/serve/server.h"
 #include "rankemb/util/error.h"
 
@@ -49,7 +50,7 @@ std::vector<float> normalized(std::vector<float> v) {
 }
 
 struct FakeModel {
-  std::atomic<std::size_t> calls{0}, largest_batch{0};
+  std::atomic<std::size_t> calls{0}, largest_batch{0}, in_flight{0}, most_in_flight{0};
   std::chrono::milliseconds delay{0};
   sv::EmbeddingModel model() {
     sv::EmbeddingModel m;
@@ -62,9 +63,14 @@ struct FakeModel {
       std::size_t seen = largest_batch;
       while (texts.size() > seen && !largest_batch.compare_exchange_weak(seen, texts.size())) {
       }
+      const std::size_t now = ++in_flight;
+      std::size_t most = most_in_flight;
+      while (now > most && !most_in_flight.compare_exchange_weak(most, now)) {
+      }
       if (delay.count()) std::this_thread::sleep_for(delay);
       std::vector<std::vector<float>> rows;
       for (const auto& t : texts) rows.push_back(fake_vector(t));
+      --in_flight;
       return rows;
     };
     return m;
@@ -240,11 +246,13 @@ TEST(Server, OverloadIsRefusedWithRetryAfter) {
   EXPECT_EQ(other.load(), 0);
 }
 
-TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
+// 64 clients, 4 requests each, against `workers` model workers.
+void concurrent_clients(std::size_t workers) {
   FakeModel fake;
   fake.delay = std::chrono::milliseconds(5);
   sv::ServerOptions o;
   o.batching.max_wait = std::chrono::milliseconds(5);
+  o.batching.workers = workers;
   Running r(fake.model(), o);
   constexpr int kClients = 64, kRequests = 4;
   std::atomic<int> wrong{0}, failed{0};
@@ -274,7 +282,13 @@ TEST(Server, ConcurrentClientsGetTheirOwnAnswers) {
   // Requests from different clients shared model calls.
   EXPECT_GT(fake.largest_batch.load(), 2u);
   EXPECT_LT(fake.calls.load(), static_cast<std::size_t>(kClients * kRequests));
+  // Every worker computed, never more at once than there are workers.
+  EXPECT_EQ(fake.most_in_flight.load(), workers);
 }
+
+TEST(Server, ConcurrentClientsGetTheirOwnAnswers) { concurrent_clients(1); }
+
+TEST(Server, ConcurrentClientsGetTheirOwnAnswersFromTwoWorkers) { concurrent_clients(2); }
 
 // Idle connections beyond the pool (http_threads serving + as many accepted and waiting, + the one
 // the accept loop holds while it waits for room) stay in the kernel's listen backlog: the server

@@ -105,18 +105,24 @@ Tensor PackedLinear::operator()(nn::Linear& linear, const Tensor& x, const Packi
 
 Tensor PackedLinear::operator()(const Tensor& weight, const Tensor& bias, const Tensor& x, const Packing& packing) {
   if (!packing.int8) return bias.defined() ? torch::addmm(bias, x, weight.t()) : torch::mm(x, weight.t());
-  ParameterStamp stamp = bias.defined() ? ParameterStamp{&weight, &bias} : ParameterStamp{&weight};
-  if (!int8_ || !(stamp == stamp_)) {
-    const Tensor w = weight.detach().to(torch::kFloat).contiguous();
-    const Tensor b = bias.defined() ? bias.detach().to(torch::kFloat).contiguous() : Tensor();
-    int8_ = std::make_shared<const kernels::Int8Linear>(w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
-                                                        w.size(0), w.size(1));
-    stamp_ = std::move(stamp);
+  std::shared_ptr<const kernels::Int8Linear> int8;
+  {
+    // Several server workers may run this layer at once (serve --workers).
+    std::lock_guard lock(mutex_);
+    ParameterStamp stamp = bias.defined() ? ParameterStamp{&weight, &bias} : ParameterStamp{&weight};
+    if (!int8_ || !(stamp == stamp_)) {
+      const Tensor w = weight.detach().to(torch::kFloat).contiguous();
+      const Tensor b = bias.defined() ? bias.detach().to(torch::kFloat).contiguous() : Tensor();
+      int8_ = std::make_shared<const kernels::Int8Linear>(w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
+                                                          w.size(0), w.size(1));
+      stamp_ = std::move(stamp);
+    }
+    int8 = int8_;
   }
   const Tensor in = x.contiguous();
   RECORD_FUNCTION("rankemb::linear_int8", std::vector<c10::IValue>({in}));
-  Tensor out = torch::empty({in.size(0), int8_->out()}, in.options());
-  int8_->forward(in.data_ptr<float>(), in.size(0), out.data_ptr<float>());
+  Tensor out = torch::empty({in.size(0), int8->out()}, in.options());
+  int8->forward(in.data_ptr<float>(), in.size(0), out.data_ptr<float>());
   return out;
 }
 
@@ -227,7 +233,7 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
                                     bias.size(0) == 1 && bias.size(1) == n_heads_ && bias.size(2) == packing.seq &&
                                     bias.size(3) == packing.seq),
                 ErrorCode::Other, "packed attention takes a float32 [1, heads, T, T] bias");
-  const Fused& f = fused(q_proj, k_proj, v_proj);
+  const Fused f = fused(q_proj, k_proj, v_proj);
   const Tensor qkv = packed_(f.weight, f.bias, x, packing).contiguous();  // [N, 3, heads, D]
   RECORD_FUNCTION("rankemb::attention_f32", std::vector<c10::IValue>({qkv}));
   Tensor out = torch::empty({x.size(0), n_heads_ * head_dim_}, qkv.options());
@@ -244,7 +250,7 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
   Tensor q, k, v;
   if (!training && !torch::GradMode::is_enabled()) {
     // Inference: one [3H, H] product instead of three (a better GEMM shape, one pass over x).
-    const Fused& f = fused(q_proj, k_proj, v_proj);
+    const Fused f = fused(q_proj, k_proj, v_proj);
     Tensor qkv = torch::addmm(f.bias, x.reshape({b * t, x.size(2)}), f.weight.t()).view({b, t, 3, n_heads_, head_dim_});
     if (kernel_applies(qkv, bias, additive_mask, n_heads_)) {
       return kernel_attention(qkv, bias, additive_mask, n_heads_, head_dim_);
@@ -264,7 +270,8 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
   return torch::matmul(probs, v).transpose(1, 2).reshape({b, t, h});
 }
 
-const QkvAttention::Fused& QkvAttention::fused(nn::Linear& q, nn::Linear& k, nn::Linear& v) {
+QkvAttention::Fused QkvAttention::fused(nn::Linear& q, nn::Linear& k, nn::Linear& v) {
+  std::lock_guard lock(mutex_);  // several server workers may run this layer at once
   ParameterStamp stamp{&q->weight, &q->bias, &k->weight, &k->bias, &v->weight, &v->bias};
   if (!(stamp == fused_.stamp)) {
     torch::NoGradGuard no_grad;

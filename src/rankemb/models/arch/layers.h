@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,6 +99,7 @@ class PackedLinear {
                            const Packing& packing);
 
  private:
+  std::mutex mutex_;  // guards the two below
   ParameterStamp stamp_;
   std::shared_ptr<const kernels::Int8Linear> int8_;
 };
@@ -198,10 +200,11 @@ class QkvAttention {
     torch::Tensor weight, bias;
     ParameterStamp stamp;
   };
-  const Fused& fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);
+  Fused fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);  // a copy: handles, taken under the lock
 
   std::int64_t n_heads_, head_dim_;
   double dropout_;
+  std::mutex mutex_;  // guards fused_
   Fused fused_;
   PackedLinear packed_;
 };
