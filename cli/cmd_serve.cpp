@@ -53,7 +53,10 @@ int run_serve(ServeArgs a) {
   }
   a.server.batching.max_wait = std::chrono::microseconds(a.wait_us);
   // Each model worker computes on its share of --threads.
-  model.worker_start = [](std::size_t workers) { models::take_share_of_threads(static_cast<int>(workers)); };
+  model.worker_start = [](std::size_t worker, std::size_t workers) {
+    const int threads = models::take_share_of_threads(static_cast<int>(worker), static_cast<int>(workers));
+    if (workers > 1) log::info("model worker {} of {}: {} thread{}", worker + 1, workers, threads, threads == 1 ? "" : "s");
+  };
   std::optional<serve::TextModel> llm;
   if (!a.llm.model.empty()) llm = load_text_model(a.llm);
   serve::Server server(std::move(model), a.server, index, std::move(llm));
@@ -95,7 +98,8 @@ void register_serve(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--workers", a->server.batching.workers,
                   "Model calls run at once, each on its share of --threads. 1 (default): one batch at a time on every "
                   "thread, the lowest latency; 2 with --threads 2: two one-thread batches side by side, more throughput "
-                  "under many concurrent clients (README \"Serving\")")
+                  "under many concurrent clients (README \"Serving\"). Float32 gains only with one thread per worker "
+                  "(OpenBLAS runs one multi-threaded product at a time)")
       ->check(in_range(1, static_cast<double>(serve::BatcherOptions::kMaxWorkers)));
   cmd->add_option("--http-threads", a->server.http_threads, "Connections served at once; as many more wait accepted, the rest in the kernel's listen backlog")->check(in_range(1, 1024));
   cmd->add_flag("--auto-truncate", a->server.auto_truncate, "Truncate over-long inputs in /v1/embeddings instead of answering 413");

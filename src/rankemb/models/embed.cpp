@@ -20,12 +20,13 @@ EmbedFn encoder_embed_fn(models::SentenceEncoder& encoder, const models::EncodeO
   };
 }
 
-int take_share_of_threads(int workers) {
+int take_share_of_threads(int worker, int workers) {
   // ATen gives a thread the process's count at its first parallel call (once per thread, lazily):
   // get_num_threads() runs that now, so it cannot undo the setting below later.
   const int total = at::get_num_threads();
   at::internal::lazy_init_num_threads();  // the copy inlined here, as in at::parallel_for callers
-  const int share = std::max(1, total / std::max(1, workers));
+  workers = std::max(1, workers);
+  const int share = std::max(1, total / workers + (worker < total % workers ? 1 : 0));
   omp_set_num_threads(share);
   return share;
 }

@@ -14,8 +14,12 @@ namespace rankemb::models {
 // `options` (batched, length-sorted) and reports progress in sentences.
 EmbedFn encoder_embed_fn(models::SentenceEncoder& encoder, const models::EncodeOptions& options, Progress& progress);
 
-// Makes the calling thread compute on 1/`workers` of the model threads (--threads), at least one:
-// OpenMP's setting for this thread alone, the others keep theirs. Returns that count.
-int take_share_of_threads(int workers);
+// Makes the calling thread, worker number `worker` of `workers`, compute on its share of the model
+// threads (--threads): an equal part, the first `threads % workers` workers one more, at least
+// one (so more workers than threads oversubscribe the cores). OpenMP's setting for this thread
+// alone; the others keep theirs. Returns that count. For float32 products the gain is for one
+// thread per worker: OpenBLAS runs one multi-threaded product at a time, so two workers of
+// several threads each queue there.
+int take_share_of_threads(int worker, int workers);
 
 }  // namespace rankemb::models

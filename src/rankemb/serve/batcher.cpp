@@ -8,11 +8,16 @@
 namespace rankemb::serve {
 
 Batcher::Batcher(EmbedFn embed, BatcherOptions options, std::function<void(const BatchStats&)> on_batch,
-                 std::function<void(std::size_t)> worker_start)
+                 WorkerStart worker_start)
     : embed_(std::move(embed)), options_(options), on_batch_(std::move(on_batch)), worker_start_(std::move(worker_start)) {
   options_.workers = std::clamp<std::size_t>(options_.workers, 1, BatcherOptions::kMaxWorkers);
   workers_.reserve(options_.workers);
-  for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { run(); });
+  try {
+    for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this, w] { run(w); });
+  } catch (...) {
+    stop();  // join the workers that started before throwing (a joinable thread must not be destroyed)
+    throw;
+  }
 }
 
 Batcher::~Batcher() { stop(); }
@@ -59,7 +64,9 @@ std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock
     if (queue_.empty()) return {};
     // Give concurrent clients a moment to join the batch, unless it is already full.
     collecting_ = true;
-    const auto deadline = std::chrono::steady_clock::now() + options_.max_wait;
+    // Jobs another worker left for this one were queued while it waited already: no second wait.
+    const auto deadline = std::chrono::steady_clock::now() + (handed_off_ ? std::chrono::microseconds(0) : options_.max_wait);
+    handed_off_ = false;
     while (!stopping_ && queued_tokens_ < options_.max_batch_tokens &&
            wake_.wait_until(lock, deadline) != std::cv_status::timeout) {
     }
@@ -80,6 +87,7 @@ std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock
       queue_.pop_front();
     }
     // What is left (or comes next) is another worker's to collect.
+    handed_off_ = sharing > 1 && !queue_.empty();
     wake_.notify_all();
     if (!batch.empty()) {
       ++busy_;
@@ -89,8 +97,8 @@ std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock
   }
 }
 
-void Batcher::run() {
-  if (worker_start_) worker_start_(options_.workers);
+void Batcher::run(std::size_t worker) {
+  if (worker_start_) worker_start_(worker, options_.workers);
   for (;;) {
     std::vector<Job> batch;
     {
@@ -99,17 +107,17 @@ void Batcher::run() {
     }
     if (batch.empty()) return;
     BatchStats stats;
-    std::vector<std::string> texts;
-    for (auto& j : batch) {
-      stats.tokens += j.tokens;
-      texts.insert(texts.end(), std::make_move_iterator(j.texts.begin()), std::make_move_iterator(j.texts.end()));
-    }
     stats.requests = batch.size();
-    stats.texts = texts.size();
     const auto start = std::chrono::steady_clock::now();
     Rows rows;
     std::exception_ptr error;
     try {
+      std::vector<std::string> texts;
+      for (auto& j : batch) {
+        stats.tokens += j.tokens;
+        texts.insert(texts.end(), std::make_move_iterator(j.texts.begin()), std::make_move_iterator(j.texts.end()));
+      }
+      stats.texts = texts.size();
       rows = embed_(texts);
       if (rows.size() != texts.size()) throw std::runtime_error("the model returned a wrong number of embeddings");
     } catch (...) {
@@ -121,19 +129,26 @@ void Batcher::run() {
       std::lock_guard lock(mutex_);
       --busy_;
     }
-    std::size_t at = 0;
-    for (auto& j : batch) {
-      if (error) {
-        j.result.set_exception(error);
-        continue;
-      }
-      Rows mine(std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at)),
-                std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at + j.texts.size())));
-      at += j.texts.size();
-      j.result.set_value(std::move(mine));
-    }
+    deliver(batch, std::move(rows), error);
     if (on_batch_) on_batch_(stats);
   }
+}
+
+// Each job its rows, in order, or the error; nothing escapes the worker thread.
+void Batcher::deliver(std::vector<Job>& batch, Rows rows, std::exception_ptr error) {
+  std::size_t done = 0, at = 0;
+  try {
+    for (; !error && done < batch.size(); ++done) {
+      const std::size_t n = batch[done].texts.size();
+      Rows mine(std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at)),
+                std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(at + n)));
+      at += n;
+      batch[done].result.set_value(std::move(mine));
+    }
+  } catch (...) {
+    error = std::current_exception();  // e.g. out of memory copying a job's rows
+  }
+  for (; done < batch.size(); ++done) batch[done].result.set_exception(error);
 }
 
 }  // namespace rankemb::serve

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -44,9 +45,11 @@ class Batcher {
   using Rows = std::vector<std::vector<float>>;
   // `embed` is called from the worker threads, by as many at once as there are workers;
   // `on_batch` (optional) after each call; `worker_start` (optional) first thing in each worker
-  // thread, with the number of workers (e.g. to set the thread's share of the cores).
+  // thread, with the worker's number and the number of workers (e.g. to set the thread's share of
+  // the cores).
+  using WorkerStart = std::function<void(std::size_t worker, std::size_t workers)>;
   Batcher(EmbedFn embed, BatcherOptions options, std::function<void(const BatchStats&)> on_batch = {},
-          std::function<void(std::size_t)> worker_start = {});
+          WorkerStart worker_start = {});
   ~Batcher();  // stop()
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -65,13 +68,14 @@ class Batcher {
     std::size_t tokens = 0;
     std::promise<Rows> result;
   };
-  void run();
+  void run(std::size_t worker);
+  void deliver(std::vector<Job>& batch, Rows rows, std::exception_ptr error);
   std::vector<Job> next_batch(std::unique_lock<std::mutex>& lock);
 
   EmbedFn embed_;
   BatcherOptions options_;
   std::function<void(const BatchStats&)> on_batch_;
-  std::function<void(std::size_t)> worker_start_;
+  WorkerStart worker_start_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> queue_;
@@ -80,6 +84,7 @@ class Batcher {
   bool stopping_ = false;
   bool collecting_ = false;  // a worker is waiting for a batch to fill
   std::size_t busy_ = 0;     // workers computing a batch
+  bool handed_off_ = false;  // the last collector left queued jobs for the idle workers
   std::vector<std::thread> workers_;
 };
 

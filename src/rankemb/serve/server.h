@@ -43,8 +43,8 @@ struct EmbeddingModel {
   // Embeddings truncated to max_input_tokens, rows in input order. Called from the model workers
   // (ServerOptions::batching.workers), as many at once.
   EmbedFn embed;
-  // Optional: run first in each model worker thread, with the number of workers.
-  std::function<void(std::size_t workers)> worker_start;
+  // Optional: run first in each model worker thread, with its number and the number of workers.
+  Batcher::WorkerStart worker_start;
 };
 
 // What the server needs of a text generator for /v1/completions and /v1/chains (the CLI fills it

@@ -443,7 +443,7 @@ TEST(SentenceEncoder, TwoWorkersEncodeAtOnceAsOneCallDoes) {
     std::vector<std::thread> workers;
     for (int w = 0; w < 2; ++w)
       workers.emplace_back([&, w] {
-        shares[w] = take_share_of_threads(2);
+        shares[w] = take_share_of_threads(w, 2);
         for (int round = 0; round < 5; ++round) out[w] = enc->encode(texts, {.batch = 8}, progress);
         teams[w] = kernels::parallel_team_size();  // after libtorch's own parallel calls in this thread
       });

@@ -31,6 +31,7 @@ struct MeetingModel {
   std::size_t in_flight = 0, most_in_flight = 0;
   bool met = false;  // `meet` calls were in flight together once
   std::vector<std::size_t> sizes;
+  std::vector<std::chrono::steady_clock::time_point> starts;
   std::atomic<std::size_t> started_threads{0};
 
   rankemb::EmbedFn fn() {
@@ -38,6 +39,7 @@ struct MeetingModel {
       {
         std::unique_lock lock(mutex);
         sizes.push_back(texts.size());
+        starts.push_back(std::chrono::steady_clock::now());
         most_in_flight = std::max(most_in_flight, ++in_flight);
         met = met || in_flight >= meet;
         cv.notify_all();
@@ -74,9 +76,11 @@ TEST(Batcher, TwoWorkersShareABurstAndComputeSideBySide) {
   model.meet = 2;
   sv::BatcherOptions o;
   o.workers = 2;
-  o.max_wait = 100ms;  // the whole burst is queued before the first batch is cut
-  sv::Batcher b(model.fn(), o, {}, [&](std::size_t workers) {
+  o.max_wait = 300ms;  // the whole burst is queued before the first batch is cut
+  std::atomic<std::size_t> worker_numbers{0};
+  sv::Batcher b(model.fn(), o, {}, [&](std::size_t worker, std::size_t workers) {
     EXPECT_EQ(workers, 2u);
+    worker_numbers |= std::size_t{1} << worker;
     ++model.started_threads;
   });
   const auto start = std::chrono::steady_clock::now();
@@ -84,10 +88,14 @@ TEST(Batcher, TwoWorkersShareABurstAndComputeSideBySide) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   b.stop();
   EXPECT_EQ(model.started_threads.load(), 2u);
+  EXPECT_EQ(worker_numbers.load(), 3u);  // workers 0 and 1
   EXPECT_EQ(model.most_in_flight, 2u);
   // Halves: 4 and 4 (one worker taking all 8 would leave the other nothing to do).
   EXPECT_EQ(model.sizes, (std::vector<std::size_t>{4, 4}));
   EXPECT_LT(seconds, 1.5) << "the two calls waited for each other: they did not overlap";
+  // The second worker took the half left for it at once, without a second max_wait.
+  ASSERT_EQ(model.starts.size(), 2u);
+  EXPECT_LT(model.starts[1] - model.starts[0], 150ms);
 }
 
 TEST(Batcher, OneWorkerTakesTheWholeBurst) {

@@ -249,7 +249,7 @@ TEST(Server, OverloadIsRefusedWithRetryAfter) {
 // 64 clients, 4 requests each, against `workers` model workers.
 void concurrent_clients(std::size_t workers) {
   FakeModel fake;
-  fake.delay = std::chrono::milliseconds(5);
+  fake.delay = std::chrono::milliseconds(20);  // well over max_wait: two workers' calls overlap
   sv::ServerOptions o;
   o.batching.max_wait = std::chrono::milliseconds(5);
   o.batching.workers = workers;
