@@ -2,7 +2,8 @@
 //   POST /v1/embeddings (OpenAI)   POST /embed, /rerank (TEI)   POST /search (with an index)
 //   POST /v1/completions (OpenAI), /v1/chains (rankemb) (with an LLM, `--llm`)
 //   GET /health, /info (TEI), /metrics (Prometheus)
-// Every embedding goes through one Batcher (dynamic batching across clients); responses equal
+// Every embedding goes through one Batcher (dynamic batching across clients, on
+// ServerOptions::batching.workers model workers); responses equal
 // encoding each input alone (the model pads per length-sorted chunk with attention masks). Every
 // generation goes through one JobQueue: the LLM works on one request at a time, on one thread.
 // Safe by default: loopback unless told otherwise, optional Bearer key (all routes but /health),
