@@ -74,18 +74,9 @@ std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock
     // An equal share for this worker and each idle one, so that they compute side by side: with
     // 64 clients waiting and two idle workers, one batch of 64 would leave the other worker idle
     // until every client has its answer and sent again.
+    // (One worker: the budget is everything queued, up to max_batch_tokens.)
     const std::size_t sharing = options_.workers - busy_;
-    const std::size_t budget =
-        sharing == 1 ? options_.max_batch_tokens : std::min(options_.max_batch_tokens, (queued_tokens_ + sharing - 1) / sharing);
-    std::vector<Job> batch;
-    std::size_t tokens = 0;
-    while (!queue_.empty() && (batch.empty() || tokens + queue_.front().tokens <= budget)) {
-      tokens += queue_.front().tokens;
-      queued_texts_ -= queue_.front().texts.size();
-      queued_tokens_ -= queue_.front().tokens;
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
+    std::vector<Job> batch = take_jobs(std::min(options_.max_batch_tokens, (queued_tokens_ + sharing - 1) / sharing));
     // What is left (or comes next) is another worker's to collect.
     handed_off_ = sharing > 1 && !queue_.empty();
     wake_.notify_all();
@@ -95,6 +86,20 @@ std::vector<Batcher::Job> Batcher::next_batch(std::unique_lock<std::mutex>& lock
     }
     // Only while stopping can two workers collect at once, and the other took everything.
   }
+}
+
+// Queued jobs from the front while their tokens fit in `budget` (at least one job). Called with the lock.
+std::vector<Batcher::Job> Batcher::take_jobs(std::size_t budget) {
+  std::vector<Job> batch;
+  std::size_t tokens = 0;
+  while (!queue_.empty() && (batch.empty() || tokens + queue_.front().tokens <= budget)) {
+    tokens += queue_.front().tokens;
+    queued_texts_ -= queue_.front().texts.size();
+    queued_tokens_ -= queue_.front().tokens;
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
 }
 
 void Batcher::run(std::size_t worker) {

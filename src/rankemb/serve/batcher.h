@@ -59,6 +59,8 @@ class Batcher {
   std::optional<std::future<Rows>> submit(std::vector<std::string> texts, std::vector<std::size_t> tokens);
   // Texts waiting for the model.
   std::size_t queue_depth() const;
+  // Model workers (BatcherOptions::workers within 1-kMaxWorkers).
+  std::size_t workers() const { return options_.workers; }
   // Refuses new work, finishes the queued requests, joins the workers. Idempotent.
   void stop();
 
@@ -71,6 +73,7 @@ class Batcher {
   void run(std::size_t worker);
   void deliver(std::vector<Job>& batch, Rows rows, std::exception_ptr error);
   std::vector<Job> next_batch(std::unique_lock<std::mutex>& lock);
+  std::vector<Job> take_jobs(std::size_t budget);
 
   EmbedFn embed_;
   BatcherOptions options_;

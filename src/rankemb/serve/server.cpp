@@ -244,7 +244,7 @@ struct Server::Impl {
                 {"max_client_batch_size", opt.limits.max_inputs},
                 {"auto_truncate", opt.auto_truncate},
                 {"tokenization_workers", opt.http_threads},
-                {"model_workers", std::clamp<std::size_t>(opt.batching.workers, 1, BatcherOptions::kMaxWorkers)},
+                {"model_workers", batcher.workers()},
                 {"version", version()},
                 {"index", index ? json{{"count", index->index.size()}, {"kind", index->info.settings.kind}} : json(nullptr)},
                 {"llm", llm ? json{{"model_id", llm->id},

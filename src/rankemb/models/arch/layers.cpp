@@ -273,11 +273,11 @@ Tensor QkvAttention::forward(const Tensor& x, nn::Linear& q_proj, nn::Linear& k_
 QkvAttention::Fused QkvAttention::fused(nn::Linear& q, nn::Linear& k, nn::Linear& v) {
   std::lock_guard lock(mutex_);  // several server workers may run this layer at once
   ParameterStamp stamp{&q->weight, &q->bias, &k->weight, &k->bias, &v->weight, &v->bias};
-  if (!(stamp == fused_.stamp)) {
+  if (!(stamp == fused_stamp_)) {
     torch::NoGradGuard no_grad;
     fused_.weight = torch::cat({q->weight, k->weight, v->weight}, 0);
     fused_.bias = torch::cat({q->bias, k->bias, v->bias}, 0);
-    fused_.stamp = std::move(stamp);
+    fused_stamp_ = std::move(stamp);
   }
   return fused_;
 }

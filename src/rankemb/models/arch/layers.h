@@ -198,14 +198,15 @@ class QkvAttention {
  private:
   struct Fused {
     torch::Tensor weight, bias;
-    ParameterStamp stamp;
   };
-  Fused fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);  // a copy: handles, taken under the lock
+  // A copy (two tensor handles) taken under the lock.
+  Fused fused(torch::nn::Linear& q, torch::nn::Linear& k, torch::nn::Linear& v);
 
   std::int64_t n_heads_, head_dim_;
   double dropout_;
-  std::mutex mutex_;  // guards fused_
+  std::mutex mutex_;  // guards fused_ and fused_stamp_
   Fused fused_;
+  ParameterStamp fused_stamp_;
   PackedLinear packed_;
 };
 
