@@ -10,10 +10,12 @@
 #include <memory>
 
 #include "cli.h"
+#include "model_service.h"
 #include "rankemb/dist/env.h"
 #include "rankemb/generate/chain_runner.h"
 #include "rankemb/lexical/lexical_generator.h"
 #include "rankemb/llm/llm_generator.h"
+#include "rankemb/models/embed.h"
 #include "rankemb/generate/seeds.h"
 #include "rankemb/generate/sentence_generator.h"
 #include "rankemb/io/file.h"
@@ -31,6 +33,8 @@ struct GenerateArgs {
   Device device;
   int steps = 32, max_new_tokens = 100, batch = 16, seed = 0, retries = 0;
   double retry_temperature = 0.8;
+  std::string drift_guard;  // encoder directory; "" = no drift guard
+  double drift_margin = 0.0, drift_max_drop = generate::kNoMaxDrop;
   bool no_prefix_cache = false;
   std::string preset = "auto";
   // Which of the preset's options the command line set itself (those keep their value).
@@ -142,9 +146,24 @@ int run_generate(GenerateArgs a) {
   options.limit = limit;
   const std::string prompt = apply_preset(a, a.prompt.empty() ? std::string() : io::read_file(a.prompt));
   options.retries = a.retries;
+  if (!a.drift_guard.empty() && a.retries == 0)
+    fail(ErrorCode::Usage, "--drift-guard retries steps: it needs --retries > 0 (--preset small-llm sets {})",
+         llm::small_model_recipe().retries);
   const std::string copy_prompt = a.copy_prompt.empty() ? std::string() : io::read_file(a.copy_prompt);
   options.settings = backend_settings(a, prompt, copy_prompt);
 
+  // The drift guard's encoder, loaded before the LLM so that a wrong path fails fast.
+  std::unique_ptr<models::SentenceEncoder> guard_encoder;
+  NullProgress quiet;
+  if (!a.drift_guard.empty()) {
+    guard_encoder = load_chosen_encoder({.model = a.drift_guard, .dtype = a.dtype});
+    // One text per forward pass: a text's vector must not depend on what it is batched with.
+    const models::EncodeOptions one_by_one{.batch = 1};
+    options.drift_guard = generate::DriftGuard{.embed = models::encoder_embed_fn(*guard_encoder, one_by_one, quiet),
+                                               .model = a.drift_guard,
+                                               .margin = a.drift_margin,
+                                               .max_drop = a.drift_max_drop};
+  }
   const auto backend = make_backend(a, prompt, copy_prompt);
   std::unique_ptr<Progress> progress = make_progress();
   const generate::RunSummary summary = generate::run_chains(*backend, seeds, options, *progress);
@@ -194,6 +213,15 @@ void register_generate(CLI::App& root, ExitCode& rc) {
                   "Copy guard: retry a step whose output repeats the chain or has a newline, up to N times (0 = off, the paper)")
       ->check(in_range(0, generate::kMaxRetries));
   cmd->add_option("--retry-temperature", a->retry_temperature, "Sampling temperature of the copy guard's retries")->check(non_negative());
+  cmd->add_option("--drift-guard", a->drift_guard,
+                  "Encoder directory (e.g. the training teacher; not the judge of the chains): also retry a step whose output "
+                  "is more similar to the seed than the sentence it rewrote, or far less (--drift-max-drop); when every attempt "
+                  "fails, the least bad one is kept (needs --retries > 0)");
+  cmd->add_option("--drift-margin", a->drift_margin,
+                  "Drift guard: retry when cos(output, seed) > cos(current, seed) + this")->check(CLI::Range(-2.0, 2.0));
+  cmd->add_option("--drift-max-drop", a->drift_max_drop,
+                  "Drift guard: also retry when cos(output, seed) < cos(current, seed) - this (2 = never)")
+      ->check(CLI::Range(1e-6, generate::kNoMaxDrop));
   cmd->add_flag("--no-prefix-cache", a->no_prefix_cache, "Recompute the shared prompt prefix for every stream (for measuring)");
   cmd->add_option("--shard", a->shard,
                   "i/N: process only the seeds with id % N == i (merge with 'rankemb chains merge'). Under torchrun or "

@@ -22,7 +22,8 @@ namespace rankemb::chains {
 struct StepRetry {
   int step = 0;         // 1-based step the output was for
   int attempt = 0;      // 0 = the first try of that step
-  std::string reason;   // "copy" (repeats the seed or an earlier sentence), "newline", "empty", "token_limit"
+  std::string reason;   // "copy" (repeats the seed or an earlier sentence), "newline", "empty", "token_limit",
+                        // "drift_back" (closer to the seed than the sentence it rewrote: the drift guard)
   std::string text;     // the output thrown away
   bool operator==(const StepRetry&) const = default;
 };

@@ -1,8 +1,11 @@
 #include "rankemb/generate/chain_runner.h"
 
 #include <cctype>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <unordered_map>
 
@@ -36,6 +39,10 @@ nlohmann::json run_meta(const SentenceGenerator& backend, const RunOptions& opti
   j["limit"] = options.limit ? nlohmann::json(*options.limit) : nlohmann::json();
   j["settings"] = options.settings;
   if (options.retries > 0) j["retries"] = options.retries;  // absent = 0, as files from before the guard
+  if (const auto& g = options.drift_guard) {
+    j["drift_guard"] = {{"model", g->model}, {"margin", g->margin}};
+    if (g->max_drop < kNoMaxDrop) j["drift_guard"]["max_drop"] = g->max_drop;
+  }
   return j;
 }
 
@@ -68,7 +75,45 @@ struct Active {
   std::string prev, cur;
   int attempt = 0;  // of the step in flight
   std::vector<chains::StepRetry> retries;
+  std::vector<float> seed_vector;  // drift guard: the seed's unit vector
+  double current_similarity = 1.0;  // drift guard: cos(cur, seed)
+  // Drift guard: of this step's outputs it judged and retried, the one furthest inside the band
+  // (least excess), taken when the last attempt is no better.
+  struct Candidate {
+    int attempt = 0;
+    std::string text;
+    double similarity = 0, excess = 0;
+  };
+  std::optional<Candidate> best;
 };
+
+// Unit-length copy of `v` (a zero vector stays zero).
+std::vector<float> unit(std::vector<float> v) {
+  double norm = 0;
+  for (float x : v) norm += static_cast<double>(x) * x;
+  if (norm > 0)
+    for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
+  return v;
+}
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) d += static_cast<double>(a[i]) * b[i];
+  return d;
+}
+
+// The guard's vectors of `texts`, one per text, each checked to be non-empty and of one size.
+std::vector<std::vector<float>> guard_vectors(const DriftGuard& guard, const std::vector<std::string>& texts) {
+  std::vector<std::vector<float>> v = guard.embed(texts);
+  RANKEMB_CHECK(v.size() == texts.size(), ErrorCode::Other, "drift guard {}: {} vectors for {} texts", guard.model,
+                v.size(), texts.size());
+  for (auto& x : v) {
+    RANKEMB_CHECK(!x.empty() && x.size() == v.front().size(), ErrorCode::Other, "drift guard {}: vectors of unequal size",
+                  guard.model);
+    x = unit(std::move(x));
+  }
+  return v;
+}
 
 // Lowercased letters and digits: "Two women." and "two women" are the same sentence to the guard.
 std::string copy_key(std::string_view s) {
@@ -96,6 +141,14 @@ void check_run_options(const SentenceGenerator& backend, const std::vector<Seed>
   if (options.steps < 1) fail(ErrorCode::Usage, "steps must be at least 1 (got {})", options.steps);
   if (options.retries < 0 || options.retries > kMaxRetries)
     fail(ErrorCode::Usage, "retries must be in [0, {}] (got {})", kMaxRetries, options.retries);
+  if (const auto& g = options.drift_guard) {
+    if (options.retries == 0) fail(ErrorCode::Usage, "the drift guard retries steps: it needs retries > 0");
+    if (!g->embed) fail(ErrorCode::Usage, "the drift guard has no encoder");
+    if (!std::isfinite(g->margin) || g->margin < -2 || g->margin > 2)
+      fail(ErrorCode::Usage, "drift margin must be a number in [-2, 2] (got {})", g->margin);
+    if (!(g->max_drop > 0 && g->max_drop <= kNoMaxDrop))
+      fail(ErrorCode::Usage, "drift max drop must be a number in (0, {}] (got {})", kNoMaxDrop, g->max_drop);
+  }
   if (options.resume && options.overwrite) fail(ErrorCode::Usage, "the options resume and overwrite exclude each other");
   if (options.output.empty()) fail(ErrorCode::Usage, "no output path given");
   for (std::size_t i = 1; i < seeds.size(); ++i)
@@ -163,12 +216,21 @@ class ChainLoop {
   double seconds() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
 
   void start_new_chains() {
-    while (in_flight_.size() < backend_.capacity() && next_seed_ < seeds_.size() && finished_.size() < max_buffered_) {
+    std::vector<Active> fresh;
+    while (in_flight_.size() + fresh.size() < backend_.capacity() && next_seed_ < seeds_.size() &&
+           finished_.size() < max_buffered_) {
       Active chain;
       chain.index = next_seed_++;
       chain.prev = chain.cur = seeds_[chain.index].text;
-      submit(std::move(chain));
+      fresh.push_back(std::move(chain));
     }
+    if (options_.drift_guard && !fresh.empty()) {
+      std::vector<std::string> texts;
+      for (const Active& chain : fresh) texts.push_back(chain.cur);
+      std::vector<std::vector<float>> vectors = guard_vectors(*options_.drift_guard, texts);
+      for (std::size_t i = 0; i < fresh.size(); ++i) fresh[i].seed_vector = std::move(vectors[i]);
+    }
+    for (Active& chain : fresh) submit(std::move(chain));
   }
 
   void submit(Active chain) {
@@ -183,43 +245,105 @@ class ChainLoop {
     in_flight_.emplace(next_ticket_ - 1, std::move(chain));
   }
 
+  // A step's answer on its way back into its chain.
+  struct Returned {
+    Active chain;
+    StepResult result;
+    DropReason verdict = DropReason::None;  // the step filter's
+    std::string retry_reason;               // "" = the chain takes the output
+    double similarity = std::numeric_limits<double>::quiet_NaN();  // drift guard: cos(output, seed)
+  };
+
   void poll_backend() {
     RANKEMB_CHECK(backend_.pending() > 0, ErrorCode::Other, "backend {} reports no pending requests while {} are unanswered",
                   backend_.model_name(), in_flight_.size());
-    std::vector<StepResult> results = backend_.poll();
-    for (StepResult& res : results) {
+    std::vector<Returned> returned;
+    for (StepResult& res : backend_.poll()) {
       auto node = in_flight_.extract(res.ticket);
       RANKEMB_CHECK(!node.empty(), ErrorCode::Other, "backend {} returned unknown ticket {}", backend_.model_name(),
                     res.ticket);
-      Active chain = std::move(node.mapped());
       summary_.new_tokens += res.new_tokens;
       ++summary_.steps_run;
-      const DropReason verdict = check_step(res.text);
-      if (chain.attempt < options_.retries) {
-        std::string reason = retry_reason(chain, seeds_[chain.index].text, res, verdict);
-        if (!reason.empty()) {
-          const int step = static_cast<int>(chain.sentences.size()) + 1;
-          chain.retries.push_back({step, chain.attempt, std::move(reason), std::move(res.text)});
-          ++chain.attempt;
-          ++summary_.retries;
-          submit(std::move(chain));
-          continue;
-        }
-      }
-      chain.attempt = 0;
-      chain.prev = std::move(chain.cur);
-      chain.cur = res.text;
-      chain.sentences.push_back(std::move(res.text));
-      if (verdict != DropReason::None || static_cast<int>(chain.sentences.size()) >= options_.steps)
-        finish(std::move(chain), verdict);
-      else
-        submit(std::move(chain));
+      Returned r{std::move(node.mapped()), std::move(res)};
+      r.verdict = check_step(r.result.text);
+      if (options_.retries > 0) r.retry_reason = retry_reason(r.chain, seeds_[r.chain.index].text, r.result, r.verdict);
+      returned.push_back(std::move(r));
     }
-    if (results.empty()) return;
+    judge_drift(returned);
+    for (Returned& r : returned) take_step(std::move(r));
+    if (returned.empty()) return;
     const double secs = seconds();
     progress_.set_detail(fmt::format("{:.0f} tok/s, {} tokens, kept {}, dropped {}",
                                      secs > 0 ? summary_.new_tokens / secs : 0.0, summary_.new_tokens, summary_.kept,
                                      summary_.dropped));
+  }
+
+  // The drift guard, in one encoder call per poll: the similarity to the seed of every output its
+  // chain would take, a reason for those outside the band, and the chain's best such output.
+  void judge_drift(std::vector<Returned>& returned) {
+    if (!options_.drift_guard) return;
+    const DriftGuard& guard = *options_.drift_guard;
+    std::vector<Returned*> judged;
+    std::vector<std::string> texts;
+    // Outputs the copy guard let through, and on the last attempt those it objects to but the
+    // filters pass (the chain may take them: their similarity becomes the current one).
+    const auto may_take = [&](const Returned& r) {
+      return r.verdict == DropReason::None && (r.retry_reason.empty() || r.chain.attempt >= options_.retries);
+    };
+    for (Returned& r : returned)
+      if (may_take(r)) {
+        judged.push_back(&r);
+        texts.push_back(r.result.text);
+      }
+    if (texts.empty()) return;
+    const std::vector<std::vector<float>> vectors = guard_vectors(guard, texts);
+    for (std::size_t i = 0; i < judged.size(); ++i) {
+      Returned& r = *judged[i];
+      Active& chain = r.chain;
+      r.similarity = dot(vectors[i], chain.seed_vector);
+      if (!r.retry_reason.empty()) continue;  // the copy guard's objection stands
+      const double back = r.similarity - (chain.current_similarity + guard.margin);
+      const double jump = (chain.current_similarity - guard.max_drop) - r.similarity;
+      if (back <= 0 && jump <= 0) continue;
+      r.retry_reason = back > 0 ? "drift_back" : "drift_jump";
+      const double excess = std::max(back, 0.0) + std::max(jump, 0.0);
+      if (!chain.best || excess < chain.best->excess)
+        chain.best = Active::Candidate{chain.attempt, r.result.text, r.similarity, excess};
+    }
+  }
+
+  // Retries the step (a guard asked for it and attempts are left) or appends an output to its
+  // chain, which then goes on or finishes. On the last attempt a guard's objection is overruled:
+  // the output is taken as it is, unless the drift guard kept a better one of this step (then the
+  // last output joins the thrown-away ones and the kept one leaves them).
+  void take_step(Returned r) {
+    Active& chain = r.chain;
+    const int step = static_cast<int>(chain.sentences.size()) + 1;
+    if (!r.retry_reason.empty() && chain.attempt < options_.retries) {
+      if (r.retry_reason.starts_with("drift_")) ++summary_.drift_retries;
+      chain.retries.push_back({step, chain.attempt, std::move(r.retry_reason), std::move(r.result.text)});
+      ++chain.attempt;
+      ++summary_.retries;
+      submit(std::move(chain));
+      return;
+    }
+    if (!r.retry_reason.empty() && chain.best && chain.best->attempt != chain.attempt) {
+      chain.retries.push_back({step, chain.attempt, std::move(r.retry_reason), std::move(r.result.text)});
+      std::erase_if(chain.retries, [&](const chains::StepRetry& t) { return t.step == step && t.attempt == chain.best->attempt; });
+      r.result.text = std::move(chain.best->text);
+      r.similarity = chain.best->similarity;
+      r.verdict = DropReason::None;  // it was judged, so it passed the filter
+    }
+    chain.attempt = 0;
+    chain.best.reset();
+    if (!std::isnan(r.similarity)) chain.current_similarity = r.similarity;
+    chain.prev = std::move(chain.cur);
+    chain.cur = r.result.text;
+    chain.sentences.push_back(std::move(r.result.text));
+    if (r.verdict != DropReason::None || static_cast<int>(chain.sentences.size()) >= options_.steps)
+      finish(std::move(chain), r.verdict);
+    else
+      submit(std::move(chain));
   }
 
   void finish(Active chain, DropReason reason) {
@@ -303,6 +427,7 @@ std::string format_run_summary(const RunSummary& s) {
   if (!reasons.empty()) text += " (" + reasons + ")";
   if (s.chains_resumed > 0) text += fmt::format("; {} already in the output before this run", s.chains_resumed);
   if (s.retries > 0) text += fmt::format("; {} copy-guard retries", s.retries);
+  if (s.drift_retries > 0) text += fmt::format(" ({} of them drift-guard)", s.drift_retries);
   text += fmt::format("; {} steps, {} tokens in {:.1f} s ({:.0f} tok/s)", s.steps_run, s.new_tokens, s.seconds,
                       s.seconds > 0 ? s.new_tokens / s.seconds : 0.0);
   return text;

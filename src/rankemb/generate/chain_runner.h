@@ -11,6 +11,17 @@
 // recorded in the chain record ("retries"). The last attempt's output is taken as it is, so the
 // filters still judge it.
 //
+// Drift guard (RunOptions::drift_guard, with retries > 0): the chain's meaning should move away from
+// the seed a little at every step. With s = cos(output, seed) and c = cos(current, seed) under the
+// guard's encoder (e.g. the training teacher; never the encoder that later judges the chains), a
+// step is retried like a copy when s > c + margin (reason "drift_back": it moved back toward the
+// seed) or s < c - max_drop ("drift_jump": it left in one step). The guard shares the copy guard's
+// retry budget; when the last attempt is refused by a guard, the step takes the output of its
+// attempts that the drift guard judged least outside the band (if that is not the last one, the
+// last joins the thrown-away outputs and the chosen one leaves them). It embeds each text alone,
+// so its decisions depend only on the text (determinism, below): every seed once, and every output
+// that passed the other checks once.
+//
 // The backend is kept full: up to capacity() steps in flight; a returned step immediately submits
 // that chain's next step, and a finished chain frees its slot for the next seed.
 //
@@ -36,11 +47,23 @@
 #include "rankemb/generate/seeds.h"
 #include "rankemb/generate/sentence_generator.h"
 #include "rankemb/util/progress.h"
+#include "rankemb/util/types.h"
 
 namespace rankemb::generate {
 
 // The most retries the copy guard may make per step (each one is a whole LLM step).
 constexpr int kMaxRetries = 16;
+
+// DriftGuard::max_drop that never refuses a step (cosines differ by at most 2).
+constexpr double kNoMaxDrop = 2.0;
+
+// The drift guard's settings (see the top of this file).
+struct DriftGuard {
+  EmbedFn embed;       // texts -> vectors; must give a text the same vector whatever else it is called with
+  std::string model;   // what `embed` is, e.g. its directory (recorded in the meta)
+  double margin = 0.0;  // retry when cos(out, seed) > cos(current, seed) + margin
+  double max_drop = kNoMaxDrop;  // retry when cos(out, seed) < cos(current, seed) - max_drop
+};
 
 struct RunOptions {
   int steps = 32;                  // n: sentences generated per chain
@@ -54,6 +77,7 @@ struct RunOptions {
   Shard shard;
   std::optional<std::size_t> limit;
   int retries = 0;  // copy guard: retries per step (0 = the paper's loop, no guard)
+  std::optional<DriftGuard> drift_guard;  // needs retries > 0
   // Backend settings that change the output (max_new_tokens, prompt, chat template, sampling,
   // dtype, ...): recorded in the meta and compared on resume. Any JSON value; null if none.
   nlohmann::json settings;
@@ -69,7 +93,8 @@ struct RunSummary {
   std::map<std::string, std::size_t> dropped_by_reason;  // reason name -> count, of chains_written
   std::uint64_t new_tokens = 0;    // StepResult::new_tokens summed over this run
   std::uint64_t steps_run = 0;     // backend requests completed in this run (retries included)
-  std::uint64_t retries = 0;       // of steps_run, copy-guard retries
+  std::uint64_t retries = 0;       // of steps_run, copy-guard retries (drift-guard ones included)
+  std::uint64_t drift_retries = 0;  // of retries, those the drift guard asked for
   double seconds = 0;              // wall time of this run
 };
 

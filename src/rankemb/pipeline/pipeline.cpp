@@ -40,8 +40,13 @@ std::string_view stage_name(Stage stage) {
 static Json llm_settings(const PipelineOptions& o) {
   const LlmChainOptions& l = o.llm;
   const Json prompt = l.prompt_template.empty() ? Json() : Json(generate::fnv1a64_hex(l.prompt_template));
-  return Json{{"model", l.model.string()},  {"prompt", prompt},                  {"negative", l.negative},
-              {"retries", l.retries},       {"max_new_tokens", l.max_new_tokens}, {"dtype", std::string(dtype_name(l.dtype))}};
+  Json j{{"model", l.model.string()},  {"prompt", prompt},                  {"negative", l.negative},
+         {"retries", l.retries},       {"max_new_tokens", l.max_new_tokens}, {"dtype", std::string(dtype_name(l.dtype))}};
+  if (l.drift_margin) {  // absent: as the runs from before the guard
+    j["drift_margin"] = *l.drift_margin;
+    j["drift_max_drop"] = l.drift_max_drop;
+  }
+  return j;
 }
 
 Json pipeline_settings(const PipelineOptions& o) {
@@ -236,9 +241,20 @@ Json PipelineRun::generate() {
   const auto seeds = generate::select_seeds(seed_file.seeds, o_.chains, {});
   auto backend = make_backend();
   generate::RunOptions ro;
+  std::unique_ptr<models::SentenceEncoder> guard;
+  NullProgress quiet;
   if (o_.backend == "llm") {
     ro.retries = o_.llm.retries;
     ro.settings = llm_settings(o_);
+    if (o_.llm.drift_margin) {
+      const fs::path& model = o_.teacher.empty() ? o_.student : o_.teacher;
+      guard = models::load_encoder(model, {.dtype = o_.llm.dtype});
+      // One text per forward pass: a text's vector must not depend on what it is batched with.
+      ro.drift_guard = generate::DriftGuard{.embed = models::encoder_embed_fn(*guard, {.batch = 1}, quiet),
+                                            .model = model.string(),
+                                            .margin = *o_.llm.drift_margin,
+                                            .max_drop = o_.llm.drift_max_drop};
+    }
   }
   ro.steps = o_.steps;
   ro.output = chains_path();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "common/fake_generator.h"
@@ -482,6 +483,166 @@ TEST(ChainRunner, WithoutTheGuardCopiesAreKeptAsThePaperDoes) {
   RunOptions bad = options_for(dir / "bad.jsonl", 3);
   bad.retries = kMaxRetries + 1;
   EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), bad, p); }).code(), ErrorCode::Usage);
+}
+
+// Drift guard fixture: an output "... ~D" sits at angle 0.1 D from the seed (angle 0) on a
+// circle, so cos(output, seed) = cos(0.1 D) falls as D grows. Chain 0 moves back at step 3
+// (D 1 after 2) on its first attempt only; chain 1 answers D 0 (the seed's own similarity) at
+// step 2 on every attempt; chain 5 answers a newline at step 2, then D 0 (the copy guard's reason
+// first, the drift guard's next); everyone else steps D = step.
+std::string drifting_answer(const StepRequest& r) {
+  int d = r.step;
+  if (r.chain_id == 0 && r.step == 3 && r.attempt == 0) d = 1;
+  if (r.chain_id == 1 && r.step == 2) d = 0;
+  if (r.chain_id == 5 && r.step == 2) {
+    if (r.attempt == 0) return "a\nb";
+    if (r.attempt == 1) d = 0;
+  }
+  return fmt::format("c{} s{} a{} ~{}", r.chain_id, r.step, r.attempt, d);
+}
+
+// The fixture's encoder: the seed (no " ~") at angle 0, "... ~D" at 0.1 D, scaled by 3 so that
+// the guard must normalize. Counts the texts it embeds.
+EmbedFn circle_encoder(std::size_t* texts_seen) {
+  return [texts_seen](const std::vector<std::string>& texts) {
+    std::vector<std::vector<float>> out;
+    for (const std::string& t : texts) {
+      const auto at = t.rfind(" ~");
+      const double angle = at == std::string::npos ? 0.0 : 0.1 * std::stoi(t.substr(at + 2));
+      out.push_back({static_cast<float>(3 * std::cos(angle)), static_cast<float>(3 * std::sin(angle))});
+      ++*texts_seen;
+    }
+    return out;
+  };
+}
+
+TEST(ChainRunner, DriftGuardRetriesStepsThatMoveBackTowardTheSeed) {
+  TempDir dir("drift_guard");
+  FakeGenerator::Options o = fake(5, 4);
+  o.answer = drifting_answer;
+  FakeGenerator gen(o);
+  NullProgress p;
+  std::size_t embedded = 0;
+  RunOptions opts = options_for(dir / "guarded.jsonl", 4);
+  opts.retries = 2;
+  opts.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle", .margin = 0.0};
+  const RunSummary summary = run_chains(gen, all_seeds(), opts, p);
+  const auto records = chains::read_chain_records(dir / "guarded.jsonl");
+  ASSERT_EQ(records.size(), 12u);
+  // Chain 0: step 3's first answer (D 1 < D 2) is thrown away, the retry (D 3) kept.
+  ASSERT_EQ(records[0].retries.size(), 1u);
+  EXPECT_EQ(records[0].retries[0], (chains::StepRetry{3, 0, "drift_back", "c0 s3 a0 ~1"}));
+  EXPECT_EQ(records[0].sentences[2], "c0 s3 a1 ~3");
+  // Chain 1: D 0 is as similar as the seed, more than step 1 (D 1): two retries, then the guard
+  // takes the first of the three equally bad outputs (the last one joins the thrown away ones,
+  // the taken one leaves them); step 3 is then judged against it (D 3 is further: kept).
+  ASSERT_EQ(records[1].retries.size(), 2u);
+  EXPECT_EQ(records[1].retries[0], (chains::StepRetry{2, 1, "drift_back", "c1 s2 a1 ~0"}));
+  EXPECT_EQ(records[1].retries[1], (chains::StepRetry{2, 2, "drift_back", "c1 s2 a2 ~0"}));
+  EXPECT_EQ(records[1].sentences[1], "c1 s2 a0 ~0");
+  EXPECT_EQ(records[1].sentences[2], "c1 s3 a0 ~3");
+  // Chain 5 (the fifth record; ids skip the blank line 3): newline, drift back, then kept.
+  const auto& c5 = records[4];
+  ASSERT_EQ(c5.id, 5u);
+  ASSERT_EQ(c5.retries.size(), 2u);
+  EXPECT_EQ(c5.retries[0].reason, "newline");
+  EXPECT_EQ(c5.retries[1].reason, "drift_back");
+  EXPECT_EQ(c5.sentences[1], "c5 s2 a2 ~2");
+  EXPECT_TRUE(c5.kept);
+  for (std::size_t i = 0; i < records.size(); ++i)
+    if (records[i].id != 0 && records[i].id != 1 && records[i].id != 5) {
+      EXPECT_TRUE(records[i].retries.empty()) << i;
+    }
+  EXPECT_EQ(summary.retries, 5u);
+  EXPECT_EQ(summary.drift_retries, 4u);
+  // Embedded: every seed once, and every output a chain could take once (not the newline).
+  EXPECT_EQ(embedded, 12u + summary.steps_run - 1u);
+  // The meta records the guard; a resume with another margin is refused.
+  const auto meta = nlohmann::json::parse(slurp(meta_path(dir / "guarded.jsonl")));
+  EXPECT_EQ(meta.at("drift_guard").at("model"), "circle");
+  opts.resume = true;
+  opts.drift_guard->margin = 0.05;
+  FakeGenerator again(o);
+  EXPECT_EQ(expect_error([&] { run_chains(again, all_seeds(), opts, p); }).code(), ErrorCode::Usage);
+}
+
+// Chain 7 at step 2 leaves in one step (D 9 after D 1: cos drops 0.37), then less (D 6: 0.17),
+// then answers a newline; its step 3 goes on to D 7.
+std::string jumping_answer(const StepRequest& r) {
+  if (r.chain_id == 7 && r.step == 3) return fmt::format("c7 s3 a{} ~7", r.attempt);
+  if (r.chain_id == 7 && r.step == 2) {
+    if (r.attempt == 0) return "c7 s2 a0 ~9";
+    if (r.attempt == 1) return "c7 s2 a1 ~6";
+    return "x\ny";
+  }
+  return fmt::format("c{} s{} a{} ~{}", r.chain_id, r.step, r.attempt, r.step);
+}
+
+TEST(ChainRunner, DriftGuardRefusesJumpsAndKeepsTheBestAttemptOverALastBadOne) {
+  TempDir dir("drift_jump");
+  FakeGenerator::Options o = fake(4, 5);
+  o.answer = jumping_answer;
+  FakeGenerator gen(o);
+  NullProgress p;
+  std::size_t embedded = 0;
+  RunOptions opts = options_for(dir / "jump.jsonl", 3);
+  opts.retries = 2;
+  opts.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle", .margin = 0, .max_drop = 0.1};
+  const RunSummary summary = run_chains(gen, all_seeds(), opts, p);
+  const auto records = chains::read_chain_records(dir / "jump.jsonl");
+  const auto& c7 = records[5];
+  ASSERT_EQ(c7.id, 7u);
+  // Both jumps retried; the newline of the last attempt would drop the chain: the smaller jump
+  // is taken instead, and the chain goes on and is kept.
+  ASSERT_EQ(c7.retries.size(), 2u);
+  EXPECT_EQ(c7.retries[0], (chains::StepRetry{2, 0, "drift_jump", "c7 s2 a0 ~9"}));
+  EXPECT_EQ(c7.retries[1], (chains::StepRetry{2, 2, "newline", "x\ny"}));
+  EXPECT_EQ(c7.sentences[1], "c7 s2 a1 ~6");
+  EXPECT_EQ(c7.sentences[2], "c7 s3 a0 ~7");  // judged against the taken D 6
+  EXPECT_TRUE(c7.kept);
+  EXPECT_EQ(summary.drift_retries, 2u);
+  const auto meta = nlohmann::json::parse(slurp(meta_path(dir / "jump.jsonl")));
+  EXPECT_EQ(meta.at("drift_guard").at("max_drop"), 0.1);
+}
+
+TEST(ChainRunner, DriftGuardMarginLetsSmallReturnsPass) {
+  TempDir dir("drift_margin");
+  FakeGenerator::Options o = fake(2, 3);
+  o.answer = drifting_answer;
+  FakeGenerator gen(o);
+  NullProgress p;
+  std::size_t embedded = 0;
+  RunOptions opts = options_for(dir / "margin.jsonl", 4);
+  opts.retries = 2;
+  // Chain 0's return, cos(0.1) - cos(0.2) = 0.0149, passes a margin of 0.02; so do chain 1's and
+  // chain 5's D 0 after D 1 (1 - cos(0.1) = 0.005).
+  opts.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle", .margin = 0.02};
+  const RunSummary summary = run_chains(gen, all_seeds(), opts, p);
+  const auto records = chains::read_chain_records(dir / "margin.jsonl");
+  EXPECT_TRUE(records[0].retries.empty());
+  EXPECT_EQ(records[0].sentences[2], "c0 s3 a0 ~1");
+  EXPECT_TRUE(records[1].retries.empty());
+  EXPECT_EQ(summary.drift_retries, 0u);
+  EXPECT_EQ(summary.retries, 1u);  // chain 5's newline
+}
+
+TEST(ChainRunner, DriftGuardOptionsAreChecked) {
+  TempDir dir("drift_bad");
+  FakeGenerator gen(fake());
+  NullProgress p;
+  std::size_t embedded = 0;
+  RunOptions no_retries = options_for(dir / "a.jsonl", 2);
+  no_retries.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle"};
+  EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), no_retries, p); }).code(), ErrorCode::Usage);
+  RunOptions no_encoder = options_for(dir / "b.jsonl", 2);
+  no_encoder.retries = 1;
+  no_encoder.drift_guard = DriftGuard{.model = "none"};
+  EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), no_encoder, p); }).code(), ErrorCode::Usage);
+  RunOptions nan_margin = no_encoder;
+  nan_margin.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "c", .margin = std::nan("")};
+  EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), nan_margin, p); }).code(), ErrorCode::Usage);
+  EXPECT_EQ(embedded, 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir / "a.jsonl"));
 }
 
 TEST(ChainRecord, RetriesRoundTrip) {
