@@ -69,6 +69,8 @@ std::filesystem::path default_cache_dir();
 std::filesystem::path default_vectors_dir(const std::filesystem::path& cache = default_cache_dir());
 // The embedded LLM of stage 1 (SmolLM2-135M-Instruct GGUF, fetched by scripts/fetch-assets.sh).
 std::filesystem::path default_llm(const std::filesystem::path& cache = default_cache_dir());
+// The embedded teacher (all-mpnet-base-v2): the demo's teacher and the small-model loop's drift guard.
+std::filesystem::path default_teacher(const std::filesystem::path& cache = default_cache_dir());
 
 // The progress display of a command: a terminal bar unless -q lowered the log level.
 std::unique_ptr<Progress> make_progress();

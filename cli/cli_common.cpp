@@ -89,6 +89,8 @@ std::filesystem::path default_llm(const std::filesystem::path& cache) {
   return cache / "assets" / "smollm2-135m-instruct" / "SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
+std::filesystem::path default_teacher(const std::filesystem::path& cache) { return cache / "assets" / "all-mpnet-base-v2"; }
+
 std::unique_ptr<Progress> make_progress() {
   if (log::level() >= log::Level::Warn) return std::make_unique<TerminalProgress>();
   return std::make_unique<NullProgress>();

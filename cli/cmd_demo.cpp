@@ -44,7 +44,7 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
   o.seeds = a.seeds.empty() ? o.data_dir / "nli" / "snli_seed_sentences.txt" : fs::path(a.seeds);
   o.student = a.student.empty() ? cache / "assets" / "all-MiniLM-L6-v2" : fs::path(a.student);
   // "self" = a frozen copy of the student (the library's empty teacher).
-  o.teacher = a.teacher == "self" ? fs::path() : a.teacher.empty() ? cache / "assets" / "all-mpnet-base-v2" : fs::path(a.teacher);
+  o.teacher = a.teacher == "self" ? fs::path() : a.teacher.empty() ? default_teacher(cache) : fs::path(a.teacher);
   o.vectors_dir = default_vectors_dir(cache);
   o.backend = a.backend;
   if (a.backend == "llm") {
@@ -55,6 +55,8 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
     o.llm.negative = std::string(r.negative);
     o.llm.retries = r.retries;
     o.llm.max_new_tokens = r.max_new_tokens;
+    o.llm.drift_margin = r.drift_margin;  // the drift guard, with the teacher as its encoder
+    o.llm.drift_max_drop = r.drift_max_drop;
     o.llm.dtype = a.dtype;  // as training
   }
   o.chains = a.chains;
@@ -92,7 +94,8 @@ int run_demo(const DemoArgs& a) {
   if (log::level() >= log::Level::Error) fmt::print(stderr, "\n[demo] embedded default models\n");
   say(fmt::format("student: {}", o.student.string()));
   say(fmt::format("teacher: {}", o.teacher.empty() ? "a frozen copy of the student" : o.teacher.string()));
-  if (o.backend == "llm") say(fmt::format("chain LLM: {} (small-model loop)", o.llm.model.string()));
+  if (o.backend == "llm")
+    say(fmt::format("chain LLM: {} (small-model loop; drift guard: the teacher)", o.llm.model.string()));
   else say(fmt::format("word resources: WordNet {} + GloVe {}", o.wordnet_dir.string(), o.vectors_dir.string()));
   pipeline::PipelineHooks hooks;
   hooks.stage = [](pipeline::Stage, int number, std::string_view what) {

@@ -38,7 +38,8 @@ struct GenerateArgs {
   bool no_prefix_cache = false;
   std::string preset = "auto";
   // Which of the preset's options the command line set itself (those keep their value).
-  bool set_guidance = false, set_negative = false, set_retries = false, set_max_new_tokens = false;
+  bool set_guidance = false, set_negative = false, set_retries = false, set_max_new_tokens = false,
+       set_drift_margin = false, set_drift_max_drop = false;
   long long limit = -1;  // -1 = every seed
   double guidance = 1.5, temperature = 0.0, top_p = 1.0;
   std::string vectors, wordnet = "/usr/share/wordnet";
@@ -50,12 +51,15 @@ struct GenerateArgs {
 // with -m. Returns the prompt template text to use ("" = the paper's, or the --prompt file).
 std::string apply_preset(GenerateArgs& a, const std::string& prompt_file_text) {
   const bool small = a.backend == "llm" && (a.preset == "small-llm" || (a.preset == "auto" && a.model.empty()));
+  a.drift_guard = drift_guard_encoder(a.drift_guard, small);
   if (!small) return prompt_file_text;
   const llm::SmallModelRecipe r = llm::small_model_recipe();
   if (!a.set_guidance) a.guidance = r.guidance;
   if (!a.set_negative) a.negative = std::string(r.negative);
   if (!a.set_retries) a.retries = r.retries;
   if (!a.set_max_new_tokens) a.max_new_tokens = r.max_new_tokens;
+  if (!a.set_drift_margin) a.drift_margin = r.drift_margin;
+  if (!a.set_drift_max_drop) a.drift_max_drop = r.drift_max_drop;
   return a.prompt.empty() ? std::string(r.prompt) : prompt_file_text;
 }
 
@@ -154,15 +158,9 @@ int run_generate(GenerateArgs a) {
 
   // The drift guard's encoder, loaded before the LLM so that a wrong path fails fast.
   std::unique_ptr<models::SentenceEncoder> guard_encoder;
-  NullProgress quiet;
   if (!a.drift_guard.empty()) {
     guard_encoder = load_chosen_encoder({.model = a.drift_guard, .dtype = a.dtype});
-    // One text per forward pass: a text's vector must not depend on what it is batched with.
-    const models::EncodeOptions one_by_one{.batch = 1};
-    options.drift_guard = generate::DriftGuard{.embed = models::encoder_embed_fn(*guard_encoder, one_by_one, quiet),
-                                               .model = a.drift_guard,
-                                               .margin = a.drift_margin,
-                                               .max_drop = a.drift_max_drop};
+    options.drift_guard = drift_guard(*guard_encoder, a.drift_guard, a.drift_margin, a.drift_max_drop);
   }
   const auto backend = make_backend(a, prompt, copy_prompt);
   std::unique_ptr<Progress> progress = make_progress();
@@ -185,8 +183,8 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--steps", a->steps, "Sentences generated per chain (n)");
   cmd->add_option("--preset", a->preset,
                   "auto (small-llm for the embedded SmolLM2, paper for a model given with -m), paper (the paper's loop) or "
-                  "small-llm (a short prompt, --negative auto, --guidance 2, --retries 6, --max-new-tokens 48; options given "
-                  "explicitly win)")
+                  "small-llm (a short prompt, --negative auto, --guidance 2, --retries 6, --max-new-tokens 48, the drift guard "
+                  "with the embedded teacher, --drift-margin 0.05, --drift-max-drop 0.2; options given explicitly win)")
       ->check(CLI::IsMember({"auto", "paper", "small-llm"}));
   auto* guidance = cmd->add_option("--guidance", a->guidance, "Guidance scale g (1 = unconstrained)")
       ->check(CLI::Validator(
@@ -216,10 +214,10 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--drift-guard", a->drift_guard,
                   "Encoder directory (e.g. the training teacher; not the judge of the chains): also retry a step whose output "
                   "is more similar to the seed than the sentence it rewrote, or far less (--drift-max-drop); when every attempt "
-                  "fails, the least bad one is kept (needs --retries > 0)");
-  cmd->add_option("--drift-margin", a->drift_margin,
+                  "fails, the least bad one is kept (needs --retries > 0). small-llm: the embedded teacher; none = off");
+  auto* drift_margin = cmd->add_option("--drift-margin", a->drift_margin,
                   "Drift guard: retry when cos(output, seed) > cos(current, seed) + this")->check(CLI::Range(-2.0, 2.0));
-  cmd->add_option("--drift-max-drop", a->drift_max_drop,
+  auto* drift_max_drop = cmd->add_option("--drift-max-drop", a->drift_max_drop,
                   "Drift guard: also retry when cos(output, seed) < cos(current, seed) - this (2 = never)")
       ->check(CLI::Range(1e-6, generate::kNoMaxDrop));
   cmd->add_flag("--no-prefix-cache", a->no_prefix_cache, "Recompute the shared prompt prefix for every stream (for measuring)");
@@ -239,6 +237,8 @@ void register_generate(CLI::App& root, ExitCode& rc) {
     a->set_negative = negative->count() > 0;
     a->set_retries = retries->count() > 0;
     a->set_max_new_tokens = max_new->count() > 0;
+    a->set_drift_margin = drift_margin->count() > 0;
+    a->set_drift_max_drop = drift_max_drop->count() > 0;
     rc = run_generate(*a);
   });
 }

@@ -2,8 +2,10 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "cli.h"
+#include "model_service.h"
 #include "rankemb/chains/record.h"
 #include "rankemb/generate/chain_runner.h"
 #include "rankemb/generate/seeds.h"
@@ -59,7 +61,7 @@ generate::Seed request_seed_sentence(const serve::ChainRequest& r) {
 // One chain through generate's loop and the LLM backend it builds, with the preset's settings
 // and what the request overrides: the record `rankemb generate` writes for this seed and id.
 std::string chain(const std::shared_ptr<models::CausalLm>& model, const LlmChoice& c, const llm::ChainPreset& preset,
-                  const serve::ChainRequest& r) {
+                  const std::optional<generate::DriftGuard>& guard, const serve::ChainRequest& r) {
   const generate::Seed seed = request_seed_sentence(r);
   llm::LlmGeneratorOptions o = preset.generator;
   o.model_dir = c.model;
@@ -72,7 +74,7 @@ std::string chain(const std::shared_ptr<models::CausalLm>& model, const LlmChoic
   o.top_p = r.top_p;
   o.seed = r.random_seed;
   auto backend = llm::make_llm_generator(model, o);
-  const auto records = generate::chain_records(*backend, {seed}, static_cast<int>(r.steps), preset.retries);
+  const auto records = generate::chain_records(*backend, {seed}, static_cast<int>(r.steps), preset.retries, guard);
   return chains::format_chain_record(records.at(0));
 }
 
@@ -95,6 +97,9 @@ void add_llm_options(CLI::App* cmd, LlmChoice& c) {
                   "/v1/chains settings, as 'rankemb generate --preset': auto (small-llm for the embedded SmolLM2, else "
                   "paper), paper or small-llm")
       ->check(CLI::IsMember({"auto", "paper", "small-llm"}));
+  cmd->add_option("--drift-guard", c.drift_guard,
+                  "/v1/chains: the drift guard's encoder, as 'rankemb generate --drift-guard' (small-llm: the embedded "
+                  "teacher; none = off)");
   cmd->add_option("--chat-template", c.chat_template,
                   "Chat template of chain prompts and of completions with \"chat\": true: auto, llama3, chatml or none")
       ->check(CLI::IsMember({"auto", "llama3", "chatml", "none"}));
@@ -123,8 +128,20 @@ serve::TextModel load_text_model(const LlmChoice& c) {
     return completer->prompt_ids(prompt, chat).size();
   };
   m.complete = [completer](const serve::CompletionRequest& r) { return complete(*completer, r); };
-  m.chain = [model, c, preset](const serve::ChainRequest& r) { return chain(model, c, preset, r); };
-  log::info("llm {}: {}, context {} tokens, chains with preset {}", m.id, dtype_name(c.dtype), m.context_tokens, preset_name);
+  // The drift guard, with the recipe's bounds (as generate runs it without --drift-margin/-max-drop).
+  std::shared_ptr<models::SentenceEncoder> guard_encoder;
+  std::optional<generate::DriftGuard> guard;
+  if (const std::string encoder = drift_guard_encoder(c.drift_guard, preset_name == "small-llm"); !encoder.empty()) {
+    RANKEMB_CHECK(preset.retries > 0, ErrorCode::Usage, "--drift-guard retries chain steps: it needs --preset small-llm");
+    guard_encoder = load_chosen_encoder({.model = encoder, .dtype = c.dtype});
+    const llm::SmallModelRecipe r = llm::small_model_recipe();
+    guard = drift_guard(*guard_encoder, encoder, r.drift_margin, r.drift_max_drop);
+  }
+  m.chain = [model, c, preset, guard_encoder, guard](const serve::ChainRequest& r) {
+    return chain(model, c, preset, guard, r);
+  };
+  log::info("llm {}: {}, context {} tokens, chains with preset {}{}", m.id, dtype_name(c.dtype), m.context_tokens,
+            preset_name, guard ? ", drift guard " + guard->model : "");
   return m;
 }
 

@@ -18,10 +18,11 @@ struct LlmChoice {
   Dtype dtype = Dtype::Float32;
   Device device;
   std::string preset = "auto", chat_template = "auto";
+  std::string drift_guard;  // --drift-guard: an encoder directory, "none", or "" (the preset decides)
   std::size_t max_context = 4096;
 };
 
-// Adds --llm, --llm-dtype, --llm-device, --preset, --chat-template and --max-context to `cmd`.
+// Adds --llm, --llm-dtype, --llm-device, --preset, --chat-template, --drift-guard and --max-context to `cmd`.
 void add_llm_options(CLI::App* cmd, LlmChoice& choice);
 // Loads the decoder; the TextModel's functions share it and must be called from one thread.
 serve::TextModel load_text_model(const LlmChoice& choice);

@@ -2,6 +2,7 @@
 
 #include "cli.h"
 #include "rankemb/models/embed.h"
+#include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
 
 namespace rankemb::cli {
@@ -42,6 +43,22 @@ serve::EmbeddingModel embedding_model(models::SentenceEncoder& encoder, const En
   static NullProgress quiet;  // stateless; the server reports through its metrics instead
   m.embed = models::encoder_embed_fn(encoder, options, quiet);
   return m;
+}
+
+std::string drift_guard_encoder(const std::string& given, bool small) {
+  if (given == "none") return "";
+  if (!given.empty() || !small) return given;
+  const std::string teacher = default_teacher().string();
+  RANKEMB_CHECK(std::filesystem::exists(teacher), ErrorCode::Usage,
+                "the small-model loop's drift guard needs the embedded teacher {} (bash scripts/fetch-assets.sh fetches it); "
+                "or give --drift-guard ENCODER, or --drift-guard none", teacher);
+  return teacher;
+}
+
+generate::DriftGuard drift_guard(models::SentenceEncoder& encoder, const std::string& name, double margin, double max_drop) {
+  static NullProgress quiet;  // stateless
+  return {.embed = models::encoder_embed_fn(encoder, {.batch = 1}, quiet), .model = name, .margin = margin,
+          .max_drop = max_drop};
 }
 
 }  // namespace rankemb::cli

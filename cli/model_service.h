@@ -1,5 +1,6 @@
-// The bridge from an encoder to the model-using commands (serve, index build, search): load it
-// once with the user's choices, describe it for the server, embed the search probe.
+// The bridge from an encoder to the model-using commands (serve, index build, search, and the drift
+// guard of generate and /v1/chains): load it once with the user's choices, describe it for the
+// server, embed the search probe, judge chain steps.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "rankemb/models/encoder.h"
+#include "rankemb/generate/chain_runner.h"
 #include "rankemb/serve/server.h"
 
 namespace rankemb::cli {
@@ -26,5 +28,13 @@ void add_encoder_options(CLI::App* cmd, EncoderChoice& choice, bool model_requir
 std::unique_ptr<models::SentenceEncoder> load_chosen_encoder(const EncoderChoice& choice);
 // `encoder` must outlive the result.
 serve::EmbeddingModel embedding_model(models::SentenceEncoder& encoder, const EncoderChoice& choice);
+
+// The drift guard's encoder for a chain run (generate::DriftGuard): `given` as it is, "none" = no
+// guard (""); when nothing is given, the embedded teacher for the small-model loop (`small`;
+// Error(Usage) when it is missing) and no guard otherwise.
+std::string drift_guard_encoder(const std::string& given, bool small);
+// The guard on `encoder` (which must outlive it) with these bounds. One text per forward pass: a
+// text's vector must not depend on what it is batched with.
+generate::DriftGuard drift_guard(models::SentenceEncoder& encoder, const std::string& name, double margin, double max_drop);
 
 }  // namespace rankemb::cli

@@ -408,10 +408,11 @@ RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds
 }
 
 std::vector<chains::ChainRecord> chain_records(SentenceGenerator& backend, const std::vector<Seed>& seeds, int steps,
-                                              int retries) {
+                                              int retries, const std::optional<DriftGuard>& drift_guard) {
   RunOptions options;
   options.steps = steps;
   options.retries = retries;
+  options.drift_guard = drift_guard;
   options.output = "(memory)";  // never opened: the sink below keeps the records
   check_run_options(backend, seeds, options);
   std::vector<chains::ChainRecord> out;

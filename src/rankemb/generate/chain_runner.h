@@ -114,11 +114,11 @@ RunSummary run_chains(SentenceGenerator& backend, const std::vector<Seed>& seeds
                       Progress& progress);
 
 // The records of `seeds` (ids strictly increasing) through the same loop as run_chains (copy guard
-// with `retries`, filters), kept in memory instead of written: one per seed, in seed order, each
+// with `retries`, the drift guard when given, filters), kept in memory instead of written: one per seed, in seed order, each
 // what run_chains would write on that seed's line. For callers that answer with chains (the
 // server's /v1/chains). Throws like run_chains for steps < 1 or retries out of range.
 std::vector<chains::ChainRecord> chain_records(SentenceGenerator& backend, const std::vector<Seed>& seeds, int steps,
-                                              int retries);
+                                              int retries, const std::optional<DriftGuard>& drift_guard = std::nullopt);
 
 // "kept 10, dropped 2 (newline 1, repetition 1), 12345 tokens in 3.2 s (3858 tok/s)".
 std::string format_run_summary(const RunSummary& summary);

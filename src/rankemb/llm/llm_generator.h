@@ -104,6 +104,10 @@ struct SmallModelRecipe {
   double guidance = 2.0;
   int retries = 6;                  // generate::RunOptions::retries (the copy guard)
   int max_new_tokens = 48;          // an SNLI sentence is ~15 tokens; longer outputs are run-ons
+  // The drift guard (generate::DriftGuard), with the training teacher as its encoder: a step may
+  // move back toward the seed by at most this much cosine, and away from it by at most max_drop.
+  double drift_margin = 0.05;
+  double drift_max_drop = 0.2;
 };
 SmallModelRecipe small_model_recipe();
 

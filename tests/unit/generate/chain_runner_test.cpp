@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "common/fake_generator.h"
@@ -516,18 +517,34 @@ EmbedFn circle_encoder(std::size_t* texts_seen) {
   };
 }
 
-TEST(ChainRunner, DriftGuardRetriesStepsThatMoveBackTowardTheSeed) {
-  TempDir dir("drift_guard");
-  FakeGenerator::Options o = fake(5, 4);
-  o.answer = drifting_answer;
+// run_chains over every seed with the circle encoder as the drift guard and 2 retries; what it
+// wrote, read back, and how many texts the guard embedded.
+struct GuardedRun {
+  RunSummary summary;
+  std::vector<ChainRecord> records;
+  std::size_t embedded = 0;
+};
+GuardedRun guarded_run(const std::filesystem::path& out, std::function<std::string(const StepRequest&)> answer,
+                       int steps, double margin, double max_drop = kNoMaxDrop, unsigned scramble = 5) {
+  FakeGenerator::Options o = fake(scramble, 4);
+  o.answer = std::move(answer);
   FakeGenerator gen(o);
   NullProgress p;
-  std::size_t embedded = 0;
-  RunOptions opts = options_for(dir / "guarded.jsonl", 4);
+  GuardedRun run;
+  RunOptions opts = options_for(out, steps);
   opts.retries = 2;
-  opts.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle", .margin = 0.0};
-  const RunSummary summary = run_chains(gen, all_seeds(), opts, p);
-  const auto records = chains::read_chain_records(dir / "guarded.jsonl");
+  opts.drift_guard = DriftGuard{.embed = circle_encoder(&run.embedded), .model = "circle", .margin = margin,
+                                .max_drop = max_drop};
+  run.summary = run_chains(gen, all_seeds(), opts, p);
+  run.records = chains::read_chain_records(out);
+  return run;
+}
+
+TEST(ChainRunner, DriftGuardRetriesStepsThatMoveBackTowardTheSeed) {
+  TempDir dir("drift_guard");
+  const GuardedRun run = guarded_run(dir / "guarded.jsonl", drifting_answer, 4, 0.0);
+  const auto& records = run.records;
+  const RunSummary& summary = run.summary;
   ASSERT_EQ(records.size(), 12u);
   // Chain 0: step 3's first answer (D 1 < D 2) is thrown away, the retry (D 3) kept.
   ASSERT_EQ(records[0].retries.size(), 1u);
@@ -556,13 +573,18 @@ TEST(ChainRunner, DriftGuardRetriesStepsThatMoveBackTowardTheSeed) {
   EXPECT_EQ(summary.retries, 5u);
   EXPECT_EQ(summary.drift_retries, 4u);
   // Embedded: every seed once, and every output a chain could take once (not the newline).
-  EXPECT_EQ(embedded, 12u + summary.steps_run - 1u);
+  EXPECT_EQ(run.embedded, 12u + summary.steps_run - 1u);
   // The meta records the guard; a resume with another margin is refused.
   const auto meta = nlohmann::json::parse(slurp(meta_path(dir / "guarded.jsonl")));
   EXPECT_EQ(meta.at("drift_guard").at("model"), "circle");
+  EXPECT_FALSE(meta.at("drift_guard").contains("max_drop"));  // none
+  std::size_t embedded = 0;
+  RunOptions opts = options_for(dir / "guarded.jsonl", 4);
+  opts.retries = 2;
   opts.resume = true;
-  opts.drift_guard->margin = 0.05;
-  FakeGenerator again(o);
+  opts.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle", .margin = 0.05};
+  FakeGenerator again(fake());
+  NullProgress p;
   EXPECT_EQ(expect_error([&] { run_chains(again, all_seeds(), opts, p); }).code(), ErrorCode::Usage);
 }
 
@@ -580,16 +602,8 @@ std::string jumping_answer(const StepRequest& r) {
 
 TEST(ChainRunner, DriftGuardRefusesJumpsAndKeepsTheBestAttemptOverALastBadOne) {
   TempDir dir("drift_jump");
-  FakeGenerator::Options o = fake(4, 5);
-  o.answer = jumping_answer;
-  FakeGenerator gen(o);
-  NullProgress p;
-  std::size_t embedded = 0;
-  RunOptions opts = options_for(dir / "jump.jsonl", 3);
-  opts.retries = 2;
-  opts.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle", .margin = 0, .max_drop = 0.1};
-  const RunSummary summary = run_chains(gen, all_seeds(), opts, p);
-  const auto records = chains::read_chain_records(dir / "jump.jsonl");
+  const GuardedRun run = guarded_run(dir / "jump.jsonl", jumping_answer, 3, 0.0, 0.1, 4);
+  const auto& records = run.records;
   const auto& c7 = records[5];
   ASSERT_EQ(c7.id, 7u);
   // Both jumps retried; the newline of the last attempt would drop the chain: the smaller jump
@@ -600,25 +614,18 @@ TEST(ChainRunner, DriftGuardRefusesJumpsAndKeepsTheBestAttemptOverALastBadOne) {
   EXPECT_EQ(c7.sentences[1], "c7 s2 a1 ~6");
   EXPECT_EQ(c7.sentences[2], "c7 s3 a0 ~7");  // judged against the taken D 6
   EXPECT_TRUE(c7.kept);
-  EXPECT_EQ(summary.drift_retries, 2u);
+  EXPECT_EQ(run.summary.drift_retries, 2u);
   const auto meta = nlohmann::json::parse(slurp(meta_path(dir / "jump.jsonl")));
   EXPECT_EQ(meta.at("drift_guard").at("max_drop"), 0.1);
 }
 
 TEST(ChainRunner, DriftGuardMarginLetsSmallReturnsPass) {
   TempDir dir("drift_margin");
-  FakeGenerator::Options o = fake(2, 3);
-  o.answer = drifting_answer;
-  FakeGenerator gen(o);
-  NullProgress p;
-  std::size_t embedded = 0;
-  RunOptions opts = options_for(dir / "margin.jsonl", 4);
-  opts.retries = 2;
   // Chain 0's return, cos(0.1) - cos(0.2) = 0.0149, passes a margin of 0.02; so do chain 1's and
   // chain 5's D 0 after D 1 (1 - cos(0.1) = 0.005).
-  opts.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "circle", .margin = 0.02};
-  const RunSummary summary = run_chains(gen, all_seeds(), opts, p);
-  const auto records = chains::read_chain_records(dir / "margin.jsonl");
+  const GuardedRun run = guarded_run(dir / "margin.jsonl", drifting_answer, 4, 0.02, kNoMaxDrop, 2);
+  const auto& records = run.records;
+  const RunSummary& summary = run.summary;
   EXPECT_TRUE(records[0].retries.empty());
   EXPECT_EQ(records[0].sentences[2], "c0 s3 a0 ~1");
   EXPECT_TRUE(records[1].retries.empty());
