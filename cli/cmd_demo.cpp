@@ -55,8 +55,10 @@ pipeline::PipelineOptions pipeline_options(const DemoArgs& a) {
     o.llm.negative = std::string(r.negative);
     o.llm.retries = r.retries;
     o.llm.max_new_tokens = r.max_new_tokens;
-    o.llm.drift_margin = r.drift_margin;  // the drift guard, with the teacher as its encoder
-    o.llm.drift_max_drop = r.drift_max_drop;
+    if (!o.teacher.empty()) {  // the drift guard, with the teacher as its encoder (never the judge)
+      o.llm.drift_margin = r.drift_margin;
+      o.llm.drift_max_drop = r.drift_max_drop;
+    }
     o.llm.dtype = a.dtype;  // as training
   }
   o.chains = a.chains;
@@ -95,7 +97,8 @@ int run_demo(const DemoArgs& a) {
   say(fmt::format("student: {}", o.student.string()));
   say(fmt::format("teacher: {}", o.teacher.empty() ? "a frozen copy of the student" : o.teacher.string()));
   if (o.backend == "llm")
-    say(fmt::format("chain LLM: {} (small-model loop; drift guard: the teacher)", o.llm.model.string()));
+    say(fmt::format("chain LLM: {} (small-model loop; drift guard: {})", o.llm.model.string(),
+                    o.llm.drift_margin ? "the teacher" : "off, no teacher to judge steps"));
   else say(fmt::format("word resources: WordNet {} + GloVe {}", o.wordnet_dir.string(), o.vectors_dir.string()));
   pipeline::PipelineHooks hooks;
   hooks.stage = [](pipeline::Stage, int number, std::string_view what) {

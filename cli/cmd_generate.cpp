@@ -34,12 +34,14 @@ struct GenerateArgs {
   int steps = 32, max_new_tokens = 100, batch = 16, seed = 0, retries = 0;
   double retry_temperature = 0.8;
   std::string drift_guard;  // encoder directory; "" = no drift guard
-  double drift_margin = 0.0, drift_max_drop = generate::kNoMaxDrop;
+  // The drift guard's bounds: the small-model recipe's, whichever preset (margin 0 and no max drop
+  // let a chain run off to unrelated text: README "The drift guard").
+  double drift_margin = llm::small_model_recipe().drift_margin, drift_max_drop = llm::small_model_recipe().drift_max_drop;
   bool no_prefix_cache = false;
   std::string preset = "auto";
   // Which of the preset's options the command line set itself (those keep their value).
   bool set_guidance = false, set_negative = false, set_retries = false, set_max_new_tokens = false,
-       set_drift_margin = false, set_drift_max_drop = false;
+       set_drift_bounds = false;
   long long limit = -1;  // -1 = every seed
   double guidance = 1.5, temperature = 0.0, top_p = 1.0;
   std::string vectors, wordnet = "/usr/share/wordnet";
@@ -58,8 +60,6 @@ std::string apply_preset(GenerateArgs& a, const std::string& prompt_file_text) {
   if (!a.set_negative) a.negative = std::string(r.negative);
   if (!a.set_retries) a.retries = r.retries;
   if (!a.set_max_new_tokens) a.max_new_tokens = r.max_new_tokens;
-  if (!a.set_drift_margin) a.drift_margin = r.drift_margin;
-  if (!a.set_drift_max_drop) a.drift_max_drop = r.drift_max_drop;
   return a.prompt.empty() ? std::string(r.prompt) : prompt_file_text;
 }
 
@@ -151,8 +151,10 @@ int run_generate(GenerateArgs a) {
   const std::string prompt = apply_preset(a, a.prompt.empty() ? std::string() : io::read_file(a.prompt));
   options.retries = a.retries;
   if (!a.drift_guard.empty() && a.retries == 0)
-    fail(ErrorCode::Usage, "--drift-guard retries steps: it needs --retries > 0 (--preset small-llm sets {})",
-         llm::small_model_recipe().retries);
+    fail(ErrorCode::Usage, "the drift guard ({}) retries steps: it needs --retries > 0 (--preset small-llm sets {}); "
+         "--drift-guard none turns it off", a.drift_guard, llm::small_model_recipe().retries);
+  if (a.drift_guard.empty() && a.set_drift_bounds)
+    fail(ErrorCode::Usage, "--drift-margin and --drift-max-drop bound the drift guard, which is off; give --drift-guard ENCODER");
   const std::string copy_prompt = a.copy_prompt.empty() ? std::string() : io::read_file(a.copy_prompt);
   options.settings = backend_settings(a, prompt, copy_prompt);
 
@@ -161,6 +163,8 @@ int run_generate(GenerateArgs a) {
   if (!a.drift_guard.empty()) {
     guard_encoder = load_chosen_encoder({.model = a.drift_guard, .dtype = a.dtype});
     options.drift_guard = drift_guard(*guard_encoder, a.drift_guard, a.drift_margin, a.drift_max_drop);
+    log::info("drift guard {}: retry when cos(output, seed) leaves [cos(current, seed) - {}, + {}]", a.drift_guard,
+              a.drift_max_drop, a.drift_margin);
   }
   const auto backend = make_backend(a, prompt, copy_prompt);
   std::unique_ptr<Progress> progress = make_progress();
@@ -214,11 +218,12 @@ void register_generate(CLI::App& root, ExitCode& rc) {
   cmd->add_option("--drift-guard", a->drift_guard,
                   "Encoder directory (e.g. the training teacher; not the judge of the chains): also retry a step whose output "
                   "is more similar to the seed than the sentence it rewrote, or far less (--drift-max-drop); when every attempt "
-                  "fails, the least bad one is kept (needs --retries > 0). small-llm: the embedded teacher; none = off");
+                  "fails, the one least outside the band it refused is kept (needs --retries > 0; runs on the CPU). "
+                  "small-llm: the embedded teacher; none = off");
   auto* drift_margin = cmd->add_option("--drift-margin", a->drift_margin,
-                  "Drift guard: retry when cos(output, seed) > cos(current, seed) + this")->check(CLI::Range(-2.0, 2.0));
+                  "Drift guard: retry when cos(output, seed) > cos(current, seed) + this (default 0.05)")->check(CLI::Range(-2.0, 2.0));
   auto* drift_max_drop = cmd->add_option("--drift-max-drop", a->drift_max_drop,
-                  "Drift guard: also retry when cos(output, seed) < cos(current, seed) - this (2 = never)")
+                  "Drift guard: also retry when cos(output, seed) < cos(current, seed) - this (default 0.2; 2 = never)")
       ->check(CLI::Range(1e-6, generate::kNoMaxDrop));
   cmd->add_flag("--no-prefix-cache", a->no_prefix_cache, "Recompute the shared prompt prefix for every stream (for measuring)");
   cmd->add_option("--shard", a->shard,
@@ -237,8 +242,7 @@ void register_generate(CLI::App& root, ExitCode& rc) {
     a->set_negative = negative->count() > 0;
     a->set_retries = retries->count() > 0;
     a->set_max_new_tokens = max_new->count() > 0;
-    a->set_drift_margin = drift_margin->count() > 0;
-    a->set_drift_max_drop = drift_max_drop->count() > 0;
+    a->set_drift_bounds = drift_margin->count() + drift_max_drop->count() > 0;
     rc = run_generate(*a);
   });
 }

@@ -1,6 +1,7 @@
 #include "model_service.h"
 
 #include "cli.h"
+#include "rankemb/llm/llm_generator.h"
 #include "rankemb/models/embed.h"
 #include "rankemb/util/error.h"
 #include "rankemb/util/log.h"
@@ -55,10 +56,12 @@ std::string drift_guard_encoder(const std::string& given, bool small) {
   return teacher;
 }
 
-generate::DriftGuard drift_guard(models::SentenceEncoder& encoder, const std::string& name, double margin, double max_drop) {
+generate::DriftGuard drift_guard(models::SentenceEncoder& encoder, const std::string& path, double margin, double max_drop) {
   static NullProgress quiet;  // stateless
-  return {.embed = models::encoder_embed_fn(encoder, {.batch = 1}, quiet), .model = name, .margin = margin,
-          .max_drop = max_drop};
+  // The meta records the directory's name, not its path, so that a moved cache still resumes and
+  // shards made on machines with other paths still merge (as the LLM's name is recorded).
+  return {.embed = models::encoder_embed_fn(encoder, {.batch = 1}, quiet), .model = llm::model_name(path),
+          .margin = margin, .max_drop = max_drop};
 }
 
 }  // namespace rankemb::cli

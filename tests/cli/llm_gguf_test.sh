@@ -18,10 +18,10 @@ head -n 4 "$DATA/nli/snli_seed_sentences.txt" > "$TMP/seeds.txt"
 gen() { "$BIN" -q --threads 2 generate --seeds "$TMP/seeds.txt" --steps 4 "$@"; }
 
 gen -o "$TMP/full.jsonl"
-python3 - "$TMP/full.jsonl" "$CACHE/assets/all-mpnet-base-v2" <<'PY'
+python3 - "$TMP/full.jsonl" <<'PY'
 import json, sys
 meta = json.load(open(sys.argv[1] + ".meta.json"))
-guard = {"model": sys.argv[2], "margin": 0.05, "max_drop": 0.2}
+guard = {"model": "all-mpnet-base-v2", "margin": 0.05, "max_drop": 0.2}
 assert meta["drift_guard"] == guard, meta.get("drift_guard")
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert len(rows) == 4, len(rows)

@@ -6,8 +6,8 @@
 // replaced by U+FFFD so the line is always valid JSON):
 //   {"id":7,"seed":"...","sentences":["...",...],"guidance":1.5,"model":"...","steps":32,
 //    "kept":true,"drop_reason":"","retries":[{"step":3,"attempt":1,"reason":"copy","text":"..."}]}
-// "retries" is present only when the copy guard (chain_runner.h) retried a step: every output it
-// threw away, with the step it was for, the attempt that produced it (0 = the first) and why.
+// "retries" is present only when the copy or drift guard (chain_runner.h) retried a step: every
+// output thrown away, with the step it was for, the attempt that produced it (0 = the first) and why.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,8 @@ struct StepRetry {
   int step = 0;         // 1-based step the output was for
   int attempt = 0;      // 0 = the first try of that step
   std::string reason;   // "copy" (repeats the seed or an earlier sentence), "newline", "empty", "token_limit",
-                        // "drift_back" (closer to the seed than the sentence it rewrote: the drift guard)
+                        // "drift_back" / "drift_jump" (the drift guard: closer to the seed than the
+                        // sentence it rewrote / much further from it)
   std::string text;     // the output thrown away
   bool operator==(const StepRetry&) const = default;
 };

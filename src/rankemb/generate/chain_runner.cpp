@@ -97,8 +97,9 @@ std::vector<float> unit(std::vector<float> v) {
 }
 
 double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  RANKEMB_CHECK(a.size() == b.size(), ErrorCode::Other, "drift guard: vectors of {} and {} values", a.size(), b.size());
   double d = 0;
-  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) d += static_cast<double>(a[i]) * b[i];
+  for (std::size_t i = 0; i < a.size(); ++i) d += static_cast<double>(a[i]) * b[i];
   return d;
 }
 
@@ -107,10 +108,12 @@ std::vector<std::vector<float>> guard_vectors(const DriftGuard& guard, const std
   std::vector<std::vector<float>> v = guard.embed(texts);
   RANKEMB_CHECK(v.size() == texts.size(), ErrorCode::Other, "drift guard {}: {} vectors for {} texts", guard.model,
                 v.size(), texts.size());
-  for (auto& x : v) {
-    RANKEMB_CHECK(!x.empty() && x.size() == v.front().size(), ErrorCode::Other, "drift guard {}: vectors of unequal size",
-                  guard.model);
-    x = unit(std::move(x));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    RANKEMB_CHECK(!v[i].empty() && v[i].size() == v.front().size(), ErrorCode::Other,
+                  "drift guard {}: vectors of unequal size", guard.model);
+    RANKEMB_CHECK(std::all_of(v[i].begin(), v[i].end(), [](float x) { return std::isfinite(x); }), ErrorCode::Other,
+                  "drift guard {}: a non-finite value in the vector of {:?}", guard.model, texts[i]);
+    v[i] = unit(std::move(v[i]));
   }
   return v;
 }
@@ -148,6 +151,9 @@ void check_run_options(const SentenceGenerator& backend, const std::vector<Seed>
       fail(ErrorCode::Usage, "drift margin must be a number in [-2, 2] (got {})", g->margin);
     if (!(g->max_drop > 0 && g->max_drop <= kNoMaxDrop))
       fail(ErrorCode::Usage, "drift max drop must be a number in (0, {}] (got {})", kNoMaxDrop, g->max_drop);
+    if (g->margin + g->max_drop <= 0)
+      fail(ErrorCode::Usage, "the drift guard's band is empty (margin {} + max drop {} <= 0): it would refuse every step",
+           g->margin, g->max_drop);
   }
   if (options.resume && options.overwrite) fail(ErrorCode::Usage, "the options resume and overwrite exclude each other");
   if (options.output.empty()) fail(ErrorCode::Usage, "no output path given");

@@ -9,18 +9,19 @@
 // only), that the step filter would drop (newline, empty) or that stopped at the token limit
 // (a run-on), is asked again with attempt + 1, up to `retries` times; the outputs thrown away are
 // recorded in the chain record ("retries"). The last attempt's output is taken as it is, so the
-// filters still judge it.
+// filters still judge it (unless the drift guard has a better output of that step, below).
 //
 // Drift guard (RunOptions::drift_guard, with retries > 0): the chain's meaning should move away from
 // the seed a little at every step. With s = cos(output, seed) and c = cos(current, seed) under the
 // guard's encoder (e.g. the training teacher; never the encoder that later judges the chains), a
 // step is retried like a copy when s > c + margin (reason "drift_back": it moved back toward the
 // seed) or s < c - max_drop ("drift_jump": it left in one step). The guard shares the copy guard's
-// retry budget; when the last attempt is refused by a guard, the step takes the output of its
-// attempts that the drift guard judged least outside the band (if that is not the last one, the
-// last joins the thrown-away outputs and the chosen one leaves them). It embeds each text alone,
-// so its decisions depend only on the text (determinism, below): every seed once, and every output
-// that passed the other checks once.
+// retry budget. When the last attempt is refused by either guard and the drift guard refused an
+// earlier output of the step, the step takes the one of those least outside the band instead (the
+// last output joins the thrown-away ones and the chosen one leaves them); outputs only the copy
+// guard refused are never chosen. The guard's EmbedFn must give each text the vector it gets alone
+// (the CLI's runs one text per forward pass), so its decisions depend only on the text
+// (determinism, below). Embedded: every seed once, and once each output the chain could take.
 //
 // The backend is kept full: up to capacity() steps in flight; a returned step immediately submits
 // that chain's next step, and a finished chain frees its slot for the next seed.
@@ -94,7 +95,8 @@ struct RunSummary {
   std::uint64_t new_tokens = 0;    // StepResult::new_tokens summed over this run
   std::uint64_t steps_run = 0;     // backend requests completed in this run (retries included)
   std::uint64_t retries = 0;       // of steps_run, copy-guard retries (drift-guard ones included)
-  std::uint64_t drift_retries = 0;  // of retries, those the drift guard asked for
+  std::uint64_t drift_retries = 0;  // of retries, those the drift guard asked for (also when the
+                                    // output it refused was taken back in the end)
   double seconds = 0;              // wall time of this run
 };
 

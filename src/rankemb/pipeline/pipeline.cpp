@@ -240,18 +240,20 @@ Json PipelineRun::generate() {
   const auto seed_file = generate::read_seeds(o_.seeds);
   const auto seeds = generate::select_seeds(seed_file.seeds, o_.chains, {});
   auto backend = make_backend();
-  generate::RunOptions ro;
-  std::unique_ptr<models::SentenceEncoder> guard;
+  std::unique_ptr<models::SentenceEncoder> guard;  // before `ro`, whose guard refers to it
   NullProgress quiet;
+  generate::RunOptions ro;
   if (o_.backend == "llm") {
     ro.retries = o_.llm.retries;
     ro.settings = llm_settings(o_);
     if (o_.llm.drift_margin) {
-      const fs::path& model = o_.teacher.empty() ? o_.student : o_.teacher;
+      // The teacher judges steps; never the student, which judges the chains in the next stage.
+      RANKEMB_CHECK(!o_.teacher.empty(), ErrorCode::Usage, "the drift guard needs a teacher (the student judges the chains)");
+      const fs::path& model = o_.teacher;
       guard = models::load_encoder(model, {.dtype = o_.llm.dtype});
       // One text per forward pass: a text's vector must not depend on what it is batched with.
       ro.drift_guard = generate::DriftGuard{.embed = models::encoder_embed_fn(*guard, {.batch = 1}, quiet),
-                                            .model = model.string(),
+                                            .model = llm::model_name(model),
                                             .margin = *o_.llm.drift_margin,
                                             .max_drop = o_.llm.drift_max_drop};
     }

@@ -53,8 +53,8 @@ struct LlmChainOptions {
   std::string prompt_template;        // text with "{sentence}"; empty = the paper's prompt
   std::string negative = "previous";  // llm::LlmGeneratorOptions::negative
   int retries = 0;                    // generate::RunOptions::retries (the copy guard)
-  // The drift guard (generate::DriftGuard) with this margin, judged by the teacher (the student
-  // when there is none); nullopt = no drift guard.
+  // The drift guard (generate::DriftGuard) with this margin, judged by the teacher (required: the
+  // student judges the chains); nullopt = no drift guard.
   std::optional<double> drift_margin;
   double drift_max_drop = 2.0;        // generate::DriftGuard::max_drop (2 = never refuses)
   int max_new_tokens = 100;

@@ -648,8 +648,21 @@ TEST(ChainRunner, DriftGuardOptionsAreChecked) {
   RunOptions nan_margin = no_encoder;
   nan_margin.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "c", .margin = std::nan("")};
   EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), nan_margin, p); }).code(), ErrorCode::Usage);
+  RunOptions empty_band = no_encoder;
+  empty_band.drift_guard = DriftGuard{.embed = circle_encoder(&embedded), .model = "c", .margin = -0.3, .max_drop = 0.2};
+  EXPECT_EQ(expect_error([&] { run_chains(gen, all_seeds(), empty_band, p); }).code(), ErrorCode::Usage);
   EXPECT_EQ(embedded, 0u);
   EXPECT_FALSE(std::filesystem::exists(dir / "a.jsonl"));
+  // An encoder that answers NaN is an error naming the text, not a silent "drift_jump".
+  RunOptions nan_vectors = options_for(dir / "nan.jsonl", 2);
+  nan_vectors.retries = 1;
+  nan_vectors.drift_guard = DriftGuard{.embed = [](const std::vector<std::string>& texts) {
+                                         return std::vector<std::vector<float>>(texts.size(), {1.0f, std::nanf("")});
+                                       },
+                                       .model = "nan"};
+  FakeGenerator fresh(fake());
+  EXPECT_NE(std::string(expect_error([&] { run_chains(fresh, all_seeds(), nan_vectors, p); }).what()).find("non-finite"),
+            std::string::npos);
 }
 
 TEST(ChainRecord, RetriesRoundTrip) {
