@@ -15,7 +15,6 @@
 #include "rankemb/generate/chain_runner.h"
 #include "rankemb/lexical/lexical_generator.h"
 #include "rankemb/llm/llm_generator.h"
-#include "rankemb/models/embed.h"
 #include "rankemb/generate/seeds.h"
 #include "rankemb/generate/sentence_generator.h"
 #include "rankemb/io/file.h"

@@ -57,11 +57,10 @@ std::string drift_guard_encoder(const std::string& given, bool small) {
 }
 
 generate::DriftGuard drift_guard(models::SentenceEncoder& encoder, const std::string& path, double margin, double max_drop) {
-  static NullProgress quiet;  // stateless
   // The meta records the directory's name, not its path, so that a moved cache still resumes and
   // shards made on machines with other paths still merge (as the LLM's name is recorded).
-  return {.embed = models::encoder_embed_fn(encoder, {.batch = 1}, quiet), .model = llm::model_name(path),
-          .margin = margin, .max_drop = max_drop};
+  return {.embed = models::per_text_embed_fn(encoder), .model = llm::model_name(path), .margin = margin,
+          .max_drop = max_drop};
 }
 
 }  // namespace rankemb::cli

@@ -33,9 +33,8 @@ serve::EmbeddingModel embedding_model(models::SentenceEncoder& encoder, const En
 // guard (""); when nothing is given, the embedded teacher for the small-model loop (`small`;
 // Error(Usage) when it is missing) and no guard otherwise.
 std::string drift_guard_encoder(const std::string& given, bool small);
-// The guard on `encoder`, loaded from `path` (it must outlive the guard), with these bounds. One
-// text per forward pass: a text's vector must not depend on what it is batched with. Runs on the
-// encoder's device (the CPU unless it was loaded elsewhere).
+// The guard on `encoder`, loaded from `path` (it must outlive the guard), with these bounds;
+// models::per_text_embed_fn, on the encoder's device (the CPU unless it was loaded elsewhere).
 generate::DriftGuard drift_guard(models::SentenceEncoder& encoder, const std::string& path, double margin, double max_drop);
 
 }  // namespace rankemb::cli

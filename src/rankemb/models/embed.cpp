@@ -20,6 +20,11 @@ EmbedFn encoder_embed_fn(models::SentenceEncoder& encoder, const models::EncodeO
   };
 }
 
+EmbedFn per_text_embed_fn(models::SentenceEncoder& encoder) {
+  static NullProgress quiet;  // stateless
+  return encoder_embed_fn(encoder, {.batch = 1}, quiet);
+}
+
 int take_share_of_threads(int worker, int workers) {
   // ATen gives a thread the process's count at its first parallel call (once per thread, lazily):
   // get_num_threads() runs that now, so it cannot undo the setting below later.

@@ -14,6 +14,12 @@ namespace rankemb::models {
 // `options` (batched, length-sorted) and reports progress in sentences.
 EmbedFn encoder_embed_fn(models::SentenceEncoder& encoder, const models::EncodeOptions& options, Progress& progress);
 
+// An EmbedFn that gives each text the vector it gets alone (one text per forward pass, no
+// padding, the same product shapes), for callers whose decisions must not depend on what else is
+// embedded with a text: the chain loop's drift guard, whose runs resume byte-identically.
+// `encoder` must outlive it.
+EmbedFn per_text_embed_fn(models::SentenceEncoder& encoder);
+
 // Makes the calling thread, worker number `worker` of `workers`, compute on its share of the model
 // threads (--threads): an equal part, the first `threads % workers` workers one more, at least
 // one (so more workers than threads oversubscribe the cores). OpenMP's setting for this thread

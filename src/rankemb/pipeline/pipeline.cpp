@@ -241,7 +241,6 @@ Json PipelineRun::generate() {
   const auto seeds = generate::select_seeds(seed_file.seeds, o_.chains, {});
   auto backend = make_backend();
   std::unique_ptr<models::SentenceEncoder> guard;  // before `ro`, whose guard refers to it
-  NullProgress quiet;
   generate::RunOptions ro;
   if (o_.backend == "llm") {
     ro.retries = o_.llm.retries;
@@ -251,8 +250,7 @@ Json PipelineRun::generate() {
       RANKEMB_CHECK(!o_.teacher.empty(), ErrorCode::Usage, "the drift guard needs a teacher (the student judges the chains)");
       const fs::path& model = o_.teacher;
       guard = models::load_encoder(model, {.dtype = o_.llm.dtype});
-      // One text per forward pass: a text's vector must not depend on what it is batched with.
-      ro.drift_guard = generate::DriftGuard{.embed = models::encoder_embed_fn(*guard, {.batch = 1}, quiet),
+      ro.drift_guard = generate::DriftGuard{.embed = models::per_text_embed_fn(*guard),
                                             .model = llm::model_name(model),
                                             .margin = *o_.llm.drift_margin,
                                             .max_drop = o_.llm.drift_max_drop};
